@@ -1,0 +1,5 @@
+import sys
+
+from emofusion.cli import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""Typed configs for turning a clip into model inputs.
+
+One `MediaConfig` travels with every cache, checkpoint, ONNX file and model card, so the web app
+preprocesses a clip exactly as the model saw its training data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """Face frames: `n_frames` evenly spaced frames, one face crop each."""
+
+    n_frames: int = 15
+    face_size: int = 224
+    # Extra context around the detector's box, as a fraction of the box side.
+    face_margin: float = 0.2
+    # Frames are downscaled so their longer side is at most this before MTCNN (speed); crops are
+    # still cut from the full-resolution frame.
+    detect_max_side: int = 360
+    # Detections below this MTCNN probability are ignored.
+    min_face_prob: float = 0.9
+    # Boxes are averaged over this many neighbouring frames (1 = no smoothing).
+    box_smoothing: int = 3
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """Audio features: mono, resampled, then MFCC (the reference) or log-mel."""
+
+    sample_rate: int = 22_050
+    kind: str = "mfcc"  # "mfcc" | "logmel"
+    n_mfcc: int = 10
+    n_mels: int = 128
+    n_fft: int = 2048
+    hop_length: int = 512
+    deltas: bool = False  # append first and second differences as extra channels
+
+    @property
+    def channels(self) -> int:
+        base = self.n_mfcc if self.kind == "mfcc" else self.n_mels
+        return base * (3 if self.deltas else 1)
+
+
+@dataclass(frozen=True)
+class MediaConfig:
+    """The analysis window and both streams' settings."""
+
+    window_s: float = 3.6
+    video: VideoConfig = field(default_factory=VideoConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    # Clips shorter than this are refused; longer than `max_clip_s` are refused (use windows).
+    min_clip_s: float = 0.5
+    max_clip_s: float = 600.0
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_s * self.audio.sample_rate))
+
+    @property
+    def audio_frames(self) -> int:
+        """Feature frames per window (librosa's centred framing)."""
+        return 1 + self.window_samples // self.audio.hop_length
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "MediaConfig":
+        return from_dict(cls, d)
+
+
+def from_dict(cls: type[T], d: dict[str, Any]) -> T:
+    """Build a (nested) dataclass from a plain dict, rejecting unknown keys loudly."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    kwargs = {}
+    for name, value in d.items():
+        ftype = fields[name].type
+        sub = _DATACLASSES.get(ftype if isinstance(ftype, str) else getattr(ftype, "__name__", ""))
+        kwargs[name] = from_dict(sub, value) if sub and isinstance(value, dict) else value
+    return cls(**kwargs)  # type: ignore[return-value]
+
+
+_DATACLASSES: dict[str, type] = {
+    "VideoConfig": VideoConfig,
+    "AudioConfig": AudioConfig,
+    "MediaConfig": MediaConfig,
+}
+
+
+def register_config(cls: type[T]) -> type[T]:
+    """Decorator: let `from_dict` rebuild this dataclass when it is nested in another."""
+    _DATACLASSES[cls.__name__] = cls
+    return cls

@@ -1,0 +1,19 @@
+"""Names shared by every part of the system, so no module invents its own spelling."""
+
+# RAVDESS emotion codes 01..08 map to these indices 0..7.
+CLASSES: tuple[str, ...] = (
+    "neutral",
+    "calm",
+    "happy",
+    "sad",
+    "angry",
+    "fearful",
+    "disgust",
+    "surprised",
+)
+NUM_CLASSES = len(CLASSES)
+
+# Names of the model inputs; ONNX graphs, caches and backends all use these keys.
+AUDIO = "audio"
+FACES = "faces"
+LOGITS = "logits"
