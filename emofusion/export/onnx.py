@@ -1,0 +1,165 @@
+"""Checkpoint -> ONNX with a dynamic batch and the model's own preprocessing recorded inside.
+
+The graph carries its class names, MediaConfig and ModelConfig as metadata_props, so an ONNX file
+alone is enough to preprocess a clip correctly and to tell which checkpoint it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emofusion.constants import AUDIO, FACES, LOGITS
+
+log = logging.getLogger(__name__)
+
+OPSET = 18
+EXPORTERS = ("dynamo", "legacy")
+
+
+def config_json(cfg: Any) -> str:
+    """JSON of a config dataclass (or a plain dict), keys sorted."""
+    if hasattr(cfg, "to_json"):
+        return cfg.to_json()
+    if dataclasses.is_dataclass(cfg):
+        return json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+    return json.dumps(cfg, sort_keys=True)
+
+
+def example_inputs(names: tuple[str, ...], media_cfg, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random float32 feeds of the model's input shapes (export tracing, smoke runs, benchmarks)."""
+    rng = np.random.default_rng(seed)
+    shapes = {
+        AUDIO: (batch, media_cfg.audio.channels, media_cfg.audio_frames),
+        FACES: (batch, media_cfg.video.n_frames, 3, media_cfg.video.face_size, media_cfg.video.face_size),
+    }
+    out = {}
+    for name in names:
+        if name == FACES:
+            out[name] = rng.random(shapes[name], dtype=np.float32)
+        else:
+            out[name] = rng.standard_normal(shapes[name]).astype(np.float32) * 50.0
+    return out
+
+
+def metadata(loaded, exporter: str, precision: str = "fp32") -> dict[str, str]:
+    from emofusion import __version__
+
+    model_cfg = loaded.model_cfg
+    return {
+        "classes": ",".join(loaded.classes),
+        "media_config": config_json(loaded.media_cfg),
+        "model_config": config_json(model_cfg),
+        "model_name": str(getattr(model_cfg, "fusion", "") or getattr(model_cfg, "name", "")),
+        "inputs": ",".join(loaded.model.inputs),
+        "source_sha256": loaded.sha256,
+        "emofusion_version": __version__,
+        "exporter": exporter,
+        "precision": precision,
+    }
+
+
+def set_metadata(model, props: dict[str, str]) -> None:
+    """Replace-or-add metadata_props on an onnx.ModelProto."""
+    keep = [p for p in model.metadata_props if p.key not in props]
+    del model.metadata_props[:]
+    model.metadata_props.extend(keep)
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def _export_graph(model, args: tuple, names: tuple[str, ...], path: Path, exporter: str, opset: int) -> None:
+    import torch
+
+    if exporter == "dynamo":
+        batch = torch.export.Dim("batch", min=1, max=4096)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model, args, str(path), dynamo=True, external_data=False, opset_version=opset,
+                input_names=list(names), output_names=[LOGITS],
+                dynamic_shapes={n: {0: batch} for n in names}, verbose=False,
+            )
+    elif exporter == "legacy":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                model, args, str(path), dynamo=False, opset_version=opset,
+                input_names=list(names), output_names=[LOGITS],
+                dynamic_axes={**{n: {0: "batch"} for n in names}, LOGITS: {0: "batch"}},
+            )
+    else:
+        raise ValueError(f"exporter must be one of {EXPORTERS}")
+
+
+def export_onnx(source, out: str | Path, *, exporter: str = "dynamo", opset: int = OPSET,
+                check_parity: bool = True) -> Path:
+    """Export a checkpoint path (or LoadedModel) to `out`; returns the written path.
+
+    Falls back from the dynamo exporter to the legacy one if the former fails, recording which
+    was used in the metadata. With `check_parity`, the graph must match PyTorch on a batch of 3.
+    """
+    import onnx
+    import torch
+
+    if isinstance(source, (str, Path)):
+        from emofusion.nets.checkpoint import load_checkpoint
+
+        loaded = load_checkpoint(source)
+    else:
+        loaded = source
+    model = loaded.model.eval().cpu()
+    names = tuple(model.inputs)
+    feeds = example_inputs(names, loaded.media_cfg, batch=2)
+    args = tuple(torch.from_numpy(feeds[n]) for n in names)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.onnx")
+
+    order = [exporter] + [e for e in EXPORTERS if e != exporter]
+    errors = []
+    for name in order:
+        try:
+            _export_graph(model, args, names, tmp, name, opset)
+            used = name
+            break
+        except Exception as exc:  # try the other exporter; both failing is an error below
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            log.warning("ONNX %s exporter failed: %s", name, exc)
+    else:
+        raise RuntimeError("ONNX export failed with every exporter:\n" + "\n".join(errors))
+
+    proto = onnx.load(str(tmp))
+    set_metadata(proto, metadata(loaded, used))
+    onnx.checker.check_model(proto, full_check=True)
+    onnx.save(proto, str(tmp))
+    tmp.replace(out)
+    for leftover in (Path(str(tmp) + ".data"),):
+        leftover.unlink(missing_ok=True)
+    if check_parity:
+        verify_parity(out, loaded, batch=3)
+    return out
+
+
+def verify_parity(onnx_path: str | Path, loaded, batch: int = 3, atol: float = 1e-4) -> float:
+    """Max |ONNX - torch| on random feeds; raises if above `atol` (a broken export)."""
+    import torch
+
+    from emofusion.infer.backends import OrtBackend
+
+    names = tuple(loaded.model.inputs)
+    feeds = example_inputs(names, loaded.media_cfg, batch=batch, seed=1)
+    ort_out = OrtBackend(onnx_path, providers=["CPUExecutionProvider"]).run(feeds)
+    with torch.inference_mode():
+        ref = loaded.model.eval()(*[torch.from_numpy(feeds[n]) for n in names]).numpy()
+    diff = float(np.abs(ort_out - ref).max())
+    if not diff <= atol:
+        raise RuntimeError(f"ONNX export of {onnx_path} differs from torch by {diff:.2e} > {atol}")
+    return diff
