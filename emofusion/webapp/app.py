@@ -1,0 +1,158 @@
+"""The Gradio 6 Blocks app: upload or record a clip, see both fusions, the evidence and the cost.
+
+Handlers never raise: every outcome (including bad input) comes back through `AnalysisService`
+as a payload, so users see a sentence and the server log keeps any traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from emofusion.webapp import render
+from emofusion.webapp.config import WebAppConfig
+from emofusion.webapp.service import AnalysisService, Outcome
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from a demo server
+
+INTRO = """# emofusion: emotion from face and voice
+Upload a short video of one speaking face (mp4, mov, webm, mkv, avi, flv) or record one with your
+webcam and microphone. Two audio-visual fusion models (IA: intermediate attention, LT: late
+transformer) predict one of 8 emotions: neutral, calm, happy, sad, angry, fearful, disgust, surprised.
+"""
+
+CSS = "#status h3 {color: #a33;} #summary p {font-size: 1.1em;}"
+
+
+def example_clips(cfg: WebAppConfig) -> list[str]:
+    """The committed example clips (real, licensed), playable ones first."""
+    d = Path(cfg.examples_dir)
+    if not d.is_dir():
+        return []
+    clips = [p for p in sorted(d.iterdir()) if p.suffix.lower() in cfg.extensions]
+    return [str(p) for p in sorted(clips, key=lambda p: p.suffix.lower() != ".mp4")]
+
+
+def models_markdown(cfg: WebAppConfig, predictor: Any) -> str:
+    """Which models are loaded, on which backend, with their model cards."""
+    parts = [f"Loaded from `{cfg.models_dir}/` on backend `{_backend_name(predictor, cfg)}`."]
+    for name in cfg.names:
+        card = Path(cfg.models_dir) / name / "card.md"
+        body = card.read_text(encoding="utf-8") if card.is_file() else "_No model card shipped._"
+        parts.append(f"---\n## {name.upper()}\n\n{body}")
+    return "\n\n".join(parts)
+
+
+def bench_markdown(cfg: WebAppConfig) -> str:
+    """The latest backend benchmark table, read on page load so a new run shows without restart."""
+    path = Path(cfg.bench_md)
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    return f"**No benchmark yet.** Run `emofusion bench backends` to write `{path}`."
+
+
+def _backend_name(predictor: Any, cfg: WebAppConfig) -> str:
+    """The engine(s) actually chosen (auto resolves to one), e.g. `onnxruntime/cpu/fp32`."""
+    return str(getattr(predictor, "backend_name", "") or cfg.backend)
+
+
+def _pictures(outcome: Outcome) -> tuple[Any, Any, Any]:
+    """Face strip, audio figure and window timeline from the kept ClipInputs (None when absent)."""
+    analysis = outcome.analysis
+    clip = getattr(analysis, "inputs", None) if analysis is not None else None
+    faces = audio = None
+    if clip is not None:
+        faces = render.face_strip(getattr(clip, "faces", None))
+        cfg = getattr(analysis, "media_config", None)
+        rate = cfg.audio.sample_rate if cfg is not None else 22_050
+        kind = cfg.audio.kind.upper() if cfg is not None else "MFCC"
+        audio = render.audio_figure(getattr(clip, "wave", None), rate, getattr(clip, "audio", None), kind)
+    timeline = render.timeline_figure(outcome.payload.get("windows") or [])
+    return faces, audio, timeline
+
+
+def build_app(service: AnalysisService, cfg: WebAppConfig):
+    """The Blocks app, queued; launch with `launch_kwargs(cfg)`."""
+    import gradio as gr
+
+    def on_analyze(video: str | None):
+        outcome = service.analyze(video)
+        p = outcome.payload
+        labels = [
+            {c: float(v) for c, v in p["models"][n]["probs"].items()} if n in p.get("models", {}) else None
+            for n in cfg.names
+        ]
+        faces, audio, timeline = _pictures(outcome)
+        return (
+            render.notices_markdown(p),
+            render.summary_markdown(p),
+            *labels,
+            render.probs_figure(p.get("models") or {}),
+            faces,
+            audio,
+            gr.update(value=timeline, visible=timeline is not None),
+            render.timings_markdown(p),
+            p,
+        )
+
+    def on_api(clip: str | None) -> dict:
+        """Analyse one clip: both fusions' probabilities, agreement, notices, timings (JSON)."""
+        return service.analyze(clip).payload
+
+    with gr.Blocks(title="emofusion") as demo:
+        gr.Markdown(INTRO)
+        with gr.Tab("Analyze"):
+            with gr.Row():
+                with gr.Column(scale=2):
+                    video = gr.Video(sources=["upload", "webcam"], include_audio=True,
+                                     label="Clip (upload or record)", elem_id="clip")
+                    run = gr.Button("Analyze", variant="primary", elem_id="analyze")
+                    examples = example_clips(cfg)
+                    if examples:
+                        gr.Examples(examples, inputs=video, label="Example clips (CREMA-D)")
+                with gr.Column(scale=3):
+                    status = gr.Markdown(elem_id="status")
+                    summary = gr.Markdown(elem_id="summary")
+                    with gr.Row():
+                        labels = [gr.Label(num_top_classes=3, label=f"{n.upper()} fusion",
+                                           elem_id=f"pred-{n}") for n in cfg.names]
+                    probs = gr.Image(label="All 8 classes", show_label=True, elem_id="probs")
+            timeline = gr.Image(label="Long clip: prediction per window", visible=False)
+            faces = gr.Image(label="Face crops used (15 frames)", elem_id="faces")
+            with gr.Row():
+                audio = gr.Image(label="Audio analysed (waveform and features)", scale=3)
+                timings = gr.Markdown(elem_id="timings")
+            with gr.Accordion("Result as JSON (same as the API)", open=False):
+                raw = gr.JSON()
+        with gr.Tab("Models"):
+            gr.Markdown(models_markdown(cfg, service.predictor))
+        with gr.Tab("Benchmark"):
+            bench = gr.Markdown()
+        # API-only endpoint: a file in, JSON out (hidden components keep the UI clean).
+        api_in = gr.File(visible=False)
+        api_out = gr.JSON(visible=False)
+        api_go = gr.Button(visible=False)
+
+        run.click(on_analyze, video,
+                  [status, summary, *labels, probs, faces, audio, timeline, timings, raw],
+                  api_visibility="private")
+        api_go.click(on_api, api_in, api_out, api_name="analyze")
+        demo.load(lambda: bench_markdown(cfg), None, bench, api_visibility="private")
+    demo.queue(default_concurrency_limit=cfg.concurrency, max_size=cfg.queue_size)
+    return demo
+
+
+def launch_kwargs(cfg: WebAppConfig) -> dict[str, Any]:
+    """Launch options: loopback by default, no public link unless asked, uploads capped."""
+    return dict(
+        server_name=cfg.host,
+        server_port=cfg.port,
+        share=cfg.share,
+        max_file_size=cfg.max_upload_bytes,
+        show_error=False,  # handlers return friendly payloads; never ship exception text
+        allowed_paths=[str(Path(cfg.examples_dir).resolve())],
+        ssr_mode=False,
+        css=CSS,
+        quiet=False,
+    )

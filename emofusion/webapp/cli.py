@@ -1,0 +1,58 @@
+"""`emofusion webapp`: serve the Gradio app on the shipped models (127.0.0.1:7860 by default)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from emofusion.webapp.config import WebAppConfig
+
+HELP = "serve the web app (Gradio) on the shipped models at http://127.0.0.1:7860"
+
+BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = WebAppConfig()
+    parser.add_argument("--models", type=Path, default=d.models_dir,
+                        help="directory with <name>/model.pt (default: %(default)s)")
+    parser.add_argument("--backend", choices=BACKENDS, default=d.backend,
+                        help="inference backend; auto picks the fastest available (default: %(default)s)")
+    parser.add_argument("--host", default=d.host,
+                        help="interface to listen on (default: %(default)s; 0.0.0.0 exposes it to the network)")
+    parser.add_argument("--port", type=int, default=d.port, help="port (default: %(default)s)")
+    parser.add_argument("--share", action="store_true",
+                        help="also open a public gradio.live link (off by default)")
+    parser.add_argument("--max-upload-mb", type=float, default=d.max_upload_mb,
+                        help="refuse uploads larger than this (default: %(default)s)")
+    parser.add_argument("--concurrency", type=int, default=d.concurrency,
+                        help="analyses run at once; others wait in the queue (default: %(default)s)")
+
+
+def config_from_args(args: argparse.Namespace) -> WebAppConfig:
+    return WebAppConfig(models_dir=args.models, backend=args.backend, host=args.host,
+                        port=args.port, share=args.share, max_upload_mb=args.max_upload_mb,
+                        concurrency=args.concurrency)
+
+
+def run(args: argparse.Namespace) -> int:
+    from emofusion.cli import UserError
+    from emofusion.webapp.service import AnalysisService, check_models_dir, load_predictor
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = config_from_args(args)
+    if not 1 <= cfg.port <= 65535:
+        raise UserError(f"--port must be 1..65535, not {cfg.port}")
+    check_models_dir(cfg.models_dir, cfg.names)  # before the slow imports
+    from emofusion.webapp.app import build_app, launch_kwargs
+
+    service = AnalysisService(load_predictor(cfg), cfg)
+    demo = build_app(service, cfg)
+    print(f"emofusion webapp: serving {', '.join(cfg.names)} from {cfg.models_dir}/ "
+          f"at http://{cfg.host}:{cfg.port}", flush=True)
+    try:
+        demo.launch(**launch_kwargs(cfg))
+    except OSError as exc:  # port taken, bad host
+        raise UserError(f"cannot serve on {cfg.host}:{cfg.port}: {exc}") from exc
+    return 0

@@ -1,0 +1,70 @@
+"""`emofusion predict CLIP...`: the web app's analysis from the shell, as a table or JSON.
+
+Each clip is reported on its own (a bad clip does not stop the others). Exit status: 0 when at
+least one clip was analysed, 1 when every clip failed, 2 on usage errors (no models, bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from emofusion.webapp.config import WebAppConfig
+
+HELP = "predict the emotion in video clips with the IA and LT fusion models (table or --json)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from emofusion.webapp.cli import BACKENDS
+
+    d = WebAppConfig()
+    parser.add_argument("clips", nargs="+", type=Path, metavar="CLIP", help="video files")
+    parser.add_argument("--json", action="store_true", help="print one JSON document (a list, one entry per clip)")
+    parser.add_argument("--models", type=Path, default=d.models_dir, help="models directory (default: %(default)s)")
+    parser.add_argument("--backend", choices=BACKENDS, default=d.backend, help="inference backend (default: %(default)s)")
+
+
+def format_table(payloads: list[dict]) -> str:
+    """One row per clip: each model's top class and probability, agreement, notices or the error."""
+    names = sorted({n for p in payloads for n in (p.get("models") or {})})
+    head = ["clip", *[n.upper() for n in names], "agree", "notes"]
+    rows = []
+    for p in payloads:
+        if not p.get("ok"):
+            err = p.get("error") or {}
+            msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+            rows.append([p["clip"], *["-"] * len(names), "-", f"ERROR {msg}"])
+            continue
+        models = p.get("models") or {}
+        cells = [f"{models[n]['top']} {float(models[n]['top_prob']):.0%}" if n in models else "-" for n in names]
+        agree = {True: "yes", False: "no"}.get(p.get("agree"), "-")
+        notes = "; ".join(n.get("code", "") for n in p.get("notices") or [])
+        rows.append([p["clip"], *cells, agree, notes])
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from emofusion.webapp.service import AnalysisService, load_predictor
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cfg = WebAppConfig(models_dir=args.models, backend=args.backend)
+    service = AnalysisService(load_predictor(cfg), cfg)
+    payloads = []
+    for clip in args.clips:
+        payload = service.analyze(clip)
+        payload = payload.payload
+        payload["clip"] = str(clip)
+        payloads.append(payload)
+        if not args.json and not payload["ok"]:
+            print(f"{clip}: {payload['error']['message']}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(payloads, indent=2, default=float))
+    else:
+        print(format_table(payloads))
+    return 0 if any(p["ok"] for p in payloads) else 1

@@ -1,0 +1,146 @@
+"""Cheap pictures and text for the UI: one Agg figure per panel, rendered straight to an array.
+
+Figures use matplotlib's object API (no pyplot state), so concurrent requests do not share a
+figure; everything returns numpy RGB arrays or markdown strings that Gradio shows as-is.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from emofusion.constants import CLASSES
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _to_array(fig) -> np.ndarray:
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+
+
+def probs_figure(models: Mapping[str, Mapping[str, Any]]) -> np.ndarray | None:
+    """All 8 class probabilities, one bar chart per model side by side; the top class is darker."""
+    if not models:
+        return None
+    fig = _figure(4.2 * len(models), 2.8)
+    axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
+    for ax, (name, result) in zip(axes, models.items()):
+        probs = [float(result["probs"].get(c, 0.0)) for c in CLASSES]
+        top = int(np.argmax(probs))
+        colors = ["#1f4e99" if i == top else "#8fb3e8" for i in range(len(CLASSES))]
+        ax.barh(range(len(CLASSES)), probs, color=colors)
+        ax.set_yticks(range(len(CLASSES)), CLASSES)
+        ax.set_ylim(len(CLASSES) - 0.5, -0.5)  # first class on top (shared axis: no invert)
+        ax.set_xlim(0, 1)
+        ax.set_title(f"{name.upper()}: {CLASSES[top]} ({probs[top]:.0%})", fontsize=10)
+        for i, p in enumerate(probs):
+            ax.text(min(p + 0.02, 0.85), i, f"{p:.0%}", va="center", fontsize=8)
+    fig.tight_layout()
+    return _to_array(fig)
+
+
+def face_strip(faces: np.ndarray | None, size: int = 96) -> np.ndarray | None:
+    """The F face crops (F, 3, S, S) uint8 as one (size, F*size, 3) strip, left to right in time."""
+    if faces is None or len(faces) == 0:
+        return None
+    from PIL import Image
+
+    tiles = [
+        np.asarray(Image.fromarray(np.transpose(f, (1, 2, 0))).resize((size, size), Image.BILINEAR))
+        for f in np.asarray(faces, dtype=np.uint8)
+    ]
+    return np.concatenate(tiles, axis=1)
+
+
+def audio_figure(wave: np.ndarray | None, sample_rate: int, feats: np.ndarray | None,
+                 feature_name: str = "MFCC") -> np.ndarray | None:
+    """The analysed waveform and the feature matrix the audio branch saw."""
+    panels = [p for p in (wave, feats) if p is not None]
+    if not panels:
+        return None
+    fig = _figure(8.5, 1.3 * len(panels) + 0.3)
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    i = 0
+    if wave is not None:
+        t = np.arange(len(wave)) / float(sample_rate)
+        step = max(1, len(wave) // 4000)  # plot at most ~4000 points
+        axes[i].plot(t[::step], wave[::step], linewidth=0.5, color="#1f4e99")
+        axes[i].set_xlim(0, max(t[-1] if len(t) else 0.0, 1e-3))
+        axes[i].set_ylabel("waveform")
+        axes[i].set_xlabel("s", labelpad=0)
+        i += 1
+    if feats is not None:
+        axes[i].imshow(feats, aspect="auto", origin="lower", cmap="magma")
+        axes[i].set_ylabel(feature_name)
+        axes[i].set_xlabel("frame", labelpad=0)
+    fig.tight_layout()
+    return _to_array(fig)
+
+
+def timeline_figure(windows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
+    """Long clips: each model's top class per window along the clip (None for one window)."""
+    if not windows or len(windows) < 2:
+        return None
+    names = list(windows[0].get("models", {}))
+    if not names:
+        return None
+    fig = _figure(8.5, 1.0 + 0.9 * len(names))
+    ax = fig.subplots()
+    cmap = __import__("matplotlib").colormaps["tab10"]
+    for row, name in enumerate(names):
+        for w in windows:
+            res = w["models"].get(name)
+            if not res:
+                continue
+            k = CLASSES.index(res["top"]) if res["top"] in CLASSES else 0
+            start, end = float(w["start_s"]), float(w["end_s"])
+            ax.barh(row, end - start, left=start, color=cmap(k), edgecolor="white")
+            ax.text((start + end) / 2, row, res["top"], ha="center", va="center", fontsize=7)
+    ax.set_yticks(range(len(names)), [n.upper() for n in names])
+    ax.set_xlabel("time in clip (s)")
+    ax.set_title("prediction per window", fontsize=10)
+    fig.tight_layout()
+    return _to_array(fig)
+
+
+def summary_markdown(payload: Mapping[str, Any]) -> str:
+    """One line per model with its top class, and whether they agree."""
+    models = payload.get("models") or {}
+    lines = [f"**{name.upper()}**: {r['top']} ({float(r['top_prob']):.0%})" for name, r in models.items()]
+    if len(models) > 1 and payload.get("agree") is not None:
+        lines.append("The fusions **agree**." if payload["agree"] else "The fusions **disagree**.")
+    return "  \n".join(lines)
+
+
+def notices_markdown(payload: Mapping[str, Any]) -> str:
+    """Errors and notices as a visible block (empty string when there is nothing to say)."""
+    err = payload.get("error")
+    if err:
+        msg = err.get("message") if isinstance(err, Mapping) else str(err)
+        return f"### Could not analyse this clip\n{msg}"
+    notices = payload.get("notices") or []
+    if not notices:
+        return ""
+    items = "\n".join(f"- **{n.get('code', '')}**: {n.get('message', '')}" for n in notices)
+    return f"### Notices\n{items}"
+
+
+def timings_markdown(payload: Mapping[str, Any]) -> str:
+    """Per-stage latency and the backend each model ran on."""
+    timings = payload.get("timings_ms") or {}
+    models = payload.get("models") or {}
+    if not timings and not models:
+        return ""
+    rows = ["| stage | ms |", "| --- | ---: |"]
+    rows += [f"| {stage} | {float(ms):.1f} |" for stage, ms in timings.items()]
+    backends = ", ".join(f"{n.upper()}: {r.get('backend', '?')}" for n, r in models.items())
+    return "\n".join(rows) + (f"\n\nBackend: {backends}" if backends else "")

@@ -1,0 +1,120 @@
+"""One guarded call from a clip path to a JSON-able result, shared by the UI, the API and `predict`.
+
+Every failure becomes `{"ok": false, "error": {"code", "message"}}` with a sentence a user can act
+on; unexpected exceptions are logged here with their traceback and never shown to the user.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emofusion.cli import UserError
+from emofusion.media.errors import ClipError
+from emofusion.webapp.config import WebAppConfig
+
+log = logging.getLogger("emofusion.webapp")
+
+# Error codes added on top of ClipError's (unreadable, no_streams, too_short, too_long).
+NO_FILE = "no_file"
+TOO_LARGE = "too_large"
+INTERNAL = "internal"
+
+
+@dataclass
+class Outcome:
+    """The JSON payload plus the Analysis object (None on error) for the UI's pictures."""
+
+    payload: dict[str, Any]
+    analysis: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.payload.get("ok"))
+
+
+def error_payload(clip: str, code: str, message: str) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "clip": clip,
+        "error": {"code": code, "message": message},
+        "models": {},
+        "agree": None,
+        "notices": [],
+        "timings_ms": {},
+        "windows": [],
+    }
+
+
+def check_models_dir(models_dir: Path, names: tuple[str, ...]) -> None:
+    """Refuse early, with the fix in the message, when the trained models are not there."""
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        raise UserError(
+            f"models directory {models_dir}/ does not exist. Run from the project root (it ships "
+            f"models/ia and models/lt), pass --models DIR, or train them: emofusion train --help"
+        )
+    missing = [
+        n for n in names
+        if not any((models_dir / n / f).is_file() for f in ("model.pt", "model.onnx"))
+    ]
+    if missing:
+        raise UserError(
+            f"no trained model for {', '.join(missing)} in {models_dir}/ (expected "
+            f"{models_dir}/<name>/model.pt or model.onnx). Pass --models DIR or train them: "
+            f"emofusion train --help"
+        )
+
+
+def load_predictor(cfg: WebAppConfig):
+    """The export engineer's Predictor on the requested backend; setup problems -> UserError."""
+    check_models_dir(cfg.models_dir, cfg.names)
+    from emofusion.infer.predictor import Predictor
+
+    try:
+        return Predictor(models_dir=str(cfg.models_dir), names=cfg.names, backend=cfg.backend)
+    except (ValueError, RuntimeError, ImportError, FileNotFoundError) as exc:
+        raise UserError(f"cannot load models from {cfg.models_dir}/ on backend "
+                        f"{cfg.backend!r}: {exc}") from exc
+
+
+class AnalysisService:
+    """Wraps a Predictor: size check, typed errors to payloads, server-side logging."""
+
+    def __init__(self, predictor: Any, cfg: WebAppConfig):
+        self.predictor = predictor
+        self.cfg = cfg
+
+    def analyze(self, path: str | os.PathLike | None) -> Outcome:
+        if not path:
+            return Outcome(error_payload("", NO_FILE, "No clip was given: upload or record a video."))
+        clip = Path(path).name
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            return Outcome(error_payload(clip, NO_FILE, f"{clip}: the file could not be found."))
+        if size > self.cfg.max_upload_bytes:
+            return Outcome(error_payload(
+                clip, TOO_LARGE,
+                f"{clip} is {size / 2**20:.1f} MB; the limit is {self.cfg.max_upload_mb:g} MB. "
+                "Trim or re-encode the clip and try again.",
+            ))
+        try:
+            analysis = self.predictor.analyze(str(path))
+        except ClipError as exc:
+            return Outcome(error_payload(clip, exc.code, exc.message))
+        except Exception:  # noqa: BLE001 - the server must keep serving; the log keeps the trace
+            log.exception("analysis of %s failed", path)
+            return Outcome(error_payload(
+                clip, INTERNAL,
+                "Something went wrong while analysing this clip. It has been logged on the "
+                "server; please try another clip.",
+            ))
+        payload = dict(analysis.to_dict())
+        error = payload.get("error")
+        payload["clip"] = clip
+        payload["ok"] = not error
+        return Outcome(payload, None if error else analysis)
