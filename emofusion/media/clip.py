@@ -1,0 +1,203 @@
+"""One clip file -> model inputs: the same time window for both streams, typed outcomes.
+
+Everything that feeds a model (training cache, evaluation, export checks, web app) goes through
+`load_clip` / `clip_windows` and `model_inputs`, so preprocessing cannot drift between them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from emofusion.config import MediaConfig
+from emofusion.constants import AUDIO, FACES
+from emofusion.media import audio as audio_mod
+from emofusion.media.errors import ClipError, Notice
+from emofusion.media.video import MediaInfo, frames_at, probe
+
+SILENCE = 1e-4  # peak below this counts as digital silence
+
+
+@dataclass
+class ClipInputs:
+    """Stored (not yet model-ready) inputs of one window of one clip. Shapes: ARCHITECTURE.md."""
+
+    path: str
+    audio: np.ndarray | None  # (C, T) float32
+    faces: np.ndarray | None  # (F, 3, S, S) uint8 RGB
+    face_found: np.ndarray | None  # (F,) bool, None without video
+    notices: list[Notice] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    duration_s: float = 0.0
+    window_start_s: float = 0.0
+    wave: np.ndarray | None = None  # the windowed waveform (display)
+    face_boxes: np.ndarray | None = None  # (F, 4) square crop boxes, full-res pixels
+    frame_times_s: np.ndarray | None = None  # (F,) sampled frame times
+
+    def model_inputs(self, cfg: MediaConfig) -> dict[str, np.ndarray]:
+        return model_inputs(self.audio, self.faces, cfg)
+
+    def has(self, code: str) -> bool:
+        return any(n.code == code for n in self.notices)
+
+
+def model_inputs(audio: np.ndarray | None, faces: np.ndarray | None, cfg: MediaConfig) -> dict[str, np.ndarray]:
+    """The only converter from stored arrays to float32 model inputs (no batch dim).
+
+    "audio" (C, T) as stored; "faces" (F, 3, S, S) scaled to [0, 1]; a missing stream is zeros,
+    which is what the models were trained to read as "absent" (modality dropout).
+    """
+    v = cfg.video
+    a_shape = (cfg.audio.channels, cfg.audio_frames)
+    f_shape = (v.n_frames, 3, v.face_size, v.face_size)
+    a = np.zeros(a_shape, np.float32) if audio is None else np.asarray(audio, dtype=np.float32)
+    if faces is None:
+        f = np.zeros(f_shape, np.float32)
+    else:
+        f = np.asarray(faces)
+        f = f.astype(np.float32) / 255.0 if f.dtype == np.uint8 else f.astype(np.float32)
+    if a.shape != a_shape or f.shape != f_shape:
+        raise ValueError(f"inputs {a.shape}/{f.shape} do not match the config's {a_shape}/{f_shape}")
+    return {AUDIO: a, FACES: f}
+
+
+def window_start(duration_s: float, window_s: float, start_s: float | None) -> float:
+    """Centred window (or from start_s, clamped into the clip); 0 for clips shorter than it."""
+    if duration_s <= window_s:
+        return 0.0
+    if start_s is None:
+        return (duration_s - window_s) / 2
+    return float(min(max(0.0, start_s), duration_s - window_s))
+
+
+def frame_times(duration_s: float, window_s: float, start: float, n: int) -> np.ndarray:
+    """n evenly spaced instants (interval midpoints) over the window, or over the clip if shorter."""
+    span = min(window_s, duration_s) if duration_s > 0 else window_s
+    return start + (np.arange(n) + 0.5) * span / n
+
+
+class _Source:
+    """A clip opened once: probe, whole waveform, frames on demand (shared by all its windows)."""
+
+    def __init__(self, path: str | Path, cfg: MediaConfig, want: Iterable[str]):
+        self.path, self.cfg = Path(path), cfg
+        self.want = set(want)
+        self.timings: dict[str, float] = {}
+        self.info: MediaInfo = probe(self.path)
+        d = self.info.duration_s
+        if not self.info.has_audio and not self.info.has_video:
+            raise ClipError(ClipError.NO_STREAMS, f"{self.path.name}: no audio or video stream")
+        if d < cfg.min_clip_s:
+            raise ClipError(ClipError.TOO_SHORT, f"{self.path.name}: {d:.2f} s is shorter than {cfg.min_clip_s} s")
+        if d > cfg.max_clip_s:
+            raise ClipError(ClipError.TOO_LONG, f"{self.path.name}: {d:.0f} s is longer than {cfg.max_clip_s:.0f} s")
+        self.wave = None
+        if self.info.has_audio and AUDIO in self.want:
+            t = time.perf_counter()
+            self.wave = audio_mod.read_audio(self.path, cfg.audio.sample_rate)
+            self.timings["decode_audio"] = _ms(t)
+        self.use_video = self.info.has_video and FACES in self.want
+
+    def window(self, start_s: float | None, frames: list[np.ndarray] | None = None) -> ClipInputs:
+        cfg, info = self.cfg, self.info
+        start = window_start(info.duration_s, cfg.window_s, start_s)
+        times = frame_times(info.duration_s, cfg.window_s, start, cfg.video.n_frames)
+        res = ClipInputs(str(self.path), None, None, None, duration_s=info.duration_s,
+                         window_start_s=start, timings_ms=dict(self.timings))
+        if info.duration_s < cfg.window_s:
+            res.notices.append(Notice(Notice.PADDED, f"clip is {info.duration_s:.2f} s; padded to {cfg.window_s} s"))
+        if AUDIO in self.want:
+            self._audio(res, start)
+        if FACES in self.want:
+            self._faces(res, times, frames)
+        if res.audio is None and res.faces is None and res.face_found is None:
+            raise ClipError(ClipError.NO_STREAMS, f"{self.path.name}: neither audio nor video decodes")
+        return res
+
+    def _audio(self, res: ClipInputs, start: float) -> None:
+        if self.wave is None or not len(self.wave):
+            res.notices.append(Notice(Notice.NO_AUDIO, "no audio track: prediction from the face only"))
+            return
+        t = time.perf_counter()
+        sr = self.cfg.audio.sample_rate
+        res.wave = audio_mod.fit_window(self.wave, self.cfg.window_samples, int(round(start * sr)))
+        res.audio = audio_mod.features(res.wave, self.cfg.audio)
+        res.timings_ms["audio_features"] = _ms(t)
+        if float(np.max(np.abs(res.wave))) < SILENCE:
+            res.notices.append(Notice(Notice.SILENT, "the audio is silent"))
+
+    def _faces(self, res: ClipInputs, times: np.ndarray, frames: list[np.ndarray] | None) -> None:
+        from emofusion.media.faces import get_cropper
+
+        if not self.use_video:
+            res.notices.append(Notice(Notice.NO_VIDEO, "no video track: prediction from the voice only"))
+            return
+        if frames is None:
+            t = time.perf_counter()
+            frames = frames_at(self.path, times)
+            res.timings_ms["decode_video"] = _ms(t)
+        res.frame_times_s = times
+        t = time.perf_counter()
+        fc = get_cropper(self.cfg.video).crop(frames)
+        res.timings_ms["faces"] = _ms(t)
+        res.face_found = fc.found
+        if fc.crops is None:
+            res.notices.append(Notice(Notice.NO_FACE, "no face found in the video: prediction from the voice only"))
+            return
+        res.faces, res.face_boxes = fc.crops, fc.boxes
+        missing = int((~fc.found).sum())
+        if missing:
+            res.notices.append(Notice(Notice.FACES_FILLED,
+                                      f"no face in {missing} of {len(fc.found)} frames; filled from the nearest"))
+
+
+def load_clip(path: str | Path, cfg: MediaConfig | None = None, *, want: Iterable[str] = (AUDIO, FACES),
+              start_s: float | None = None) -> ClipInputs:
+    """Model inputs of one `cfg.window_s` window (centred, or from `start_s`). Raises ClipError."""
+    cfg = cfg or MediaConfig()
+    t = time.perf_counter()
+    src = _Source(path, cfg, want)
+    res = src.window(start_s)
+    res.timings_ms["total"] = _ms(t)
+    return res
+
+
+def window_starts(duration_s: float, window_s: float, hop_s: float) -> list[float]:
+    """Starts of sliding windows covering the clip; the last one ends at the clip's end."""
+    if duration_s <= window_s:
+        return [0.0]
+    last = duration_s - window_s
+    starts = list(np.arange(0.0, last, hop_s))
+    if not starts or last - starts[-1] > 1e-6:
+        starts.append(last)
+    return [float(s) for s in starts]
+
+
+def clip_windows(path: str | Path, cfg: MediaConfig | None = None, hop_s: float = 1.8, *,
+                 want: Iterable[str] = (AUDIO, FACES)) -> list[ClipInputs]:
+    """Sliding windows over a clip longer than the window (one decode of each stream)."""
+    if hop_s <= 0:
+        raise ValueError("hop_s must be positive")
+    cfg = cfg or MediaConfig()
+    src = _Source(path, cfg, want)
+    starts = window_starts(src.info.duration_s, cfg.window_s, hop_s)
+    n = cfg.video.n_frames
+    all_frames = None
+    if src.use_video:
+        times = np.concatenate([frame_times(src.info.duration_s, cfg.window_s, s, n) for s in starts])
+        t = time.perf_counter()
+        all_frames = frames_at(src.path, times)
+        src.timings["decode_video"] = _ms(t)
+    out = []
+    for k, s in enumerate(starts):
+        frames = all_frames[k * n : (k + 1) * n] if all_frames is not None else None
+        out.append(src.window(s, frames))
+    return out
+
+
+def _ms(t0: float) -> float:
+    return round((time.perf_counter() - t0) * 1000, 2)
