@@ -25,6 +25,9 @@ class VideoConfig:
     # Frames are downscaled so their longer side is at most this before MTCNN (speed); crops are
     # still cut from the full-resolution frame.
     detect_max_side: int = 360
+    # Smallest face MTCNN looks for, in pixels of the downscaled detection frame (its image
+    # pyramid, hence its cost, grows as this shrinks; 40 px = 11 % of a 360 px frame).
+    min_face_size: int = 40
     # Detections below this MTCNN probability are ignored.
     min_face_prob: float = 0.9
     # Boxes are averaged over this many neighbouring frames (1 = no smoothing).

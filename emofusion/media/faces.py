@@ -64,6 +64,7 @@ class FaceCropper:
         sx = w / small.shape[2]
         sy = h / small.shape[1]
         with _LOCK, torch.inference_mode():
+            self.mtcnn.min_face_size = self.cfg.min_face_size
             boxes, probs = self.mtcnn.detect(small)
         out_boxes = np.full((len(frames), 4), np.nan, dtype=np.float32)
         out_probs = np.zeros(len(frames), dtype=np.float32)
