@@ -1,0 +1,110 @@
+"""Checkpoints: round trip to the same logits, refusal of foreign files, published-layout loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emofusion.config import AudioConfig, MediaConfig
+from emofusion.constants import CLASSES
+from emofusion.nets.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_efficientface_pretrained,
+    save_checkpoint,
+)
+from emofusion.nets.efficientface import EfficientFace
+from emofusion.nets.registry import create_model
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _perturb_bn(model: torch.nn.Module) -> None:
+    """Non-default running stats, so a round trip that lost buffers would change the logits."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+
+
+def test_round_trip_same_logits(tmp_path):
+    model = create_model("ia", face_size=112, gate="raw").eval()
+    _perturb_bn(model)
+    media = MediaConfig(window_s=3.0, audio=AudioConfig(n_mfcc=10))
+    path = save_checkpoint(tmp_path / "sub" / "model.pt", model, model.cfg, media, {"fold": 2, "acc": 0.5})
+    assert path.is_file() and not list(path.parent.glob("*.tmp"))
+    loaded = load_checkpoint(path)
+    assert loaded.model_cfg == model.cfg and loaded.media_cfg == media
+    assert loaded.meta == {"fold": 2, "acc": 0.5} and loaded.classes == CLASSES
+    assert len(loaded.sha256) == 64 and not loaded.model.training
+    g = torch.Generator().manual_seed(0)
+    audio, faces = torch.randn(2, 10, 156, generator=g), torch.rand(2, 4, 3, 112, 112, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(audio, faces), model(audio, faces), rtol=0, atol=0)
+
+
+def test_meta_must_be_json(tmp_path):
+    model = create_model("audio")
+    with pytest.raises(ValueError, match="JSON"):
+        save_checkpoint(tmp_path / "m.pt", model, model.cfg, MediaConfig(), {"x": object()})
+
+
+def test_refuses_foreign_files(tmp_path):
+    not_torch = tmp_path / "notes.pt"
+    not_torch.write_text("hello, not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable PyTorch"):
+        load_checkpoint(not_torch)
+    plain = tmp_path / "plain.pt"
+    torch.save(create_model("audio").state_dict(), plain)
+    with pytest.raises(CheckpointError, match="not an emofusion checkpoint"):
+        load_checkpoint(plain)
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_refuses_damaged_checkpoint(tmp_path):
+    model = create_model("audio")
+    path = save_checkpoint(tmp_path / "m.pt", model, model.cfg, MediaConfig())
+    payload = torch.load(path, weights_only=True)
+    del payload["state_dict"]["head.weight"]
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="damaged or incompatible"):
+        load_checkpoint(path)
+
+
+def test_load_published_efficientface_layout(tmp_path):
+    """A file laid out like EfficientFace_Trained_on_AffectNet7.pth.tar: {'state_dict': module.* + fc}."""
+    source = EfficientFace()
+    _perturb_bn(source)
+    state = {f"module.{k}": v for k, v in source.state_dict().items()}
+    state["module.fc.weight"] = torch.zeros(7, 1024)
+    state["module.fc.bias"] = torch.zeros(7)
+    state["module.conv5.0.weight"] = torch.zeros(512, 464, 1, 1)  # wrong shape: reported, not loaded
+    state["module.extra.weight"] = torch.zeros(3)
+    path = tmp_path / "EfficientFace_Trained_on_AffectNet7.pth.tar"
+    torch.save({"epoch": 10, "state_dict": state, "best_acc": torch.tensor(60.0)}, path)
+
+    model = create_model("lt", face_size=112)
+    report = load_efficientface_pretrained(model, path)
+    assert sorted(report.dropped) == ["module.fc.bias", "module.fc.weight"]
+    assert report.shape_mismatched == ["module.conv5.0.weight"]
+    assert report.unexpected == ["module.extra.weight"]
+    assert report.missing == ["conv5.0.weight"]
+    assert len(report.matched) == len(source.state_dict()) - 1
+    for name, value in source.state_dict().items():
+        if name != "conv5.0.weight":
+            assert torch.equal(model.face.state_dict()[name], value), name
+
+    with pytest.raises(CheckpointError, match="no key matches"):
+        bogus = tmp_path / "bogus.pth"
+        torch.save({"state_dict": {"module.nothing": torch.zeros(1)}}, bogus)
+        load_efficientface_pretrained(model, bogus)
+    with pytest.raises(TypeError, match="no EfficientFace"):
+        load_efficientface_pretrained(create_model("audio"), path)
