@@ -77,7 +77,21 @@ def open_for_writing(root: str | Path, cfg: MediaConfig, streams: Iterable[str])
     (root / ENTRIES).mkdir(exist_ok=True)
     for stale in (root / ENTRIES).glob(".*.tmp"):  # left by a killed run
         stale.unlink(missing_ok=True)
+    _cut_torn_line(root / MANIFEST)
     return root
+
+
+def _cut_torn_line(path: Path) -> None:
+    """Drop a last line without its newline (a killed append), or the next line would fuse with it."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if data.endswith(b"\n"):
+        return
+    with open(path, "r+b") as f:
+        f.truncate(data.rfind(b"\n") + 1)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_entry(root: Path, clip_id: str, arrays: dict[str, np.ndarray]) -> Path:

@@ -160,14 +160,46 @@ def process(job: dict) -> dict:
     return record
 
 
-def run(args: argparse.Namespace) -> int:
-    import fcntl
+def _process_all(root: Path, cfg, streams: tuple[str, ...], jobs: list[dict], workers: int) -> tuple[int, int]:
+    """Run the jobs (in worker processes when workers > 1); the manifest is written only here."""
     import multiprocessing as mp
 
     from tqdm import tqdm
 
+    from emofusion.data.cache import append_manifest
+
+    n_ok = n_err = 0
+    init = (str(root), cfg.to_dict(), streams)
+    pool = None
+    with tqdm(total=len(jobs), unit="clip", desc="preprocess") as bar:
+        try:
+            if workers == 1 or len(jobs) <= 1:
+                _init_worker(*init)
+                results = map(process, jobs)
+            else:  # spawn: no forked copies of a parent's threads or torch state
+                pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), _init_worker, init)
+                results = pool.imap_unordered(process, jobs)
+            for rec in results:
+                append_manifest(root, rec)
+                n_ok += rec["status"] == "ok"
+                n_err += rec["status"] == "error"
+                if rec["status"] == "error":
+                    bar.write(f"error {rec['id']} ({Path(rec['source']).name}): {rec['error']['message']}")
+                bar.update()
+            if pool is not None:
+                pool.close()
+                pool.join()
+        finally:
+            if pool is not None:
+                pool.terminate()
+    return n_ok, n_err
+
+
+def run(args: argparse.Namespace) -> int:
+    import fcntl
+
     from emofusion.cli import UserError
-    from emofusion.data.cache import CacheError, append_manifest, finished_ids, open_for_writing
+    from emofusion.data.cache import CacheError, finished_ids, open_for_writing
     from emofusion.data.ravdess import index_ravdess
     from emofusion.data.splits import SplitError, parse_actor_list
 
@@ -193,44 +225,20 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"no RAVDESS recordings found in {data_dir} ({len(index.malformed)} malformed names)")
 
     root.mkdir(parents=True, exist_ok=True)
-    lock = open(root / ".lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise UserError(f"another preprocess is writing to {root}") from None
-    try:
-        open_for_writing(root, cfg, streams)
-    except CacheError as exc:
-        raise UserError(str(exc)) from None
-    done = finished_ids(root, retry_errors=args.retry_errors)
-    jobs = [j for j in make_jobs(items, streams) if j["id"] not in done]
-    print(f"{len(items)} recordings, {len(items) - len(jobs)} already done, {len(jobs)} to process -> {root}")
-    t0 = time.perf_counter()
-    n_ok = n_err = 0
-    init = (str(root), cfg.to_dict(), streams)
-    bar = tqdm(total=len(jobs), unit="clip", desc="preprocess")
-    try:
-        if args.workers == 1 or len(jobs) <= 1:
-            _init_worker(*init)
-            results = map(process, jobs)
-            pool = None
-        else:
-            pool = mp.get_context("spawn").Pool(min(args.workers, len(jobs)), _init_worker, init)
-            results = pool.imap_unordered(process, jobs)
-        for rec in results:
-            append_manifest(root, rec)
-            n_ok += rec["status"] == "ok"
-            n_err += rec["status"] == "error"
-            if rec["status"] == "error":
-                bar.write(f"error {rec['id']} ({Path(rec['source']).name}): {rec['error']['message']}")
-            bar.update()
-        if pool is not None:
-            pool.close()
-            pool.join()
-    finally:
-        bar.close()
-        if "pool" in locals() and pool is not None:
-            pool.terminate()
+    with open(root / ".lock", "w") as lock:  # closing it releases the lock, also on errors
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another preprocess is writing to {root}") from None
+        try:
+            open_for_writing(root, cfg, streams)
+        except CacheError as exc:
+            raise UserError(str(exc)) from None
+        done = finished_ids(root, retry_errors=args.retry_errors)
+        jobs = [j for j in make_jobs(items, streams) if j["id"] not in done]
+        print(f"{len(items)} recordings, {len(items) - len(jobs)} already done, {len(jobs)} to process -> {root}")
+        t0 = time.perf_counter()
+        n_ok, n_err = _process_all(root, cfg, streams, jobs, args.workers)
     seconds = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     print(f"done in {seconds:.1f} s: {n_ok} ok, {n_err} errors this run; cache {size / 1e6:.1f} MB at {root}")
