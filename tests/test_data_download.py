@@ -28,6 +28,7 @@ class FakeZenodo:
         self.files: dict[str, bytes] = {}
         self.md5: dict[str, str] = {}
         self.cut: dict[str, int] = {}
+        self.record: dict | None = None  # serve this record JSON instead of the generated one
         self.requests: list[tuple[str, str | None]] = []
         owner = self
 
@@ -37,6 +38,8 @@ class FakeZenodo:
 
             def do_GET(self):
                 owner.requests.append((self.path, self.headers.get("Range")))
+                if self.path == f"/api/records/{RECORD}" and owner.record is not None:
+                    return self._send(200, json.dumps(owner.record).encode())
                 if self.path == f"/api/records/{RECORD}":
                     body = json.dumps({"id": RECORD, "files": [
                         {"key": k, "size": len(v),
@@ -195,3 +198,19 @@ def test_missing_archive_and_bad_record(zenodo, tmp_path):
         download_ravdess(tmp_path, ("speech-video",), (1,), DownloadConfig(base_url=zenodo.url + "/nope"))
     with pytest.raises(DownloadError, match="unknown archive kind"):
         download_ravdess(tmp_path, ("speech-pictures",), (1,), _cfg(zenodo))
+
+
+def test_record_formats(zenodo, tmp_path):
+    zenodo.files = {"Video_Speech_Actor_01.zip": b"abc"}
+    (remote,) = record_files(_cfg(zenodo)).values()
+    assert remote.md5 == hashlib.md5(b"abc").hexdigest() and remote.size == 3 and remote.url.startswith(zenodo.url)
+    # Legacy field names (filename / filesize / links.download, bare md5) are read the same way.
+    entry = {"filename": "A.zip", "filesize": 7, "checksum": "0" * 32, "links": {"download": "http://x/A"}}
+    zenodo.record = {"files": [entry]}
+    assert record_files(_cfg(zenodo))["A.zip"] == type(remote)("A.zip", 7, "0" * 32, "http://x/A")
+    entry["checksum"] = "sha256:" + "0" * 64
+    with pytest.raises(DownloadError, match="not md5"):
+        record_files(_cfg(zenodo))
+    zenodo.record = {"no_files": True}
+    with pytest.raises(DownloadError, match="cannot read the record"):
+        record_files(_cfg(zenodo))

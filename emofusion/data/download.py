@@ -72,14 +72,17 @@ def record_files(cfg: DownloadConfig) -> dict[str, RemoteFile]:
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
         raise DownloadError(f"cannot read the record at {url}: {exc}") from exc
     out = {}
-    for f in files:
+    for f in files:  # current Zenodo: key/size/links.self; legacy: filename/filesize/links.download
         try:
-            algo, digest = str(f["checksum"]).split(":", 1)
-            if algo != "md5":
-                raise ValueError(f"checksum {algo} (expected md5)")
-            link = (f.get("links") or {}).get("self") or f"{url}/files/{f['key']}/content"
-            out[f["key"]] = RemoteFile(f["key"], int(f["size"]), digest.lower(), link)
-        except (KeyError, ValueError, TypeError) as exc:
+            key = f.get("key") or f["filename"]
+            size = f["size"] if "size" in f else f["filesize"]
+            algo, _, digest = str(f["checksum"]).rpartition(":")
+            if algo not in ("", "md5") or len(digest) != 32:
+                raise ValueError(f"checksum {f['checksum']!r} is not md5")
+            links = f.get("links") or {}
+            link = links.get("self") or links.get("download") or links.get("content")
+            out[key] = RemoteFile(key, int(size), digest.lower(), link or f"{url}/files/{key}/content")
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
             raise DownloadError(f"unexpected file entry in the record at {url}: {exc}") from exc
     return out
 
