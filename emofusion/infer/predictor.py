@@ -101,8 +101,10 @@ class Predictor:
     """`Predictor(models_dir, names, backend).analyze(path) -> Analysis`."""
 
     def __init__(self, models_dir: str | Path = "models", names=("ia", "lt"), backend: str = "auto",
-                 device: str | None = None, threads: int | None = None):
+                 device: str | None = None, threads: int | None = None,
+                 long_clip_factor: float = 2.0, hop_s: float = 1.8):
         self.models_dir = Path(models_dir)
+        self.long_clip_factor, self.hop_s = long_clip_factor, hop_s
         self.models: dict[str, LoadedPredictorModel] = {}
         for name in names:
             d = self.models_dir / name
@@ -128,9 +130,12 @@ class Predictor:
         return ", ".join(sorted({m.backend.label for m in self.models.values()}))
 
     def analyze(self, path: str | Path) -> Analysis:
-        """Decode once per MediaConfig, run every model; a ClipError becomes `analysis.error`."""
-        from emofusion.media import clip as media_clip
+        """Decode once per MediaConfig, run every model; a ClipError becomes `analysis.error`.
 
+        Clips longer than `long_clip_factor` windows are cut into sliding windows (one decode);
+        the clip's prediction is then the mean of the windows' probabilities.
+        """
+        t_all = time.perf_counter()
         analysis = Analysis(path=str(path))
         groups: dict[str, list[LoadedPredictorModel]] = {}
         for m in self.models.values():
@@ -141,47 +146,65 @@ class Predictor:
             cfg = group[0].media_cfg
             suffix = "" if i == 0 else f"[{i}]"
             try:
-                windows, clip, timings = _decode(media_clip, path, cfg)
+                windows = self._decode(path, cfg)
             except ClipError as exc:
                 analysis.error = exc
+                analysis.timings_ms["total"] = (time.perf_counter() - t_all) * 1000.0
                 return analysis
-            for k, v in timings.items():
-                analysis.timings_ms[f"{k}{suffix}"] = analysis.timings_ms.get(f"{k}{suffix}", 0.0) + v
-            for n in getattr(clip, "notices", []) or []:
+            for k, v in stage_timings(windows).items():
+                analysis.timings_ms[k + suffix] = v
+            for n in windows[0].notices:
                 if (n.code, n.message) not in seen_notices:
                     seen_notices.add((n.code, n.message))
                     analysis.notices.append(n)
             if analysis.inputs is None:
-                analysis.inputs, analysis.media_config = clip, cfg
-            feeds = _stack([media_clip.model_inputs(w.audio, w.faces, cfg) for w, _, _ in windows])
+                analysis.inputs, analysis.media_config = windows[len(windows) // 2], cfg
+            feeds = _stack([w.model_inputs(cfg) for w in windows])
             for m in group:
                 t0 = time.perf_counter()
                 probs = softmax(m.backend.run(feeds))
                 analysis.timings_ms[m.name] = (time.perf_counter() - t0) * 1000.0
                 analysis.models[m.name] = ModelResult(probs.mean(axis=0), m.classes, m.backend.label)
                 if len(windows) > 1:
-                    for j, (_, start, end) in enumerate(windows):
-                        w = per_window.setdefault(j, {"start_s": start, "end_s": end, "models": {}})
-                        w["models"][m.name] = ModelResult(probs[j], m.classes, m.backend.label).to_dict()
+                    for j, w in enumerate(windows):
+                        start = float(w.window_start_s)
+                        entry = per_window.setdefault(j, {"start_s": round(start, 3),
+                                                          "end_s": round(start + cfg.window_s, 3), "models": {}})
+                        entry["models"][m.name] = ModelResult(probs[j], m.classes, m.backend.label).to_dict()
         analysis.windows = [per_window[j] for j in sorted(per_window)]
-        analysis.timings_ms["total"] = sum(v for k, v in analysis.timings_ms.items() if k != "total")
+        analysis.timings_ms["total"] = (time.perf_counter() - t_all) * 1000.0
         return analysis
 
+    def _decode(self, path, cfg: MediaConfig) -> list:
+        """ClipInputs of the centred window, or of sliding windows for a long clip."""
+        from emofusion.media import clip as media_clip
+        from emofusion.media.video import probe
 
-def _decode(media_clip, path, cfg: MediaConfig):
-    """[(window ClipInputs, start_s, end_s)], the whole-clip ClipInputs, per-stage timings."""
-    clip = media_clip.load_clip(path, cfg)
-    timings = dict(getattr(clip, "timings_ms", {}) or {})
-    windows = list(getattr(clip, "windows", None) or [])
-    if not windows:
-        return [(clip, 0.0, float(getattr(clip, "duration_s", cfg.window_s) or cfg.window_s))], clip, timings
-    return [(w, float(w.start_s), float(w.end_s)) for w in windows], clip, timings
+        duration = _duration(path, probe)
+        if duration > self.long_clip_factor * cfg.window_s:
+            return media_clip.clip_windows(path, cfg, hop_s=self.hop_s)
+        return [media_clip.load_clip(path, cfg)]
+
+
+def _duration(path, probe) -> float:
+    """Probe the clip's length; unopenable files surface as ClipError(UNREADABLE)."""
+    try:
+        return probe(path).duration_s
+    except ClipError:
+        raise
+    except Exception as exc:  # PyAV raises several types for non-media files
+        raise ClipError(ClipError.UNREADABLE, f"cannot read {Path(path).name}: {exc}") from exc
+
+
+def stage_timings(windows: list) -> dict[str, float]:
+    """decode / faces / features in ms: decoding is shared by all windows, the rest adds up."""
+    first = windows[0].timings_ms
+    out = {"decode": first.get("decode_audio", 0.0) + first.get("decode_video", 0.0)}
+    out["faces"] = sum(w.timings_ms.get("faces", 0.0) for w in windows)
+    out["features"] = sum(w.timings_ms.get("audio_features", 0.0) for w in windows)
+    return out
 
 
 def _stack(feeds_list: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """One batch from per-window feeds (each either (1, ...) or unbatched)."""
-    out = {}
-    for k in feeds_list[0]:
-        parts = [f[k] for f in feeds_list]
-        out[k] = np.concatenate(parts, axis=0) if parts[0].ndim in (3, 5) else np.stack(parts)
-    return {k: np.ascontiguousarray(v, np.float32) for k, v in out.items()}
+    """One batch (windows on axis 0) from unbatched per-window feeds."""
+    return {k: np.ascontiguousarray(np.stack([f[k] for f in feeds_list]), np.float32) for k in feeds_list[0]}

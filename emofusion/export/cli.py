@@ -1,0 +1,118 @@
+"""`emofusion export MODEL.pt... --to onnx|tensorrt|triton|all`: deployable files from checkpoints.
+
+Writes next to the checkpoint by default (models/ia/model.onnx, model.int8.onnx, model.plan), or
+into --out DIR (DIR/<name>/... when several models are given; the Triton repository goes to DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from emofusion.cli import UserError
+
+HELP = "export checkpoints to ONNX (+ INT8/FP16), TensorRT engines or a Triton model repository"
+TARGETS = ("onnx", "tensorrt", "triton", "all")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("models", nargs="+", metavar="MODEL",
+                        help="checkpoint (.pt) or model dir containing model.pt")
+    parser.add_argument("--to", choices=TARGETS, default="onnx", help="what to export (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output dir (default: next to each checkpoint; required for triton)")
+    parser.add_argument("--int8", action="store_true",
+                        help="also write a static INT8 (QDQ) ONNX calibrated on --calib-cache clips")
+    parser.add_argument("--calib-cache", type=Path, default=None,
+                        help="feature cache dir (emofusion preprocess) with real clips for INT8 calibration")
+    parser.add_argument("--calib-clips", type=int, default=128, help="clips used for calibration (default: %(default)s)")
+    parser.add_argument("--fp16", action="store_true", help="also write an FP16 ONNX (for GPUs; IO stays float32)")
+    parser.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
+                        help="torch.onnx exporter (default: %(default)s; falls back to the other on failure)")
+
+
+def _checkpoint(arg: str) -> Path:
+    p = Path(arg)
+    if p.is_dir():
+        p = p / "model.pt"
+    if not p.is_file():
+        raise UserError(f"no checkpoint at {p} (give a .pt file or a model dir containing model.pt)")
+    return p
+
+
+def _model_name(ckpt: Path) -> str:
+    return ckpt.parent.name if ckpt.name == "model.pt" else ckpt.stem
+
+
+def _calibration_feeds(args, loaded) -> list:
+    from emofusion.data.cache import CacheError, FeatureCache
+    from emofusion.export.quantize import cache_feeds
+
+    if args.calib_cache is None:
+        raise UserError("--int8 needs --calib-cache DIR: a feature cache of real clips (emofusion preprocess)")
+    try:
+        cache = FeatureCache(args.calib_cache)
+    except CacheError as exc:
+        raise UserError(str(exc)) from exc
+    if cache.config != loaded.media_cfg:
+        raise UserError(f"{args.calib_cache} was made with another MediaConfig than the model's; "
+                        "calibrate on a cache preprocessed like the model's training data")
+    return cache_feeds(args.calib_cache, tuple(loaded.model.inputs), limit=args.calib_clips)
+
+
+def run(args: argparse.Namespace) -> int:
+    from emofusion.export.onnx import export_onnx
+    from emofusion.infer.backends import cuda_present, tensorrt_present
+    from emofusion.infer.sources import onnx_for_checkpoint
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    ckpts = [_checkpoint(m) for m in args.models]
+    if args.int8 and args.calib_cache is None:
+        raise UserError("--int8 needs --calib-cache DIR: a feature cache of real clips (emofusion preprocess)")
+    if args.to == "triton" and args.out is None:
+        raise UserError("--to triton needs --out DIR (the model repository to write)")
+    want_trt = args.to in ("tensorrt", "all")
+    trt_ok = tensorrt_present() and cuda_present()
+    if args.to == "tensorrt" and not trt_ok:
+        raise UserError("TensorRT export needs the tensorrt package and an NVIDIA GPU "
+                        "(pip install 'emofusion[tensorrt]'); neither is usable here")
+    onnx_files: dict[str, Path] = {}
+    engines: dict[str, Path] = {}
+    for ckpt in ckpts:
+        name = _model_name(ckpt)
+        if args.to == "triton" or args.out is None:
+            out_dir = ckpt.parent
+        else:
+            out_dir = args.out / name if len(ckpts) > 1 else args.out
+        loaded = load_checkpoint(ckpt)
+        if args.to == "triton":  # reuse the shipped/cached graph when it matches the checkpoint
+            onnx_path = onnx_for_checkpoint(ckpt, shipped=ckpt.parent / "model.onnx", loaded=loaded)
+        else:
+            onnx_path = export_onnx(loaded, out_dir / "model.onnx", exporter=args.exporter)
+        onnx_files[name] = onnx_path
+        print(f"{name}: wrote {onnx_path}")
+        int8_path = None
+        if args.int8:
+            from emofusion.export.quantize import quantize_int8
+
+            int8_path = quantize_int8(onnx_path, out_dir / "model.int8.onnx", _calibration_feeds(args, loaded))
+            print(f"{name}: wrote {int8_path}")
+        if args.fp16:
+            from emofusion.export.quantize import convert_fp16
+
+            print(f"{name}: wrote {convert_fp16(onnx_path, out_dir / 'model.fp16.onnx')}")
+        if want_trt and trt_ok:
+            from emofusion.export.tensorrt import build_engine
+
+            src, precision = (int8_path, "int8") if int8_path else (onnx_path, "fp16")
+            engines[name] = build_engine(src, out_dir / "model.plan", precision=precision)
+            print(f"{name}: wrote {engines[name]} ({precision})")
+        elif want_trt:
+            print(f"{name}: skipped TensorRT (tensorrt package or NVIDIA GPU not available)")
+    if args.to == "triton":
+        from emofusion.export.triton import write_repository
+
+        configs = write_repository(onnx_files, args.out, engines=engines)
+        for c in configs:
+            print(f"wrote {c}")
+    return 0

@@ -1,0 +1,140 @@
+"""Reduced-precision ONNX: CPU INT8 (static, QDQ, per-channel) and GPU FP16.
+
+INT8 calibration ranges come from REAL preprocessed clips (a feature cache, or decoded clips),
+never from random tensors: MFCC values span hundreds while faces are in [0, 1], and ranges
+fitted to noise would clip real speech.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def _copy_metadata(src, dst, precision: str, extra: dict[str, str] | None = None) -> None:
+    from emofusion.export.onnx import set_metadata
+
+    props = {p.key: p.value for p in src.metadata_props}
+    props["precision"] = precision
+    props.update(extra or {})
+    set_metadata(dst, props)
+
+
+def cache_feeds(cache_dir: str | Path, names: tuple[str, ...], limit: int = 128,
+                actors: Iterable[int] | None = None, seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """Up to `limit` single-clip feeds (batch 1) from a FeatureCache, spread over its actors."""
+    from emofusion.data.cache import FeatureCache
+    from emofusion.media.clip import model_inputs
+
+    cache = FeatureCache(cache_dir)
+    entries = cache.select(actors)
+    if not entries:
+        raise ValueError(f"{cache_dir} has no usable entries for calibration")
+    rng = np.random.default_rng(seed)
+    pick = rng.permutation(len(entries))[:limit]
+    feeds = []
+    for i in sorted(pick):
+        arrays = cache.load(entries[i]["id"])
+        f = model_inputs(arrays["audio"], arrays["faces"], cache.config)
+        feeds.append({k: _batched(np.asarray(f[k], np.float32), k) for k in names})
+    return feeds
+
+
+def _batched(a: np.ndarray, name: str) -> np.ndarray:
+    want = 3 if name == "audio" else 5
+    return a[None] if a.ndim == want - 1 else a
+
+
+def make_reader(feeds: list[dict[str, np.ndarray]]):
+    """An ORT CalibrationDataReader over a list of feeds."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class FeedsReader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it: Iterator[dict[str, np.ndarray]] = iter(feeds)
+
+        def get_next(self):
+            return next(self._it, None)
+
+        def rewind(self) -> None:
+            self._it = iter(feeds)
+
+    return FeedsReader()
+
+
+def quantize_int8(onnx_in: str | Path, onnx_out: str | Path, feeds: list[dict[str, np.ndarray]],
+                  method: str = "minmax", per_channel: bool = True) -> Path:
+    """Static INT8 (QDQ: activations uint8, weights int8 per channel) calibrated on `feeds`."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    if method not in methods:
+        raise ValueError(f"calibration method must be one of {sorted(methods)}")
+    if not feeds:
+        raise ValueError("INT8 calibration needs at least one real input")
+    onnx_out = Path(onnx_out)
+    onnx_out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        # Shape inference + graph optimisation first, as the ORT quantization docs recommend.
+        quant_pre_process(str(onnx_in), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre), str(onnx_out), make_reader(feeds),
+            quant_format=QuantFormat.QDQ, per_channel=per_channel,
+            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            calibrate_method=methods[method],
+            extra_options={"CalibTensorRangeSymmetric": False},
+        )
+    src = onnx.load(str(onnx_in), load_external_data=False)
+    out = onnx.load(str(onnx_out))
+    _copy_metadata(src, out, "int8", {"calibration": json.dumps(
+        {"clips": len(feeds), "method": method, "per_channel": per_channel, "format": "QDQ"})})
+    onnx.save(out, str(onnx_out))
+    return onnx_out
+
+
+def convert_fp16(onnx_in: str | Path, onnx_out: str | Path) -> Path:
+    """FP16 weights and compute for GPUs; inputs and logits stay float32 for callers."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    src = onnx.load(str(onnx_in))
+    out = convert_float_to_float16(src, keep_io_types=True)
+    _toposort(out.graph)  # the converter appends its input casts at the end of the node list
+    _copy_metadata(src, out, "fp16")
+    onnx.checker.check_model(out)
+    onnx.save(out, str(onnx_out))
+    return Path(onnx_out)
+
+
+def _toposort(graph) -> None:
+    """Reorder graph nodes so every input is produced before use (Kahn's algorithm, stable)."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        rest = []
+        for node in pending:
+            if all(name in ready for name in node.input):
+                ordered.append(node)
+                ready.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            raise ValueError("graph has a cycle or an undefined input: " + rest[0].name)
+        pending = rest
+    copies = [type(n)() for n in ordered]
+    for c, n in zip(copies, ordered):
+        c.CopyFrom(n)
+    del graph.node[:]
+    graph.node.extend(copies)
