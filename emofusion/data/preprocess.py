@@ -90,8 +90,13 @@ def make_jobs(recordings, streams: tuple[str, ...]) -> list[dict[str, Any]]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(root: str, cfg_dict: dict, streams: tuple[str, ...]) -> None:
+def _init_worker(root: str, cfg_dict: dict, streams: tuple[str, ...], in_pool: bool = False) -> None:
+    import signal
+
     from emofusion.config import MediaConfig
+
+    if in_pool:  # Ctrl-C is the parent's to handle (it terminates the pool); no traceback per worker
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     if "faces" in streams:
         import torch
@@ -177,7 +182,7 @@ def _process_all(root: Path, cfg, streams: tuple[str, ...], jobs: list[dict], wo
                 _init_worker(*init)
                 results = map(process, jobs)
             else:  # spawn: no forked copies of a parent's threads or torch state
-                pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), _init_worker, init)
+                pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), _init_worker, (*init, True))
                 results = pool.imap_unordered(process, jobs)
             for rec in results:
                 append_manifest(root, rec)
