@@ -1,0 +1,101 @@
+"""`emofusion train`: speaker-independent cross-validation on a feature cache.
+
+Works alone or under `torchrun --nproc_per_node N -m emofusion train ...` (DDP).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "train a model with subject-wise cross-validation on a feature cache, then evaluate each fold"
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    from emofusion.data.splits import SplitError, parse_actor_list
+
+    try:
+        return parse_actor_list(text)
+    except SplitError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache", required=True, type=Path, help="feature cache made by `emofusion preprocess`")
+    p.add_argument("--out", required=True, type=Path, help="run directory (fold_k/ per fold)")
+    p.add_argument("--fusion", default="ia", choices=["ia", "it", "lt", "audio", "video"])
+    p.add_argument("--config", type=Path, help="TrainConfig JSON to start from (flags below override it)")
+    p.add_argument("--resume", action="store_true", help="continue each fold from its last.pt")
+    p.add_argument("--protocol", choices=["5fold", "6fold", "reference", "custom"])
+    p.add_argument("--folds", type=_ints, help="1-based folds to run, e.g. 1,2 (default: all)")
+    p.add_argument("--test-actors", type=_ints, help="custom protocol: test actors, e.g. 5,10,16,19")
+    p.add_argument("--val-actors", type=_ints, help="custom protocol: validation actors")
+    p.add_argument("--n-val", type=int, help="validation actors per fold (0 = keep the last epoch)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--optimizer", choices=["adam", "sgd"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=["none", "step", "cosine"])
+    p.add_argument("--milestones", type=_ints, help="step schedule epochs, e.g. 40,55,65,70")
+    p.add_argument("--gamma", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--select-by", choices=["f1", "acc"])
+    p.add_argument("--face-size", type=int, help="ModelConfig face_size (must match the cache)")
+    p.add_argument("--dropout", type=float, help="ModelConfig dropout before the classifier")
+    p.add_argument("--modality-dropout", choices=["none", "softhard", "random"])
+    p.add_argument("--modality-dropout-p", type=float)
+    p.add_argument("--mixup", type=float, dest="mixup_alpha", help="mixup alpha (0 = off)")
+    p.add_argument("--time-masks", type=int, help="SpecAugment time masks per clip")
+    p.add_argument("--freq-masks", type=int, help="SpecAugment feature-channel masks per clip")
+    p.add_argument("--audio-noise", type=float, help="feature noise, relative to the clip's std")
+    p.add_argument("--no-face-aug", action="store_true", help="turn off face flip and rotation")
+    p.add_argument("--num-workers", type=int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--no-in-memory", action="store_true", help="read entries from disk each epoch")
+    p.add_argument("--results-name", help="also copy the results to results/NAME.{json,md}")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+TOP = ("protocol", "folds", "test_actors", "val_actors", "n_val", "epochs", "batch_size", "optimizer", "lr",
+       "momentum", "weight_decay", "schedule", "milestones", "gamma", "seed", "label_smoothing", "select_by",
+       "num_workers", "device")
+AUG = ("modality_dropout", "modality_dropout_p", "mixup_alpha", "time_masks", "freq_masks", "audio_noise")
+
+
+def config_from_args(args: argparse.Namespace):
+    """TrainConfig = defaults <- --config JSON <- explicit flags."""
+    import dataclasses
+
+    from emofusion.cli import UserError
+    from emofusion.train.config import TrainConfig
+
+    try:
+        cfg = TrainConfig.load(args.config) if args.config else TrainConfig()
+        top = {k: getattr(args, k) for k in TOP if getattr(args, k) is not None}
+        aug = {k: getattr(args, k) for k in AUG if getattr(args, k) is not None}
+        if args.no_face_aug:
+            aug.update(face_flip_p=0.0, face_rotate_deg=0.0)
+        model = dict(cfg.model)
+        if args.face_size is not None:
+            model["face_size"] = args.face_size
+        if args.dropout is not None:
+            model["dropout"] = args.dropout
+        if args.no_in_memory:
+            top["in_memory"] = False
+        if args.test_actors and not args.protocol:
+            top["protocol"] = "custom"
+        return cfg.replace(fusion=args.fusion, model=model, augment=dataclasses.replace(cfg.augment, **aug), **top)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"bad training configuration: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from emofusion.train.cv import run_cv
+
+    cfg = config_from_args(args)
+    run_cv(args.cache, cfg, args.out, resume=args.resume, progress=not args.quiet,
+           results_name=args.results_name)
+    return 0

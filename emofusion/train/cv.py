@@ -1,0 +1,154 @@
+"""Speaker-independent cross-validation: one directory per fold, then evaluation of every fold.
+
+RUN_DIR/
+  train_config.json   the TrainConfig (resume reads it back and refuses a different one)
+  run.json            cache path, model config, the folds and their actors
+  fold_k/             split.json, metrics.jsonl, last.pt, best.pt, test_metrics.json, *.png
+  results.json/.md    written by `emofusion evaluate RUN_DIR` (run automatically at the end)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from emofusion.cli import UserError
+from emofusion.train import distributed as D
+from emofusion.train.config import SPLIT_PROTOCOLS, TrainConfig
+
+RUN_JSON, TRAIN_JSON, SPLIT_JSON = "run.json", "train_config.json", "split.json"
+
+
+def fold_splits(cfg: TrainConfig) -> list[tuple[int, Any]]:
+    """[(fold number, Split)] for the configured protocol and folds."""
+    from emofusion.data.splits import SplitError, custom_split, protocol_splits
+
+    try:
+        if cfg.protocol == "custom":
+            if not cfg.test_actors:
+                raise UserError("the custom protocol needs --test-actors")
+            splits = [custom_split(cfg.test_actors, cfg.val_actors or None, cfg.n_val)]
+        else:
+            splits = protocol_splits(SPLIT_PROTOCOLS[cfg.protocol], cfg.n_val)
+    except SplitError as exc:
+        raise UserError(str(exc)) from None
+    numbered = list(enumerate(splits, start=1))
+    if cfg.folds:
+        bad = [f for f in cfg.folds if not 1 <= f <= len(splits)]
+        if bad:
+            raise UserError(f"folds {bad} do not exist; protocol {cfg.protocol} has folds 1-{len(splits)}")
+        numbered = [(k, s) for k, s in numbered if k in cfg.folds]
+    return numbered
+
+
+def model_config(cfg: TrainConfig, media):
+    """The network's sizes follow the cache's MediaConfig; cfg.model adds options (dropout, ...)."""
+    from emofusion.nets.config import ModelConfig
+
+    base = dict(
+        fusion=cfg.fusion,
+        audio_channels=media.audio.channels,
+        audio_frames=media.audio_frames,
+        n_frames=media.video.n_frames,
+        face_size=media.video.face_size,
+    )
+    extra = dict(cfg.model)
+    if "face_size" in extra and extra["face_size"] != media.video.face_size:
+        raise UserError(
+            f"--face-size {extra['face_size']} does not match the cache's faces ({media.video.face_size} px); "
+            "preprocess a cache at that size"
+        )
+    try:
+        return ModelConfig.from_dict({**base, **extra})
+    except ValueError as exc:
+        raise UserError(f"bad model configuration: {exc}") from None
+
+
+def open_cache(path: str | Path):
+    from emofusion.data.cache import CacheError, FeatureCache
+
+    try:
+        return FeatureCache(path)
+    except CacheError as exc:
+        raise UserError(str(exc)) from None
+
+
+def make_dataset(cache, actors, streams, in_memory: bool = True):
+    """Dataset over `actors` of `cache` giving the model's inputs (a stream the cache lacks = zeros)."""
+    from emofusion.data.dataset import CacheDataset
+
+    return CacheDataset(cache, actors, in_memory=in_memory, streams=streams)
+
+
+def model_streams(mcfg) -> tuple[str, ...]:
+    from emofusion.nets.registry import create_model
+
+    return tuple(create_model(mcfg).inputs)
+
+
+def _check_run_dir(out: Path, cfg: TrainConfig, resume: bool) -> None:
+    saved = out / TRAIN_JSON
+    if resume:
+        if saved.exists() and TrainConfig.load(saved) != cfg:
+            raise UserError(f"{out} was started with a different configuration ({saved}); resume with the same flags")
+    elif any(out.glob("fold_*/last.pt")):
+        raise UserError(f"{out} already holds a run; use --resume to continue it or choose another --out")
+
+
+def run_cv(
+    cache_dir: str | Path,
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    resume: bool = False,
+    progress: bool = True,
+    results_name: str | None = None,
+    evaluate: bool = True,
+) -> Path:
+    """Train every selected fold, then (rank 0) evaluate each fold's best model on its test actors."""
+    from emofusion.train.loop import train_fold
+
+    out = Path(out_dir)
+    cache = open_cache(cache_dir)
+    media = cache.config
+    mcfg = model_config(cfg, media)
+    streams = model_streams(mcfg)
+    folds = fold_splits(cfg)
+    _check_run_dir(out, cfg, resume)
+    env = D.setup(cfg.device)
+    try:
+        if env.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            cfg.save(out / TRAIN_JSON)
+            run_info = {
+                "cache": str(Path(cache_dir).resolve()),
+                "model_config": mcfg.to_dict(),
+                "media_config": media.to_dict(),
+                "world_size": env.world,
+                "folds": {str(k): s.to_dict() for k, s in folds},
+            }
+            (out / RUN_JSON).write_text(json.dumps(run_info, indent=2) + "\n")
+        for k, split in folds:
+            missing = [a for a in split.train if a not in cache.actors]
+            if len(missing) == len(split.train):
+                raise UserError(f"fold {k}: the cache has none of the training actors {list(split.train)}")
+            fold_dir = out / f"fold_{k}"
+            if env.is_main:
+                fold_dir.mkdir(parents=True, exist_ok=True)
+                (fold_dir / SPLIT_JSON).write_text(json.dumps(split.to_dict(), indent=2) + "\n")
+            if env.is_main and progress:
+                print(f"fold {k}: train {list(split.train)} val {list(split.val)} test {list(split.test)}", flush=True)
+            train_set = make_dataset(cache, split.train, streams, cfg.in_memory)
+            val_set = make_dataset(cache, split.val, streams, cfg.in_memory) if split.val else None
+            meta = {"fold": k, "split": split.to_dict(), "cache": str(Path(cache_dir).resolve())}
+            train_fold(mcfg, cfg, train_set, val_set, fold_dir, media, meta, resume=resume, env=env,
+                       progress=progress)
+        D.barrier(env)
+        if evaluate and env.is_main:
+            from emofusion.train.evaluate import evaluate_run
+
+            evaluate_run(out, results_name=results_name, progress=progress)
+        D.barrier(env)
+    finally:
+        D.teardown(env)
+    return out

@@ -1,0 +1,236 @@
+"""One fold's training: seeded, logged per epoch, checkpointed atomically, resumable.
+
+Reproducibility without saving generator internals: every random draw of epoch e (sampler order,
+augmentation, dropout) comes from generators seeded from (seed, e, rank). A run resumed from
+`last.pt` after epoch e therefore draws exactly what the uninterrupted run drew, and ends with the
+same weights. RNG states are still stored in `last.pt` for inspection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.data.distributed import DistributedSampler
+
+from emofusion.config import MediaConfig
+from emofusion.constants import AUDIO, FACES, NUM_CLASSES
+from emofusion.train import distributed as D
+from emofusion.train.augment import augment_batch
+from emofusion.train.config import TrainConfig
+from emofusion.train.metrics import from_confusion
+
+LAST, BEST, LOG = "last.pt", "best.pt", "metrics.jsonl"
+
+
+@dataclass
+class FoldResult:
+    out_dir: Path
+    best_epoch: int
+    best_score: float | None
+    history: list[dict[str, Any]]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % 2**62
+
+
+def to_float_inputs(inputs: dict[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]:
+    """Faces may be cached as uint8 to save RAM; the model wants float32 in [0, 1]."""
+    out = {}
+    for k, v in inputs.items():
+        v = torch.as_tensor(v).to(device)
+        out[k] = v.float().div_(255.0) if v.dtype == torch.uint8 else v.float()
+    return out
+
+
+def forward(model: torch.nn.Module, inputs: dict[str, torch.Tensor], names: tuple[str, ...]) -> torch.Tensor:
+    return model(*[inputs[k] for k in names])
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig):
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.schedule == "step":
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
+    elif cfg.schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    else:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _e: 1.0)
+    return opt, sched
+
+
+@torch.no_grad()
+def predict(
+    model: torch.nn.Module,
+    dataset: Dataset,
+    batch_size: int = 32,
+    device: str = "cpu",
+    zero: str | None = None,
+    indices: list[int] | None = None,
+    num_workers: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, logits) over `dataset` (or its `indices`); `zero` = AUDIO/FACES blanks that stream."""
+    model.eval()
+    names = tuple(model.inputs)
+    subset = dataset if indices is None else torch.utils.data.Subset(dataset, indices)
+    loader = DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    labels, logits = [], []
+    for inputs, y in loader:
+        x = to_float_inputs(inputs, device)
+        if zero is not None and zero in x:
+            x[zero] = torch.zeros_like(x[zero])
+        logits.append(forward(model, x, names).float().cpu())
+        labels.append(torch.as_tensor(y))
+    if not labels:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, NUM_CLASSES), dtype=np.float32)
+    return torch.cat(labels).numpy().astype(np.int64), torch.cat(logits).numpy()
+
+
+def _validate(model, dataset, env: D.DistEnv, batch_size: int) -> dict[str, float]:
+    """Each rank scores its own slice (no padding, so nothing is counted twice); sums are reduced."""
+    idx = list(range(env.rank, len(dataset), env.world))
+    labels, logits = predict(model, dataset, batch_size, env.device, indices=idx)
+    cm = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    loss_sum = 0.0
+    if len(labels):
+        np.add.at(cm, (labels, logits.argmax(1)), 1)
+        loss_sum = float(F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(labels), reduction="sum"))
+    packed = D.all_sum(env, torch.tensor(np.append(cm.reshape(-1), 0), dtype=torch.float64))
+    loss_total = float(D.all_sum(env, torch.tensor([loss_sum], dtype=torch.float64))[0])
+    cm = packed[:-1].reshape(NUM_CLASSES, NUM_CLASSES).long().numpy()
+    m = from_confusion(cm)
+    return {"val_loss": loss_total / max(1, m["n"]), "val_acc": m["accuracy"], "val_f1": m["macro_f1"]}
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _save_best(model, model_cfg, media_cfg: MediaConfig, meta: dict, path: Path) -> None:
+    from emofusion.nets.checkpoint import save_checkpoint  # writes atomically itself
+
+    save_checkpoint(path, model, model_cfg, media_cfg, meta)
+
+
+def train_fold(
+    model_cfg,
+    cfg: TrainConfig,
+    train_set: Dataset,
+    val_set: Dataset | None,
+    out_dir: str | Path,
+    media_cfg: MediaConfig,
+    meta: dict[str, Any] | None = None,
+    resume: bool = False,
+    env: D.DistEnv | None = None,
+    on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
+) -> FoldResult:
+    """Train one fold into `out_dir` (rank 0 writes); select on `val_set` or keep the last epoch."""
+    from tqdm import tqdm
+
+    from emofusion.nets.registry import create_model
+
+    env = env or D.DistEnv(device=D.resolve_device(cfg.device))
+    out = Path(out_dir)
+    if env.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg.seed)  # weight init is the same on every rank and every run
+    model = create_model(model_cfg).to(env.device)
+    names = tuple(model.inputs)
+    opt, sched = build_optimizer(model, cfg)
+    start, history, best = 0, [], {"score": None, "epoch": 0}
+    if resume and (out / LAST).exists():
+        state = torch.load(out / LAST, map_location=env.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, history, best = state["epoch"], state["history"], state["best"]
+    net = torch.nn.parallel.DistributedDataParallel(model) if env.distributed else model
+    sampler = DistributedSampler(train_set, num_replicas=env.world, rank=env.rank, shuffle=True, seed=cfg.seed)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+                        persistent_workers=cfg.num_workers > 0)
+    has_val = val_set is not None and len(val_set) > 0
+    if env.is_main:
+        # the log mirrors the checkpoint's history, so a resumed run's log has no duplicate epochs
+        (out / LOG).write_text("".join(json.dumps(h) + "\n" for h in history))
+    for epoch in range(start + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        sampler.set_epoch(epoch)
+        torch.manual_seed(_epoch_seed(cfg.seed, epoch, env.rank))  # dropout draws
+        gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, env.rank) + 1)
+        net.train()
+        lr = opt.param_groups[0]["lr"]
+        loss_sum = torch.zeros(3, dtype=torch.float64)  # loss*n, correct, n
+        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not (progress and env.is_main))
+        for inputs, y in bar:
+            x = to_float_inputs(inputs, "cpu")
+            targets = F.one_hot(torch.as_tensor(y).long(), NUM_CLASSES).float()
+            x, targets = augment_batch({k: x[k] for k in names}, targets, cfg.augment, gen)
+            x = {k: v.to(env.device) for k, v in x.items()}
+            targets = targets.to(env.device)
+            logits = forward(net, x, names)
+            loss = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            n = targets.shape[0]
+            correct = (logits.argmax(1) == targets.argmax(1)).sum().item()
+            loss_sum += torch.tensor([loss.item() * n, correct, n], dtype=torch.float64)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        sched.step()
+        totals = D.all_sum(env, loss_sum)
+        row: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": float(totals[0] / totals[2]),
+            "train_acc": float(totals[1] / totals[2]),
+            "lr": lr,
+        }
+        row.update(_validate(model, val_set, env, cfg.batch_size * 4) if has_val else
+                   {"val_loss": None, "val_acc": None, "val_f1": None})
+        score = row["val_f1" if cfg.select_by == "f1" else "val_acc"] if has_val else None
+        improved = not has_val or best["score"] is None or score > best["score"]
+        if improved:
+            best = {"score": score, "epoch": epoch}
+        row["seconds"] = round(time.perf_counter() - t0, 3)
+        history.append(row)
+        if env.is_main:
+            fold_meta = {**(meta or {}), "epoch": epoch, "train_config": cfg.to_dict(), "val": row}
+            if improved:
+                _save_best(model, model_cfg, media_cfg, fold_meta, out / BEST)
+            _atomic_save({
+                "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "history": history, "best": best,
+                "train_config": cfg.to_dict(),
+                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                        "python": random.getstate(), "augment": gen.get_state()},
+            }, out / LAST)
+            with open(out / LOG, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            if progress:
+                val = f" val acc {row['val_acc']:.3f} f1 {row['val_f1']:.3f}" if has_val else ""
+                print(f"epoch {epoch}: loss {row['train_loss']:.4f} acc {row['train_acc']:.3f}{val} "
+                      f"({row['seconds']:.1f} s)", flush=True)
+        D.barrier(env)
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+    return FoldResult(out, best["epoch"], best["score"], history)
