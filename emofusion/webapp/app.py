@@ -22,7 +22,7 @@ webcam and microphone. Two audio-visual fusion models (IA: intermediate attentio
 transformer) predict one of 8 emotions: neutral, calm, happy, sad, angry, fearful, disgust, surprised.
 """
 
-CSS = "#status h3 {color: #a33;} #summary p {font-size: 1.1em;}"
+CSS = "#status h3 {color: #a33;} #summary p {font-size: 1.1em;} #faces img {object-fit: contain;}"
 
 
 def example_clips(cfg: WebAppConfig) -> list[str]:
@@ -101,7 +101,8 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
         return service.analyze(clip).payload
 
     with gr.Blocks(title="emofusion") as demo:
-        gr.Markdown(INTRO)
+        gr.Markdown(INTRO + f"\nLoaded: {', '.join(n.upper() for n in cfg.names)} on "
+                    f"`{_backend_name(service.predictor, cfg)}` (details in the Models tab).")
         with gr.Tab("Analyze"):
             with gr.Row():
                 with gr.Column(scale=2):

@@ -79,35 +79,47 @@ def audio_figure(wave: np.ndarray | None, sample_rate: int, feats: np.ndarray | 
         axes[i].set_xlabel("s", labelpad=0)
         i += 1
     if feats is not None:
-        axes[i].imshow(feats, aspect="auto", origin="lower", cmap="magma")
-        axes[i].set_ylabel(feature_name)
+        # Standardise each coefficient for display only: MFCC 0 would swamp the colour scale.
+        shown = (feats - feats.mean(axis=1, keepdims=True)) / (feats.std(axis=1, keepdims=True) + 1e-6)
+        axes[i].imshow(shown, aspect="auto", origin="lower", cmap="magma")
+        axes[i].set_ylabel(f"{feature_name}\n(per row z)")
         axes[i].set_xlabel("frame", labelpad=0)
     fig.tight_layout()
     return _to_array(fig)
 
 
 def timeline_figure(windows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
-    """Long clips: each model's top class per window along the clip (None for one window)."""
+    """Long clips: each model's top class per window along the clip (None for one window).
+
+    Windows overlap, so each one gets the cell around its centre (half-way to its neighbours).
+    """
     if not windows or len(windows) < 2:
         return None
     names = list(windows[0].get("models", {}))
     if not names:
         return None
-    fig = _figure(8.5, 1.0 + 0.9 * len(names))
+    import matplotlib
+
+    centres = np.array([(float(w["start_s"]) + float(w["end_s"])) / 2 for w in windows])
+    edges = np.concatenate([[float(windows[0]["start_s"])], (centres[1:] + centres[:-1]) / 2,
+                            [float(windows[-1]["end_s"])]])
+    fig = _figure(8.5, 0.8 + 0.6 * len(names))
     ax = fig.subplots()
-    cmap = __import__("matplotlib").colormaps["tab10"]
+    cmap = matplotlib.colormaps["tab10"]
     for row, name in enumerate(names):
-        for w in windows:
+        for j, w in enumerate(windows):
             res = w["models"].get(name)
             if not res:
                 continue
             k = CLASSES.index(res["top"]) if res["top"] in CLASSES else 0
-            start, end = float(w["start_s"]), float(w["end_s"])
-            ax.barh(row, end - start, left=start, color=cmap(k), edgecolor="white")
-            ax.text((start + end) / 2, row, res["top"], ha="center", va="center", fontsize=7)
+            ax.barh(row, edges[j + 1] - edges[j], left=edges[j], color=cmap(k), alpha=0.75,
+                    edgecolor="white")
+            ax.text(centres[j], row, f"{res['top']}\n{float(res['top_prob']):.0%}", ha="center",
+                    va="center", fontsize=7)
     ax.set_yticks(range(len(names)), [n.upper() for n in names])
-    ax.set_xlabel("time in clip (s)")
-    ax.set_title("prediction per window", fontsize=10)
+    ax.set_xlim(edges[0], edges[-1])
+    span = float(windows[0]["end_s"]) - float(windows[0]["start_s"])
+    ax.set_xlabel(f"time in clip (s); each cell: the {span:.1f} s window centred there", fontsize=8)
     fig.tight_layout()
     return _to_array(fig)
 

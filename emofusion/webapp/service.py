@@ -117,4 +117,20 @@ class AnalysisService:
         error = payload.get("error")
         payload["clip"] = clip
         payload["ok"] = not error
+        if not error:
+            _note_partial_analysis(payload, analysis)
         return Outcome(payload, None if error else analysis)
+
+
+def _note_partial_analysis(payload: dict[str, Any], analysis: Any) -> None:
+    """A long clip analysed as one window must say which part was used (a clear limit)."""
+    clip, cfg = getattr(analysis, "inputs", None), getattr(analysis, "media_config", None)
+    if payload.get("windows") or clip is None or cfg is None:
+        return
+    duration, start = float(getattr(clip, "duration_s", 0.0)), float(getattr(clip, "window_start_s", 0.0))
+    if duration > cfg.window_s + 0.5:
+        payload["notices"] = list(payload.get("notices") or []) + [{
+            "code": "window",
+            "message": f"the clip is {duration:.1f} s long; the {cfg.window_s:g} s from "
+                       f"{start:.1f} s to {start + cfg.window_s:.1f} s were analysed",
+        }]

@@ -1,0 +1,60 @@
+"""The real web app server through gradio_client: examples, real CREMA-D clips, 20 concurrent calls."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import webapp_support as ws
+
+from emofusion.constants import CLASSES
+
+pytestmark = pytest.mark.slow
+
+
+def check_ok(payload: dict) -> None:
+    assert payload["ok"], payload.get("error")
+    assert set(payload["models"]) == {"ia", "lt"}
+    for name, res in payload["models"].items():
+        assert list(res["probs"]) == list(CLASSES), name
+        assert math.isclose(sum(res["probs"].values()), 1.0, abs_tol=1e-3), name
+        assert res["top"] == max(res["probs"], key=res["probs"].get)
+        assert res["backend"]
+    assert payload["agree"] == (payload["models"]["ia"]["top"] == payload["models"]["lt"]["top"])
+    assert payload["timings_ms"]["total"] > 0
+    ws.assert_no_traceback(payload)
+
+
+def test_analyze_endpoint_is_public():
+    api = ws.client().view_api(print_info=False, return_format="dict")
+    assert "/analyze" in api["named_endpoints"]
+
+
+def test_committed_examples_end_to_end():
+    clips = ws.example_clips()
+    assert len(clips) >= 2, f"expected the committed example clips in {ws.EXAMPLES}"
+    c = ws.client()
+    for clip in clips:
+        payload = ws.analyze(clip, c)
+        check_ok(payload)
+        assert payload["clip"] == clip.name
+        codes = {n["code"] for n in payload["notices"]}
+        assert not codes & {"no_audio", "no_video", "no_face"}, (clip.name, codes)
+
+
+def test_cremad_clips_end_to_end(cremad_dir):
+    c = ws.client()
+    clips = sorted(cremad_dir.glob("*.flv")) + sorted(cremad_dir.glob("*.mp4"))
+    assert len(clips) == 12
+    for clip in clips:
+        check_ok(ws.analyze(clip, c))
+
+
+def test_twenty_concurrent_calls_all_answered():
+    from emofusion.bench.load import fire, summarize
+
+    records, wall = fire(ws.server_url(), ws.example_clips()[0], calls=20, timeout_s=600)
+    s = summarize(records, wall)
+    assert s["calls"] == 20 and s["lost"] == 0 and s["answered_error"] == 0, records
+    assert s["answered_ok"] == 20
+    assert sorted(r["i"] for r in records) == list(range(20))

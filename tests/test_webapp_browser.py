@@ -1,0 +1,71 @@
+"""A real browser (Debian chromium via Playwright) uploads a clip, runs it, reads both predictions."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+import webapp_support as ws
+
+from emofusion.constants import CLASSES
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOT = ws.REPO / "results" / "webapp_screenshot.png"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"needs Debian chromium at {CHROMIUM} (./run.sh test installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_upload_analyze_and_read_both_predictions(browser):
+    clip = ws.source_clip()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(ws.server_url(), wait_until="networkidle")
+    page.locator("#clip input[type=file]").set_input_files(str(clip))
+    page.wait_for_selector("#clip video", timeout=60_000)
+    page.click("#analyze")
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#summary'); return s && /LT/.test(s.innerText); }",
+        timeout=180_000,
+    )
+    summary = page.inner_text("#summary")
+    found = {m.group(1): m.group(2) for m in re.finditer(r"(IA|LT): (\w+) \(\d+%\)", summary)}
+    assert set(found) == {"IA", "LT"}, summary
+    assert all(c in CLASSES for c in found.values()), summary
+    assert ("agree" in summary) or ("disagree" in summary)
+    for name in ("ia", "lt"):  # the Label components show the same top class
+        assert found[name.upper()] in page.inner_text(f"#pred-{name}")
+    page.wait_for_selector("#faces img", timeout=30_000)
+    assert "Traceback" not in page.content()
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.close()
+
+
+def test_bad_upload_shows_a_message_in_the_page(browser):
+    bad = ws.work_dir() / "not_a_video.mp4"
+    bad.write_text("plain text, not a video\n")
+    page = browser.new_page()
+    page.goto(ws.server_url(), wait_until="networkidle")
+    page.locator("#clip input[type=file]").set_input_files(str(bad))
+    page.wait_for_timeout(1500)
+    page.click("#analyze")
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#status'); return s && /analyse/.test(s.innerText); }",
+        timeout=60_000,
+    )
+    status = page.inner_text("#status")
+    assert "Could not analyse this clip" in status and "Traceback" not in page.content()
+    page.close()

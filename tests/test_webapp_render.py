@@ -1,0 +1,58 @@
+"""The UI's pictures and text from payloads (no server): shapes, content, empty cases."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emofusion.constants import CLASSES
+from emofusion.webapp import render
+
+
+def payload(top: str = "happy") -> dict:
+    probs = {c: (0.65 if c == top else 0.05) for c in CLASSES}
+    res = {"probs": probs, "top": top, "top_prob": 0.65, "backend": "torch/cpu/fp32"}
+    return {"ok": True, "models": {"ia": res, "lt": dict(res)}, "agree": True,
+            "notices": [{"code": "padded", "message": "clip is 2.10 s; padded to 3.6 s"}],
+            "timings_ms": {"decode_audio": 12.5, "total": 480.0}, "windows": [], "error": None}
+
+
+def test_probs_figure_is_an_rgb_image_per_model():
+    img = render.probs_figure(payload()["models"])
+    assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3
+    assert img.shape[1] > img.shape[0]  # two charts side by side
+    assert render.probs_figure({}) is None
+
+
+def test_face_strip_puts_frames_left_to_right():
+    faces = np.zeros((15, 3, 224, 224), np.uint8)
+    faces[3, 0] = 255  # frame 3 red
+    strip = render.face_strip(faces, size=32)
+    assert strip.shape == (32, 15 * 32, 3)
+    assert strip[:, 3 * 32 : 4 * 32, 0].min() == 255 and strip[:, :32].max() == 0
+    assert render.face_strip(None) is None
+
+
+def test_audio_figure_handles_missing_parts():
+    wave = np.sin(np.linspace(0, 100, 79380)).astype(np.float32)
+    assert render.audio_figure(wave, 22050, np.zeros((10, 156), np.float32)).ndim == 3
+    assert render.audio_figure(None, 22050, None) is None
+
+
+def test_timeline_only_for_several_windows():
+    res = payload()["models"]
+    one = [{"start_s": 0.0, "end_s": 3.6, "models": res}]
+    assert render.timeline_figure(one) is None
+    three = [{"start_s": s, "end_s": s + 3.6, "models": res} for s in (0.0, 1.8, 3.6)]
+    assert render.timeline_figure(three).ndim == 3
+
+
+def test_markdown_says_top_classes_agreement_notices_and_errors():
+    p = payload()
+    summary = render.summary_markdown(p)
+    assert "IA" in summary and "LT" in summary and "happy (65%)" in summary and "agree" in summary
+    assert "padded" in render.notices_markdown(p)
+    timings = render.timings_markdown(p)
+    assert "decode_audio" in timings and "torch/cpu/fp32" in timings
+    err = {"ok": False, "error": {"code": "too_short", "message": "x.mp4: 0.30 s is shorter than 0.5 s"}}
+    assert "shorter than 0.5 s" in render.notices_markdown(err)
+    assert render.notices_markdown({"notices": []}) == ""
