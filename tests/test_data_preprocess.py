@@ -17,7 +17,7 @@ import pytest
 
 from emofusion import cli
 from emofusion.config import MediaConfig
-from emofusion.data.cache import ENTRIES, MANIFEST, FeatureCache, read_manifest
+from emofusion.data.cache import ENTRIES, MANIFEST, CacheError, FeatureCache, read_manifest
 from emofusion.data.dataset import CacheDataset
 from emofusion.media.synth import synth_audio, write_clip
 
@@ -175,6 +175,11 @@ def test_interrupted_writes_leave_no_half_entry(tmp_path):
     assert not list(entries.glob(".*.tmp"))
     for i in ids:
         assert cache.load(i)["audio"].shape == (10, 156)
+    with pytest.raises(KeyError):
+        cache.load("no-such-id")
+    with pytest.raises(ValueError, match="streams"):
+        CacheDataset(cache, streams=("video",))
+    assert len(CacheDataset(cache, actors=[1])) == 6 and len(CacheDataset(cache, actors=[9])) == 0
 
 
 @pytest.mark.slow
@@ -216,3 +221,6 @@ def test_bad_arguments_are_user_errors(tmp_path, capsys):
     (not_cache / "precious.txt").write_text("keep me")
     assert run_cli(data, "--out", not_cache, "--modalities", "audio") == 2
     assert "not a feature cache" in capsys.readouterr().err
+    assert (not_cache / "precious.txt").read_text() == "keep me"
+    with pytest.raises(CacheError, match="not a feature cache"):
+        FeatureCache(not_cache)

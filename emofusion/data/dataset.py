@@ -43,6 +43,9 @@ class CacheDataset(Dataset):
         self.labels = [int(r["label"]) for r in self.records]
         self.actors = [int(r["actor"]) for r in self.records]
         self.streams = tuple(streams) if streams is not None else self.cache.streams
+        unknown = set(self.streams) - {AUDIO, FACES}
+        if unknown or not self.streams:
+            raise ValueError(f"streams must be a non-empty subset of ({AUDIO!r}, {FACES!r}), got {self.streams}")
         self.transform = transform
         self._memory: list[dict[str, Any]] | None = None
         if in_memory:
