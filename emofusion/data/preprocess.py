@@ -229,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
     if not items:
         raise UserError(f"no RAVDESS recordings found in {data_dir} ({len(index.malformed)} malformed names)")
 
+    if root.is_dir() and not (root / "config.json").exists() and any(p.name != ".lock" for p in root.iterdir()):
+        raise UserError(f"{root} exists, is not empty and is not a feature cache; choose another --out")
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "w") as lock:  # closing it releases the lock, also on errors
         try:
