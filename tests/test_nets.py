@@ -133,3 +133,17 @@ def test_ia_gates():
     raw = create_model("ia", face_size=112, gate="raw").eval()
     with torch.no_grad():
         assert raw(*_inputs(raw, 2, 112, frames=5)).shape == (2, 8)
+
+
+def test_params_cli_writes_table_and_json(tmp_path, capsys):
+    from emofusion import cli
+
+    out_json, out_md = tmp_path / "p.json", tmp_path / "p.md"
+    rc = cli.main(["params", "--models", "audio", "--face-size", "112", "--json", str(out_json), "--markdown", str(out_md)])
+    assert rc == 0
+    row = json.loads(out_json.read_text())["models"][0]
+    assert row["model"] == "audio" and row["params_total"] == sum(p.numel() for p in create_model("audio").parameters())
+    assert row["params"]["face CNN"] == 0 and row["macs_total"] > 0
+    assert "| audio |" in out_md.read_text() and "| audio |" in capsys.readouterr().out
+    assert cli.main(["params", "--models", "nope"]) == 2
+    assert cli.main(["params", "--face-size", "100"]) == 2
