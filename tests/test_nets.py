@@ -147,3 +147,12 @@ def test_params_cli_writes_table_and_json(tmp_path, capsys):
     assert "| audio |" in out_md.read_text() and "| audio |" in capsys.readouterr().out
     assert cli.main(["params", "--models", "nope"]) == 2
     assert cli.main(["params", "--face-size", "100"]) == 2
+
+
+@pytest.mark.parametrize("name", ["ia", "it", "lt"])
+def test_multi_head_attention_and_extra_blocks(name):
+    model = create_model(name, face_size=112, heads=4, it_blocks=2, lt_blocks=2, dropout=0.1).eval()
+    with torch.no_grad():
+        assert model(*_inputs(model, 2, 112, frames=3)).shape == (2, 8)
+    with pytest.raises(ValueError, match="heads"):
+        ModelConfig(fusion=name, heads=3)
