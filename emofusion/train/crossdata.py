@@ -1,0 +1,173 @@
+"""Cross-corpus sanity check: the shipped models on real CREMA-D audio-visual clips.
+
+The fusion models saw faces only from one still per RAVDESS actor (no emotion in them). This
+check asks one question on faces they never saw: does adding the video stream make predictions
+worse than audio alone? Each model runs on each clip through `emofusion.media.clip.load_clip`
+with its own checkpoint's MediaConfig; fusion models are also run with the faces zeroed, which
+is the same network answering from audio only. Six clips is far too few for an accuracy claim;
+the result is a smoke test of cross-corpus behaviour, reported as such.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emofusion.constants import AUDIO, CLASSES, FACES
+
+# CREMA-D emotion codes -> our class names (CREMA-D has no calm and no surprised).
+CREMAD_LABELS = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
+
+
+def cremad_label(path: Path) -> str | None:
+    """`1001_DFA_ANG_XX.mp4` -> "angry"; None when the name carries no CREMA-D emotion code."""
+    parts = path.stem.split("_")
+    return CREMAD_LABELS.get(parts[2]) if len(parts) >= 3 else None
+
+
+def load_models(models_dir: Path) -> dict[str, tuple[Any, Any]]:
+    """name -> (model in eval mode, its MediaConfig), for every models/<name>/model.pt."""
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    out = {}
+    for ckpt in sorted(models_dir.glob("*/model.pt")):
+        loaded = load_checkpoint(ckpt)
+        out[ckpt.parent.name] = (loaded.model.eval(), loaded.media_cfg)
+    return out
+
+
+def _probs(model, feeds: dict[str, np.ndarray], zero: str | None = None) -> np.ndarray:
+    import torch
+
+    x = {k: torch.from_numpy(np.ascontiguousarray(v))[None] for k, v in feeds.items()}
+    if zero is not None:
+        x[zero] = torch.zeros_like(x[zero])
+    with torch.no_grad():
+        logits = model(*[x[k] for k in model.inputs])
+    return torch.softmax(logits.float(), dim=1)[0].numpy()
+
+
+def _verdict(probs: np.ndarray, label: str | None) -> dict[str, Any]:
+    top = int(probs.argmax())
+    out: dict[str, Any] = {"top1": CLASSES[top], "p_top1": round(float(probs[top]), 4)}
+    if label is not None:
+        out["p_true"] = round(float(probs[CLASSES.index(label)]), 4)
+        out["correct"] = CLASSES[top] == label
+    return out
+
+
+def check_clips(clips: list[Path], models: dict[str, tuple[Any, Any]], reference: str = "audio") -> dict[str, Any]:
+    """Per clip and model: top-1, p(true); per model: accuracy and agreement with `reference`."""
+    from emofusion.media.clip import load_clip
+    from emofusion.media.errors import ClipError
+
+    rows = []
+    for clip in clips:
+        label = cremad_label(clip)
+        row: dict[str, Any] = {"clip": clip.name, "true": label, "models": {}, "notices": []}
+        loaded: dict[str, Any] = {}  # one decode per distinct MediaConfig
+        t0 = time.perf_counter()
+        for name, (model, cfg) in models.items():
+            key = cfg.to_json()
+            try:
+                if key not in loaded:
+                    loaded[key] = load_clip(clip, cfg)
+            except ClipError as exc:
+                loaded[key] = exc
+            res = loaded[key]
+            if isinstance(res, ClipError):
+                row["models"][name] = {"error": res.to_dict()}
+                continue
+            row["notices"] = sorted({*row["notices"], *(n.code for n in res.notices)})
+            feeds = res.model_inputs(cfg)
+            entry = _verdict(_probs(model, feeds), label)
+            if AUDIO in model.inputs and FACES in model.inputs:
+                entry["faces_zeroed"] = _verdict(_probs(model, feeds, zero=FACES), label)
+            row["models"][name] = entry
+        row["seconds"] = round(time.perf_counter() - t0, 2)
+        rows.append(row)
+    return {"clips": rows, "summary": summarise(rows, list(models), reference)}
+
+
+def summarise(rows: list[dict[str, Any]], names: list[str], reference: str) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for name in names:
+        for cond in ("full", "faces_zeroed"):
+            got = [r["models"][name] if cond == "full" else r["models"][name].get("faces_zeroed")
+                   for r in rows if "error" not in r["models"].get(name, {"error": 1})]
+            got = [g for g in got if g is not None and "correct" in g]
+            if not got:
+                continue
+            key = name if cond == "full" else f"{name} (faces zeroed)"
+            summary[key] = {
+                "n": len(got),
+                "accuracy": round(float(np.mean([g["correct"] for g in got])), 4),
+                "mean_p_true": round(float(np.mean([g["p_true"] for g in got])), 4),
+            }
+            if reference in names and name != reference:
+                pairs = [(r["models"][name], r["models"].get(reference, {})) for r in rows]
+                pairs = [(a if cond == "full" else a.get("faces_zeroed"), b) for a, b in pairs
+                         if "top1" in a and "top1" in b]
+                pairs = [(a, b) for a, b in pairs if a is not None]
+                summary[key][f"agreement_with_{reference}"] = (
+                    round(float(np.mean([a["top1"] == b["top1"] for a, b in pairs])), 4) if pairs else None)
+    summary["errors"] = sum(1 for r in rows for m in r["models"].values() if "error" in m)
+    return summary
+
+
+def markdown(result: dict[str, Any]) -> str:
+    s, names = result["summary"], result["models"]
+    lines = [
+        "# Shipped models on real CREMA-D audio-visual clips (cross-corpus check)", "",
+        f"Clips: {result['n_clips']} from `{result['clips_dir']}` (CREMA-D actor 1001; faces and voice never "
+        "seen in training). **Six clips is far too few for an accuracy estimate**: this only checks that "
+        "adding the (emotion-free, still-photo-trained) video stream does not make predictions worse than "
+        "audio alone.", "",
+        f"Command: `{result['command']}`", "",
+        "| model | clips | accuracy | mean p(true class) | agreement with audio model |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key, v in s.items():
+        if not isinstance(v, dict):
+            continue
+        agree = v.get("agreement_with_audio")
+        lines.append(f"| {key} | {v['n']} | {100 * v['accuracy']:.0f} % | {v['mean_p_true']:.3f} | "
+                     f"{'-' if agree is None else f'{100 * agree:.0f} %'} |")
+    lines += ["", f"Clips that failed (recorded, not crashed): {s['errors']}", "",
+              "| clip | true | " + " | ".join(f"{n} top-1 (p true)" for n in names) + " |",
+              "| --- | --- | " + " | ".join("---" for _ in names) + " |"]
+    for r in result["clips"]:
+        cells = []
+        for n in names:
+            m = r["models"].get(n, {})
+            cells.append(f"error: {m['error']['code']}" if "error" in m else f"{m['top1']} ({m.get('p_true', 0):.2f})")
+        lines.append(f"| {r['clip']} | {r['true']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_check(clips_dir: Path, models_dir: Path, out_name: str = "cremad_check", pattern: str = "*.mp4",
+              results_dir: Path | None = None, command: str = "") -> dict[str, Any]:
+    """Run every shipped model on `clips_dir/pattern`; write results/OUT_NAME.{json,md}."""
+    from emofusion.cli import UserError
+
+    if not clips_dir.is_dir():
+        raise UserError(f"{clips_dir} is not a directory")
+    clips = sorted(clips_dir.glob(pattern))
+    if not clips:
+        raise UserError(f"no clips matching {pattern} in {clips_dir}")
+    models = load_models(models_dir)
+    if not models:
+        raise UserError(f"no shipped models (*/model.pt) in {models_dir}")
+    result = check_clips(clips, models)
+    result.update(clips_dir=str(clips_dir), models_dir=str(models_dir), models=list(models),
+                  n_clips=len(clips), command=command or f"emofusion evaluate --cremad {clips_dir} --models {models_dir}")
+    out = results_dir or Path(__file__).resolve().parents[2] / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{out_name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    (out / f"{out_name}.md").write_text(markdown(result))
+    print(markdown(result))
+    return result

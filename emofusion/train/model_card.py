@@ -1,0 +1,178 @@
+"""Ship a trained fold as models/<name>/{model.pt, card.json, card.md}, the card generated from results.
+
+Every figure on a card is read from a committed results file (a run's evaluation, the CREMA-D
+check); nothing is typed by hand, so a card cannot drift from what was measured.
+
+    python -m emofusion.train.model_card --run RUN --fold 1 --results results/audio_5fold.json \
+        --name audio --out models/audio --command "bash scripts/reproduce_audio.sh"
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+MAX_BYTES = 10 * 1024 * 1024
+REPO = Path(__file__).resolve().parents[2]
+LICENCE = ("RAVDESS (Livingstone SR, Russo FA (2018), PLoS ONE 13(5): e0196391, doi:10.5281/zenodo.1188976), "
+           "licence CC BY-NC-SA 4.0: this model is derived from it and may be used non-commercially only, "
+           "with attribution, under the same licence.")
+DATA = {
+    "speech": ("All 1440 RAVDESS speech recordings (audio only, 24 actors x 60 clips), "
+               "through `emofusion preprocess` (emofusion.media audio path)."),
+    "stills": ("The 1440 RAVDESS speech recordings paired with face crops of the SAME actor's single still "
+               "photo (`ravdess-stills/Actor_XX.png`), made through the real face path (the still written into "
+               "a clip by emofusion.media.synth, then load_clip: PyAV frames -> MTCNN -> crops), with face "
+               "flip/rotation augmentation and modality dropout. RAVDESS video is not available here: the "
+               "visual stream saw ONE still per actor and carries NO emotion information, so the fusion "
+               "has to rely on the audio; its faces input mainly teaches it not to be thrown by a face."),
+}
+
+
+def _rel(p: Path) -> str:
+    try:
+        return str(p.resolve().relative_to(REPO))
+    except ValueError:
+        return str(p)
+
+
+def _pct(m: dict[str, Any]) -> str:
+    return f"{100 * m['mean']:.1f} +- {100 * m['std']:.1f} %"
+
+
+def build_card(name: str, checkpoint: Path, results_path: Path, fold: int, command: str, data: str,
+               cremad_path: Path | None = None) -> dict[str, Any]:
+    """The card as plain data: provenance, configs, and metrics copied from the results files."""
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(checkpoint)
+    model = loaded.model
+    results = json.loads(results_path.read_text())
+    fold_name = f"fold_{fold}"
+    fold_res = next((f for f in results["folds"] if f["fold"] == fold_name), None)
+    if fold_res is None:
+        raise ValueError(f"{results_path} has no {fold_name}")
+    conds = [c for c in ("full", "audio_zeroed", "video_zeroed") if c in fold_res]
+    card: dict[str, Any] = {
+        "name": name,
+        "configuration": results.get("configuration"),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "checkpoint": "model.pt",
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "inputs": list(model.inputs),
+        "sha256": loaded.sha256,
+        "model_config": loaded.model_cfg.to_dict(),
+        "media_config": loaded.media_cfg.to_dict(),
+        "classes": list(loaded.classes),
+        "data": DATA[data],
+        "protocol": (f"{results.get('protocol')} subject-wise cross-validation on RAVDESS actors; this checkpoint "
+                     f"is {fold_name}'s model (test actors {fold_res['test_actors']}, chosen on validation actors "
+                     f"of its training side); {results['n_folds']} fold(s) were run."),
+        "train_config": results.get("train_config"),
+        "metrics": {
+            "source": _rel(results_path),
+            "this_fold": {c: {"accuracy": fold_res[c]["accuracy"], "macro_f1": fold_res[c]["macro_f1"]}
+                          for c in conds},
+            "all_folds": {c: {"accuracy": v["accuracy"], "macro_f1": v["macro_f1"], "n_folds": results["n_folds"]}
+                          for c, v in results["summary"].items()},
+        },
+        "command": command,
+        "licence": LICENCE,
+    }
+    if cremad_path is not None and cremad_path.exists():
+        cre = json.loads(cremad_path.read_text())
+        card["cremad_check"] = {
+            "source": _rel(cremad_path),
+            "note": f"{cre['n_clips']} real CREMA-D clips: far too few for an accuracy claim (smoke test).",
+            **{k: v for k, v in cre["summary"].items() if k == name or k.startswith(f"{name} (")},
+        }
+    return card
+
+
+def markdown(card: dict[str, Any]) -> str:
+    m = card["metrics"]
+    lines = [f"# Model card: `{card['name']}` ({card['configuration']})", "",
+             f"Generated {card['date']} by `emofusion.train.model_card` from the results files named below.", "",
+             f"- **Checkpoint**: `{card['checkpoint']}` ({card['parameters']:,} parameters; inputs "
+             f"{', '.join(card['inputs'])}); load with `emofusion.nets.checkpoint.load_checkpoint`.",
+             f"- **Data seen**: {card['data']}",
+             f"- **Protocol**: {card['protocol']}",
+             f"- **Reproduce**: `{card['command']}`", "",
+             f"## Measured (from `{m['source']}`)", "",
+             "| scope | condition | accuracy | macro F1 |", "| --- | --- | --- | --- |"]
+    for cond, v in m["this_fold"].items():
+        lines.append(f"| this checkpoint's test fold | {cond} | {100 * v['accuracy']:.1f} % | {100 * v['macro_f1']:.1f} % |")
+    for cond, v in m["all_folds"].items():
+        lines.append(f"| mean +- std over {v['n_folds']} fold(s) | {cond} | {_pct(v['accuracy'])} | {_pct(v['macro_f1'])} |")
+    if "cremad_check" in card:
+        c = card["cremad_check"]
+        lines += ["", f"## Real CREMA-D clips (from `{c['source']}`)", "", c["note"], "",
+                  "| condition | clips | accuracy | mean p(true) | agreement with audio model |",
+                  "| --- | --- | --- | --- | --- |"]
+        for k, v in c.items():
+            if isinstance(v, dict):
+                agree = v.get("agreement_with_audio")
+                lines.append(f"| {k} | {v['n']} | {100 * v['accuracy']:.0f} % | {v['mean_p_true']:.3f} | "
+                             f"{'-' if agree is None else f'{100 * agree:.0f} %'} |")
+    a = card["media_config"]["audio"] if card.get("media_config") else {}
+    lines += ["", "## Inputs", "",
+              f"Audio: {a.get('kind')} ({card['model_config'].get('audio_channels')} channels x "
+              f"{card['model_config'].get('audio_frames')} frames), {a.get('sample_rate')} Hz, "
+              f"window {card['media_config'].get('window_s')} s. Faces: "
+              f"{card['model_config'].get('n_frames')} x {card['model_config'].get('face_size')} px "
+              "(used only by fusion models). The full MediaConfig is in card.json and inside the checkpoint.",
+              "", "## Licence and attribution", "", card["licence"], ""]
+    return "\n".join(lines)
+
+
+def ship(run_dir: Path, fold: int, out_dir: Path, results_path: Path, name: str, command: str, data: str,
+         cremad_path: Path | None = None) -> dict[str, Any]:
+    """Copy RUN/fold_k/best.pt to OUT/model.pt (<= 10 MB) and write the card next to it."""
+    src = run_dir / f"fold_{fold}" / "best.pt"
+    if not src.exists():
+        raise FileNotFoundError(f"{src} does not exist (train that fold first)")
+    if src.stat().st_size > MAX_BYTES:
+        raise ValueError(f"{src} is {src.stat().st_size / 1e6:.1f} MB; shipped models must be <= 10 MB")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if src.resolve() != (out_dir / "model.pt").resolve():
+        shutil.copyfile(src, out_dir / "model.pt")
+    return write_card(out_dir, build_card(name, out_dir / "model.pt", results_path, fold, command, data, cremad_path))
+
+
+def write_card(out_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
+    (out_dir / "card.json").write_text(json.dumps(card, indent=1) + "\n")
+    (out_dir / "card.md").write_text(markdown(card))
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m emofusion.train.model_card", description=__doc__.splitlines()[0])
+    p.add_argument("--run", type=Path, help="training run directory (copies fold_k/best.pt); omit to re-card OUT")
+    p.add_argument("--fold", type=int, default=1)
+    p.add_argument("--results", required=True, type=Path, help="the run's results JSON (results/NAME.json)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--out", required=True, type=Path, help="models/<name>")
+    p.add_argument("--command", required=True, help="the command that reproduces this model")
+    p.add_argument("--data", choices=sorted(DATA), default="speech")
+    p.add_argument("--cremad", type=Path, help="results/cremad_check.json to quote (optional)")
+    args = p.parse_args(argv)
+    try:
+        if args.run is not None:
+            card = ship(args.run, args.fold, args.out, args.results, args.name, args.command, args.data, args.cremad)
+        else:
+            card = write_card(args.out, build_card(args.name, args.out / "model.pt", args.results, args.fold,
+                                                   args.command, args.data, args.cremad))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(card))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
