@@ -97,10 +97,10 @@ def test_no_face_keeps_audio(cropper, tmp_path):
 
 
 def test_no_audio_keeps_faces(cropper, tmp_path, face):
-    p = write_clip(tmp_path / "mute.mp4", face_image=face, seconds=2.0, size=(160, 120), audio=None)
+    p = write_clip(tmp_path / "mute.mp4", face_image=face, seconds=2.0, size=(320, 240), audio=None)
     res = load_clip(p, CFG)
     assert Notice.NO_AUDIO in codes(res)
-    assert res.audio is None and res.faces is not None
+    assert res.audio is None and res.faces is not None and res.face_found.all()
     assert not res.model_inputs(CFG)["audio"].any()
 
 
@@ -142,7 +142,7 @@ def test_truncated_mp4_is_unreadable(tmp_path, face):
 
 def test_truncated_mkv_keeps_what_decoded(cropper, tmp_path, face):
     """Matroska is streamable: a clip cut in the middle still yields the part that decoded."""
-    p = write_clip(tmp_path / "full.mkv", face_image=face, seconds=4.0, size=(160, 120))
+    p = write_clip(tmp_path / "full.mkv", face_image=face, seconds=4.0, size=(320, 240))
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(p.read_bytes()[: int(p.stat().st_size * 0.6)])
     res = load_clip(cut, CFG)
@@ -163,13 +163,13 @@ def test_same_window_for_both_streams(tmp_path, face):
 
 
 def test_clip_windows(cropper, tmp_path, face):
-    p = write_clip(tmp_path / "long.mp4", face_image=face, seconds=8.0, fps=10, size=(160, 120))
+    p = write_clip(tmp_path / "long.mp4", face_image=face, seconds=8.0, fps=10, size=(320, 240))
     wins = clip_windows(p, CFG, hop_s=1.8)
     starts = [w.window_start_s for w in wins]
     assert starts[:3] == pytest.approx([0.0, 1.8, 3.6])
     assert starts[-1] == pytest.approx(wins[0].duration_s - 3.6)
     for w in wins:
-        assert w.audio.shape == (10, 156) and w.faces.shape == (15, 3, 224, 224)
+        assert w.audio.shape == (10, 156) and w.faces.shape == (15, 3, 224, 224) and w.face_found.all()
         assert w.window_start_s <= w.frame_times_s.min() and w.frame_times_s.max() <= w.window_start_s + 3.6
     assert window_starts(2.0, 3.6, 1.0) == [0.0]
 

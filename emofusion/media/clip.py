@@ -6,6 +6,7 @@ Everything that feeds a model (training cache, evaluation, export checks, web ap
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,19 +89,27 @@ class _Source:
         self.want = set(want)
         self.timings: dict[str, float] = {}
         self.info: MediaInfo = probe(self.path)
-        d = self.info.duration_s
         if not self.info.has_audio and not self.info.has_video:
             raise ClipError(ClipError.NO_STREAMS, f"{self.path.name}: no audio or video stream")
-        if d < cfg.min_clip_s:
-            raise ClipError(ClipError.TOO_SHORT, f"{self.path.name}: {d:.2f} s is shorter than {cfg.min_clip_s} s")
-        if d > cfg.max_clip_s:
-            raise ClipError(ClipError.TOO_LONG, f"{self.path.name}: {d:.0f} s is longer than {cfg.max_clip_s:.0f} s")
         self.wave = None
+        if self.info.duration_s > 0:
+            self._check_duration()  # before decoding: a 2-hour file is refused at once
         if self.info.has_audio and AUDIO in self.want:
             t = time.perf_counter()
             self.wave = audio_mod.read_audio(self.path, cfg.audio.sample_rate)
             self.timings["decode_audio"] = _ms(t)
+        if self.info.duration_s <= 0:  # container states no duration: measure the audio
+            d = len(self.wave) / cfg.audio.sample_rate if self.wave is not None else 0.0
+            self.info = dataclasses.replace(self.info, duration_s=d)
+            self._check_duration()
         self.use_video = self.info.has_video and FACES in self.want
+
+    def _check_duration(self) -> None:
+        d, cfg = self.info.duration_s, self.cfg
+        if d < cfg.min_clip_s:
+            raise ClipError(ClipError.TOO_SHORT, f"{self.path.name}: {d:.2f} s is shorter than {cfg.min_clip_s} s")
+        if d > cfg.max_clip_s:
+            raise ClipError(ClipError.TOO_LONG, f"{self.path.name}: {d:.0f} s is longer than {cfg.max_clip_s:.0f} s")
 
     def window(self, start_s: float | None, frames: list[np.ndarray] | None = None) -> ClipInputs:
         cfg, info = self.cfg, self.info

@@ -50,20 +50,19 @@ def _background(w: int, h: int, seed: int) -> np.ndarray:
     return np.clip(base + rng.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
 
 
-def _face_frames(face: np.ndarray | None, n: int, w: int, h: int, seed: int):
-    """Yield n upright RGB frames: the face (scaled to ~55 % of the frame height) drifting left to right."""
+def _face_frames(face: np.ndarray | None, n: int, w: int, h: int, seed: int, first_face: int = 0):
+    """Yield n upright RGB frames: the photo (80 % of the frame height at most) drifting left to right."""
     from PIL import Image
 
     bg = _background(w, h, seed)
     if face is not None:
-        side = max(8, int(0.55 * min(w, h)))
         fh, fw = face.shape[:2]
-        scale = side / max(fh, fw)
+        scale = min(0.8 * h / fh, 0.9 * w / fw)
         size = (max(1, int(fw * scale)), max(1, int(fh * scale)))
         face = np.asarray(Image.fromarray(face).resize(size, Image.BILINEAR))
     for i in range(n):
         frame = bg.copy()
-        if face is not None:
+        if face is not None and i >= first_face:
             fh, fw = face.shape[:2]
             span_x, span_y = max(0, w - fw), max(0, h - fh)
             u = i / max(1, n - 1)
@@ -85,6 +84,7 @@ def write_clip(
     audio: str | np.ndarray | None = "speech-like",
     sample_rate: int = 22_050,
     video: bool = True,
+    face_after_s: float = 0.0,
     seed: int = 0,
 ) -> Path:
     """Write a clip; the container comes from the suffix. `size` is the upright (display) size.
@@ -92,7 +92,8 @@ def write_clip(
     With `rotation_deg` the pixels are stored rotated and the display matrix says how to turn them
     back, as phone recordings do; a correct reader returns upright frames. `vfr` spaces frames
     irregularly (between 0.5x and 1.5x the nominal interval). `audio` is a kind for
-    `synth_audio`, a float mono array at `sample_rate`, or None for no audio track.
+    `synth_audio`, a float mono array at `sample_rate`, or None for no audio track. Frames before
+`face_after_s` show no face (to exercise gap filling).
     """
     import av
 
@@ -136,7 +137,8 @@ def write_clip(
             as_.layout = "mono"
         if vs is not None:
             times = _frame_times(n_frames, fps, vfr, seed)
-            for t, img in zip(times, _face_frames(face_image, n_frames, w, h, seed)):
+            first_face = int(np.searchsorted(times, face_after_s))
+            for t, img in zip(times, _face_frames(face_image, n_frames, w, h, seed, first_face)):
                 stored = np.ascontiguousarray(np.rot90(img, -k)) if k else img
                 frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
                 frame.pts = int(round(t / tb))
