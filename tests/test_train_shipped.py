@@ -126,3 +126,11 @@ def test_cremad_check_runs_models_and_records_bad_clips(tmp_path, cremad_dir):
     assert result["summary"]["errors"] == 2 and result["summary"]["audio"]["n"] == 1
     md = (tmp_path / "results" / "cremad_check.md").read_text()
     assert "error: unreadable" in md and "far too few" in md
+
+
+def test_cremad_check_is_reachable_from_the_cli(tmp_path):
+    assert cli_main(["evaluate", "--cremad", str(tmp_path / "missing"), "--models", str(tmp_path)]) == 2
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "1001_DFA_ANG_XX.mp4").write_bytes(b"x")
+    # clips but no shipped model: a clear error, not a traceback
+    assert cli_main(["evaluate", "--cremad", str(tmp_path / "clips"), "--models", str(tmp_path / "none")]) == 2

@@ -30,6 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="checkpoint mode: output directory")
     p.add_argument("--results-name", help="copy results to results/NAME.{json,md} and NAME_confusion.png")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--cremad", type=Path, metavar="DIR",
+                   help="instead: run every shipped model (--models) on the CREMA-D clips in DIR "
+                        "-> results/cremad_check.{json,md}")
+    p.add_argument("--models", type=Path, default=Path("models"), help="with --cremad: models/<name>/model.pt")
 
 
 def _load_model(path: Path):
@@ -181,6 +185,11 @@ def run(args: argparse.Namespace) -> int:
     from emofusion.cli import UserError
     from emofusion.data.splits import SplitError, parse_actor_list
 
+    if args.cremad:
+        from emofusion.train.crossdata import run_check
+
+        run_check(args.cremad, args.models)
+        return 0
     if args.checkpoint:
         if not (args.cache and args.actors and args.out):
             raise UserError("--checkpoint needs --cache, --actors and --out")
