@@ -92,7 +92,18 @@ def _duration(container) -> float:
     for s in container.streams:
         if s.duration and s.time_base:
             best = max(best, float(s.duration * s.time_base))
-    return best
+    return best or _demuxed_end(container)
+
+
+def _demuxed_end(container) -> float:
+    """Browser webcam recordings (MediaRecorder WebM) carry no duration at all: read the packet
+    timestamps (demux only, no decoding: milliseconds) and rewind."""
+    end = 0.0
+    for packet in container.demux():
+        if packet.pts is not None and packet.time_base is not None:
+            end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    container.seek(0)
+    return end
 
 
 def _to_rgb(frame, rot: int) -> np.ndarray:
