@@ -18,7 +18,7 @@ from emofusion.config import MediaConfig
 from emofusion.constants import AUDIO, FACES
 from emofusion.media import audio as audio_mod
 from emofusion.media.errors import ClipError, Notice
-from emofusion.media.video import MediaInfo, frames_at, probe
+from emofusion.media.video import MediaInfo, frames_and_thumbs_at, probe
 
 SILENCE = 1e-4  # peak below this counts as digital silence
 
@@ -111,7 +111,7 @@ class _Source:
         if d > cfg.max_clip_s:
             raise ClipError(ClipError.TOO_LONG, f"{self.path.name}: {d:.0f} s is longer than {cfg.max_clip_s:.0f} s")
 
-    def window(self, start_s: float | None, frames: list[np.ndarray] | None = None) -> ClipInputs:
+    def window(self, start_s: float | None, frames: tuple[list, list | None] | None = None) -> ClipInputs:
         cfg, info = self.cfg, self.info
         start = window_start(info.duration_s, cfg.window_s, start_s)
         times = frame_times(info.duration_s, cfg.window_s, start, cfg.video.n_frames)
@@ -139,7 +139,7 @@ class _Source:
         if float(np.max(np.abs(res.wave))) < SILENCE:
             res.notices.append(Notice(Notice.SILENT, "the audio is silent"))
 
-    def _faces(self, res: ClipInputs, times: np.ndarray, frames: list[np.ndarray] | None) -> None:
+    def _faces(self, res: ClipInputs, times: np.ndarray, frames: tuple[list, list | None] | None) -> None:
         from emofusion.media.faces import get_cropper
 
         if not self.use_video:
@@ -147,11 +147,11 @@ class _Source:
             return
         if frames is None:
             t = time.perf_counter()
-            frames = frames_at(self.path, times)
+            frames = frames_and_thumbs_at(self.path, times, self.cfg.video.detect_max_side)
             res.timings_ms["decode_video"] = _ms(t)
         res.frame_times_s = times
         t = time.perf_counter()
-        fc = get_cropper(self.cfg.video).crop(frames)
+        fc = get_cropper(self.cfg.video).crop(*frames)
         res.timings_ms["faces"] = _ms(t)
         res.face_found = fc.found
         if fc.crops is None:
@@ -199,11 +199,15 @@ def clip_windows(path: str | Path, cfg: MediaConfig | None = None, hop_s: float 
     if src.use_video:
         times = np.concatenate([frame_times(src.info.duration_s, cfg.window_s, s, n) for s in starts])
         t = time.perf_counter()
-        all_frames = frames_at(src.path, times)
+        all_frames = frames_and_thumbs_at(src.path, times, cfg.video.detect_max_side)
         src.timings["decode_video"] = _ms(t)
     out = []
     for k, s in enumerate(starts):
-        frames = all_frames[k * n : (k + 1) * n] if all_frames is not None else None
+        frames = None
+        if all_frames is not None:
+            full, thumbs = all_frames
+            part = slice(k * n, (k + 1) * n)
+            frames = (full[part], thumbs[part] if thumbs is not None else None)
         out.append(src.window(s, frames))
     return out
 

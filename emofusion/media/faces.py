@@ -52,15 +52,19 @@ class FaceCropper:
             self._mtcnn = _shared_mtcnn(self.device)
         return self._mtcnn
 
-    def detect(self, frames: list[np.ndarray], max_side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Most confident raw MTCNN box per frame (F,4) in full-res pixels (NaN if none) and its prob."""
+    def detect(self, frames: list[np.ndarray], max_side: int | None = None,
+               thumbs: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Most confident raw MTCNN box per frame (F,4) in full-res pixels (NaN if none) and its prob.
+
+        `thumbs`: the frames already downscaled (video.frames_and_thumbs_at), else done here."""
         import torch
-        from PIL import Image
 
         max_side = self.cfg.detect_max_side if max_side is None else max_side
         h, w = frames[0].shape[:2]
         scale = min(1.0, max_side / max(h, w)) if max_side else 1.0
-        if scale < 1.0:
+        if thumbs is not None:
+            small = np.stack(thumbs)
+        elif scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             small = np.stack([_shrink(f, size) for f in frames])
         else:
@@ -89,10 +93,10 @@ class FaceCropper:
             out_probs[i] = p[j]
         return out_boxes, out_probs
 
-    def crop(self, frames: list[np.ndarray]) -> FaceCrops:
+    def crop(self, frames: list[np.ndarray], thumbs: list[np.ndarray] | None = None) -> FaceCrops:
         """Crops for every frame; `crops` is None when no frame has a face."""
         n = len(frames)
-        raw, probs = self.detect(frames)
+        raw, probs = self.detect(frames, thumbs=thumbs)
         found = ~np.isnan(raw[:, 0])
         if not found.any():
             return FaceCrops(None, found, np.full((n, 4), np.nan, np.float32), probs)

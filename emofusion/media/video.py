@@ -118,14 +118,23 @@ def frames_at(path: str | Path, times_s, *, seek_gap_s: float = SEEK_GAP_S) -> l
     Times past the last decodable frame (short or truncated clips) get the last frame. Raises
     ClipError(NO_STREAMS) when there is no decodable video at all.
     """
+    return frames_and_thumbs_at(path, times_s, 0, seek_gap_s=seek_gap_s)[0]
+
+
+def frames_and_thumbs_at(path: str | Path, times_s, thumb_max_side: int, *,
+                         seek_gap_s: float = SEEK_GAP_S) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """`frames_at` plus, when `thumb_max_side` > 0 and the frame is larger, a copy scaled so its
+    longer side is at most that (for face detection). swscale converts and scales the decoded
+    YUV frame in one pass: ~10x cheaper than resizing the RGB frame afterwards."""
     import av
 
     times = np.asarray(list(times_s), dtype=np.float64)
     order = np.argsort(times, kind="stable")
     targets = times[order]
     out: list[np.ndarray | None] = [None] * len(times)
+    thumbs: list[np.ndarray | None] = [None] * len(times)
     if not len(times):
-        return []
+        return [], None
     with open_container(path) as container:
         if not container.streams.video:
             raise ClipError(ClipError.NO_STREAMS, f"{Path(path).name}: no video stream")
@@ -134,16 +143,17 @@ def frames_at(path: str | Path, times_s, *, seek_gap_s: float = SEEK_GAP_S) -> l
         t0 = (container.start_time or 0) / 1_000_000
         i = 0
         prev = None  # (time, frame)
-        converted: dict[int, np.ndarray] = {}
+        converted: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         seeked_for = -1
         step = 1.0 / float(vs.average_rate or vs.guessed_rate or 30)
 
-        def take(frame) -> np.ndarray:
+        def take(j: int, frame) -> None:
             key = id(frame)
             if key not in converted:
                 converted.clear()  # a newer frame supersedes older ones
-                converted[key] = _to_rgb(frame, _rotation(frame, vs))
-            return converted[key]
+                rot = _rotation(frame, vs)
+                converted[key] = (_to_rgb(frame, rot), _thumb(frame, rot, thumb_max_side))
+            out[j], thumbs[j] = converted[key]
 
         need_seek = targets[0] > seek_gap_s
         while i < len(targets):
@@ -166,7 +176,7 @@ def frames_at(path: str | Path, times_s, *, seek_gap_s: float = SEEK_GAP_S) -> l
                         use = frame
                         if prev is not None and targets[i] - prev[0] < t - targets[i]:
                             use = prev[1]
-                        out[order[i]] = take(use)
+                        take(order[i], use)
                         i += 1
                     if i >= len(targets):
                         break
@@ -180,7 +190,20 @@ def frames_at(path: str | Path, times_s, *, seek_gap_s: float = SEEK_GAP_S) -> l
                 break
         if prev is not None:
             for j in range(i, len(targets)):
-                out[order[j]] = take(prev[1])
+                take(order[j], prev[1])
     if any(o is None for o in out):
         raise ClipError(ClipError.NO_STREAMS, f"{Path(path).name}: the video stream does not decode")
-    return out  # type: ignore[return-value]
+    has_thumbs = all(t is not None for t in thumbs)
+    return out, (thumbs if has_thumbs else None)  # type: ignore[return-value]
+
+
+def _thumb(frame, rot: int, max_side: int) -> np.ndarray | None:
+    w, h = frame.width, frame.height
+    if max_side <= 0 or max(w, h) <= max_side:
+        return None
+    s = max_side / max(w, h)
+    small = frame.reformat(width=max(1, round(w * s)), height=max(1, round(h * s)), format="rgb24",
+                           interpolation="AREA")
+    img = small.to_ndarray()
+    k = rot // 90
+    return np.ascontiguousarray(np.rot90(img, k)) if k else img
