@@ -69,3 +69,46 @@ def test_bad_upload_shows_a_message_in_the_page(browser):
     status = page.inner_text("#status")
     assert "Could not analyse this clip" in status and "Traceback" not in page.content()
     page.close()
+
+
+def test_webcam_recording_with_sound(tmp_path):
+    """Chromium's fake camera and microphone play a real clip's picture and voice; the page records
+    it (MediaRecorder WebM, which has no duration in its header) and both streams are used."""
+    if not shutil.which(CHROMIUM) or not shutil.which("ffmpeg"):
+        pytest.skip("needs Debian chromium and ffmpeg")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    import subprocess
+
+    src = ws.source_clip()
+    y4m, wav = tmp_path / "cam.y4m", tmp_path / "mic.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), "-vf", "scale=320:240,fps=15",
+                    "-pix_fmt", "yuv420p", str(y4m)], check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), "-vn", "-ac", "1", "-ar", "48000",
+                    str(wav)], check=True)
+    fake = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={y4m}", f"--use-file-for-fake-audio-capture={wav}"]
+    url = ws.server_url()
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS + fake, headless=True)
+        ctx = b.new_context(viewport={"width": 1200, "height": 900})
+        ctx.grant_permissions(["camera", "microphone"], origin=url)
+        page = ctx.new_page()
+        page.goto(url, wait_until="networkidle")
+        page.get_by_label("Capture from camera").click()
+        page.get_by_text("Click to Access Webcam").click()
+        page.get_by_label("start recording").click()
+        page.wait_for_timeout(3000)
+        page.locator("#clip button.capture-button").click()  # stop
+        page.wait_for_selector("#clip video[src]", timeout=60_000)
+        page.wait_for_timeout(1000)  # the recording uploads
+        page.click("#analyze")
+        page.wait_for_function(
+            "() => { const s = document.querySelector('#summary'), e = document.querySelector('#status');"
+            " return (s && /LT/.test(s.innerText)) || (e && /analyse/.test(e.innerText)); }",
+            timeout=180_000,
+        )
+        status, summary = page.inner_text("#status"), page.inner_text("#summary")
+        b.close()
+    assert "Could not analyse" not in status, status
+    assert "IA" in summary and "LT" in summary, summary
+    assert "no_audio" not in status and "no_face" not in status, status

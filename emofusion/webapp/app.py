@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from emofusion.webapp import render
-from emofusion.webapp.config import WebAppConfig
+from emofusion.webapp.config import PACKAGE_DIR, WebAppConfig
 from emofusion.webapp.service import AnalysisService, Outcome
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from a demo server
@@ -21,6 +21,8 @@ Upload a short video of one speaking face (mp4, mov, webm, mkv, avi, flv) or rec
 webcam and microphone. Two audio-visual fusion models (IA: intermediate attention, LT: late
 transformer) predict one of 8 emotions: neutral, calm, happy, sad, angry, fearful, disgust, surprised.
 """
+
+REPO_DIR = PACKAGE_DIR.parents[1]  # a source checkout: results/ lives here
 
 CSS = "#status h3 {color: #a33;} #summary p {font-size: 1.1em;} #faces img {object-fit: contain;}"
 
@@ -35,21 +37,24 @@ def example_clips(cfg: WebAppConfig) -> list[str]:
 
 
 def models_markdown(cfg: WebAppConfig, predictor: Any) -> str:
-    """Which models are loaded, on which backend, with their model cards."""
+    """Which models are loaded, on which backend (and why that one), with their model cards."""
     parts = [f"Loaded from `{cfg.models_dir}/` on backend `{_backend_name(predictor, cfg)}`."]
+    loaded = getattr(predictor, "models", {}) or {}
     for name in cfg.names:
         card = Path(cfg.models_dir) / name / "card.md"
         body = card.read_text(encoding="utf-8") if card.is_file() else "_No model card shipped._"
-        parts.append(f"---\n## {name.upper()}\n\n{body}")
+        reason = getattr(getattr(loaded.get(name), "backend", None), "reason", "")
+        why = f"\n\nBackend choice: {reason}." if reason else ""
+        parts.append(f"---\n## {name.upper()}{why}\n\n{body}")
     return "\n\n".join(parts)
 
 
 def bench_markdown(cfg: WebAppConfig) -> str:
     """The latest backend benchmark table, read on page load so a new run shows without restart."""
-    path = Path(cfg.bench_md)
-    if path.is_file():
-        return path.read_text(encoding="utf-8")
-    return f"**No benchmark yet.** Run `emofusion bench backends` to write `{path}`."
+    for path in (Path(cfg.bench_md), REPO_DIR / cfg.bench_md):
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return f"**No benchmark yet.** Run `emofusion bench backends` to write `{cfg.bench_md}`."
 
 
 def _backend_name(predictor: Any, cfg: WebAppConfig) -> str:

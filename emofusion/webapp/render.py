@@ -75,7 +75,7 @@ def audio_figure(wave: np.ndarray | None, sample_rate: int, feats: np.ndarray | 
         step = max(1, len(wave) // 4000)  # plot at most ~4000 points
         axes[i].plot(t[::step], wave[::step], linewidth=0.5, color="#1f4e99")
         axes[i].set_xlim(0, max(t[-1] if len(t) else 0.0, 1e-3))
-        axes[i].set_ylabel("waveform")
+        axes[i].set_ylabel("wave")
         axes[i].set_xlabel("s", labelpad=0)
         i += 1
     if feats is not None:
@@ -154,5 +154,7 @@ def timings_markdown(payload: Mapping[str, Any]) -> str:
         return ""
     rows = ["| stage | ms |", "| --- | ---: |"]
     rows += [f"| {stage} | {float(ms):.1f} |" for stage, ms in timings.items()]
-    backends = ", ".join(f"{n.upper()}: {r.get('backend', '?')}" for n, r in models.items())
+    kinds = {r.get("backend", "?") for r in models.values()}
+    backends = (f"`{kinds.pop()}`" if len(kinds) == 1 else
+                ", ".join(f"{n.upper()}: `{r.get('backend', '?')}`" for n, r in models.items()))
     return "\n".join(rows) + (f"\n\nBackend: {backends}" if backends else "")
