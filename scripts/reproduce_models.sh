@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Reproduce the shipped models (models/{audio,ia,lt}) and results/cremad_check.* .
+#
+#   bash scripts/reproduce_models.sh            # what was run here: RAVDESS speech + actor stills, CPU
+#   AV=1 bash scripts/reproduce_models.sh DIR   # with the full RAVDESS audio-visual download in DIR and a GPU
+#
+# Here (no RAVDESS video): the audio model is fold 1 of the 5-fold headline run made by
+# scripts/reproduce_audio.sh; IA and LT train on fold 1 of the same protocol, on the speech clips
+# paired with face crops of the same actor's still photo (emofusion.train.stills), 112 px faces.
+# With the real AV files (AV=1): the same `emofusion train`, with --cache built from the
+# audio-visual clips at 224 px, all 5 folds, on the GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+WORK=${WORK:-../work-audio}
+SHARED=${SHARED:-../shared/data}
+NPROC=${NPROC:-2}
+export OMP_NUM_THREADS=1
+CMD="bash scripts/reproduce_models.sh"
+
+if [ "${AV:-0}" = 1 ]; then
+    DATA=${1:?give the RAVDESS folder with the Actor_XX audio-visual clips}
+    $PY -m emofusion preprocess "$DATA" --out "$WORK/ravdess-av224-mfcc40d" --audio-kind mfcc --n-mfcc 40 --deltas \
+        --face-size 224 --modalities audio,faces --workers 8
+    for f in ia lt; do
+        $PY -m emofusion train --cache "$WORK/ravdess-av224-mfcc40d" --fusion $f --config scripts/configs/fusion_$f.json \
+            --folds 1,2,3,4,5 --epochs 50 --device cuda --out "$WORK/runs/${f}_av224" --quiet
+        $PY -m emofusion evaluate "$WORK/runs/${f}_av224" --results-name ${f}_av224_5fold --quiet
+        $PY -m emofusion.train.model_card --run "$WORK/runs/${f}_av224" --fold 1 --results results/${f}_av224_5fold.json \
+            --name $f --out models/$f --command "AV=1 $CMD $DATA" --data speech
+    done
+    exit 0
+fi
+
+# 1. the audio model: fold 1 of the headline run (run scripts/reproduce_audio.sh first)
+[ -f "$WORK/runs/audio_final/fold_1/best.pt" ] || bash scripts/reproduce_audio.sh "$SHARED/ravdess-speech" "$WORK"
+$PY -m emofusion.train.model_card --run "$WORK/runs/audio_final" --fold 1 --results results/audio_5fold.json \
+    --name audio --out models/audio --command "bash scripts/reproduce_audio.sh && $CMD" --data speech
+
+# 2. fusion cache: speech audio + the same actor's still-photo faces through the real face path
+$PY -m emofusion.train.stills --audio-cache "$WORK/ravdess-mfcc40d" --stills "$SHARED/ravdess-stills" \
+    --out "$WORK/ravdess-mfcc40d-stills112" --face-size 112
+
+# 3. IA and LT, fold 1 of the 5-fold protocol
+for f in ia lt; do
+    $PY -m torch.distributed.run --standalone --nproc_per_node "$NPROC" -m emofusion train \
+        --cache "$WORK/ravdess-mfcc40d-stills112" --fusion $f --config scripts/configs/fusion_$f.json \
+        --out "$WORK/runs/${f}_stills112" --quiet
+    $PY -m emofusion evaluate "$WORK/runs/${f}_stills112" --results-name ${f}_stills112_fold1 --quiet
+done
+
+# 4. the CREMA-D check needs the models in place; the cards then quote it
+for f in ia lt; do
+    $PY -m emofusion.train.model_card --run "$WORK/runs/${f}_stills112" --fold 1 --results results/${f}_stills112_fold1.json \
+        --name $f --out models/$f --command "$CMD" --data stills
+done
+$PY -m emofusion evaluate --cremad "$SHARED/cremad-av" --models models
+for f in audio ia lt; do
+    data=stills; [ $f = audio ] && data=speech
+    run=$WORK/runs/${f}_stills112; res=results/${f}_stills112_fold1.json
+    [ $f = audio ] && run=$WORK/runs/audio_final && res=results/audio_5fold.json
+    $PY -m emofusion.train.model_card --results "$res" --fold 1 --name $f --out models/$f \
+        --command "$CMD" --data $data --cremad results/cremad_check.json
+done
