@@ -117,7 +117,8 @@ def _validate(model, dataset, env: D.DistEnv, batch_size: int) -> dict[str, floa
     loss_total = float(D.all_sum(env, torch.tensor([loss_sum], dtype=torch.float64))[0])
     cm = packed[:-1].reshape(NUM_CLASSES, NUM_CLASSES).long().numpy()
     m = from_confusion(cm)
-    return {"val_loss": loss_total / max(1, m["n"]), "val_acc": m["accuracy"], "val_f1": m["macro_f1"]}
+    return {"val_loss": loss_total / max(1, m["n"]), "val_acc": m["accuracy"], "val_f1": m["macro_f1"],
+            "val_n": m["n"]}
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -203,10 +204,11 @@ def train_fold(
             "epoch": epoch,
             "train_loss": float(totals[0] / totals[2]),
             "train_acc": float(totals[1] / totals[2]),
+            "train_n": int(totals[2]),  # clips seen, summed over processes
             "lr": lr,
         }
         row.update(_validate(model, val_set, env, cfg.batch_size * 4) if has_val else
-                   {"val_loss": None, "val_acc": None, "val_f1": None})
+                   {"val_loss": None, "val_acc": None, "val_f1": None, "val_n": 0})
         score = row["val_f1" if cfg.select_by == "f1" else "val_acc"] if has_val else None
         improved = not has_val or best["score"] is None or score > best["score"]
         if improved:
