@@ -34,6 +34,8 @@ def inputs() -> dict:
     out["no_audio"] = write_clip(d / "mute.mp4", face_image=face, audio=None, size=(480, 360))
     out["no_face"] = write_clip(d / "noface.mp4", face_image=None, size=(480, 360))
     out["too_short"] = write_clip(d / "short.mp4", face_image=face, seconds=0.3, size=(320, 240))
+    out["too_long"] = write_clip(d / "tenminutes.mp4", face_image=None, seconds=601, fps=1, size=(64, 48),
+                                 audio=None)  # over MediaConfig.max_clip_s (600 s), tiny to write
     out["long"] = write_clip(d / "long.mkv", face_image=face, seconds=12.0, fps=10, size=(320, 240))
     out["odd_size_rotated_low_fps"] = write_clip(d / "rot.mov", face_image=face, seconds=3.0, fps=12,
                                                  size=(317, 239), rotation_deg=90)
@@ -51,6 +53,7 @@ def assert_still_serving() -> None:
     ("not_a_video", "unreadable"),
     ("corrupt", "unreadable"),
     ("too_short", "too_short"),
+    ("too_long", "too_long"),
 ])
 def test_unusable_clip_gets_a_typed_friendly_error(inputs, name, code):
     payload = ws.analyze(inputs[name])

@@ -55,8 +55,10 @@ def fire(url: str, clip: Path, calls: int, timeout_s: float) -> tuple[list[dict]
             return {"i": i, "status": "lost", "error": f"{type(exc).__name__}: {exc}"[:300],
                     "s": time.perf_counter() - t0}
         status = "ok" if payload.get("ok") else "error"
+        backends = sorted({m.get("backend", "") for m in (payload.get("models") or {}).values()})
         return {"i": i, "status": status, "error": (payload.get("error") or {}).get("code"),
-                "s": time.perf_counter() - t0, "server_total_ms": payload.get("timings_ms", {}).get("total")}
+                "s": time.perf_counter() - t0, "server_total_ms": payload.get("timings_ms", {}).get("total"),
+                "backend": ", ".join(backends)}
 
     one(-1)  # warm-up (first call loads lazy state); not counted
     t0 = time.perf_counter()
@@ -68,8 +70,11 @@ def fire(url: str, clip: Path, calls: int, timeout_s: float) -> tuple[list[dict]
 def summarize(records: list[dict], wall_s: float) -> dict:
     lat = np.array([r["s"] for r in records if r["status"] == "ok"], dtype=float)
     pct = (lambda q: round(float(np.percentile(lat, q)), 3)) if len(lat) else (lambda q: None)
+    served = [r["server_total_ms"] for r in records if r.get("server_total_ms")]
     return {
         "calls": len(records),
+        "server_analysis_ms_median": round(float(np.median(served)), 1) if served else None,
+        "backend_used": next((r["backend"] for r in records if r.get("backend")), None),
         "answered_ok": sum(r["status"] == "ok" for r in records),
         "answered_error": sum(r["status"] == "error" for r in records),
         "lost": sum(r["status"] == "lost" for r in records),
@@ -87,8 +92,9 @@ def markdown(result: dict) -> str:
         "",
         f"`emofusion bench load`: {s['calls']} simultaneous gradio_client calls to `/analyze` on "
         f"`{c['clip']}` against a real `emofusion webapp` on 127.0.0.1 (models `{c['models']}`, "
-        f"backend `{c['backend']}`, server concurrency {c['server_concurrency']}); "
-        f"{c['cpus']} CPU cores, {c['date']}.",
+        f"backend `{c['backend']}` -> `{s['backend_used']}`, server concurrency "
+        f"{c['server_concurrency']}); {c['cpus']} CPU cores (1-min load average {c['load_before']} "
+        f"before the run, other work included), {c['date']}.",
         "",
         "| calls | answered ok | answered with error | lost | p50 s | p95 s | max s | wall s | clips/s |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -96,7 +102,9 @@ def markdown(result: dict) -> str:
         f"{lat['p95']} | {lat['max']} | {s['wall_s']} | {s['throughput_clips_per_s']} |",
         "",
         "Latency is per call, from submit (including the upload) to the JSON answer, so it includes",
-        "time spent waiting in the server's queue behind the other calls.",
+        "time spent waiting in the server's queue behind the other calls. Time inside the analysis",
+        f"itself (median of the calls' `timings_ms.total`, {c['server_concurrency']} running at once): "
+        f"{s['server_analysis_ms_median']} ms.",
         "",
     ])
 
@@ -115,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     log_path = args.out / "webapp_load.server.log"
     with running_server(args.models, log_path, backend=args.backend, concurrency=args.concurrency) as url:
+        load_before = os.getloadavg()[0]
         records, wall = fire(url, Path(clip), args.calls, args.timeout)
     from emofusion.webapp.config import WebAppConfig
 
@@ -122,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         "setup": {"clip": Path(clip).name, "models": str(args.models), "backend": args.backend,
                   "server_concurrency": args.concurrency or WebAppConfig().concurrency,
                   "cpus": os.cpu_count(), "python": platform.python_version(),
+                  "load_before": round(load_before, 2),
                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
         "summary": summarize(records, wall),
         "calls": records,
