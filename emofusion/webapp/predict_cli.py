@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         payload["clip"] = str(clip)
         payloads.append(payload)
         if not args.json and not payload["ok"]:
-            print(f"{clip}: {payload['error']['message']}", file=sys.stderr)
+            print(f"emofusion predict: {payload['error']['message']}", file=sys.stderr)
     if args.json:
         print(json.dumps(payloads, indent=2, default=float))
     else:
