@@ -6,6 +6,7 @@ as a payload, so users see a sentence and the server log keeps any traceback.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from emofusion.webapp import render
 from emofusion.webapp.config import PACKAGE_DIR, WebAppConfig
 from emofusion.webapp.service import AnalysisService, Outcome
 
+log = logging.getLogger("emofusion.webapp")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from a demo server
 
 INTRO = """# emofusion: emotion from face and voice
@@ -84,6 +86,16 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
     def on_analyze(video: str | None):
         outcome = service.analyze(video)
         p = outcome.payload
+        try:
+            return _ui_outputs(p, outcome)
+        except Exception:  # noqa: BLE001 - a drawing bug must not cost the user the result
+            log.exception("rendering the result of %s failed", video)
+            p = dict(p, notices=list(p.get("notices") or []) + [
+                {"code": "display", "message": "some pictures could not be drawn; the numbers are below"}])
+            return (render.notices_markdown(p), render.summary_markdown(p), *[None] * len(cfg.names),
+                    None, None, None, gr.update(value=None, visible=False), render.timings_markdown(p), p)
+
+    def _ui_outputs(p: dict, outcome: Outcome) -> tuple:
         labels = [
             {c: float(v) for c, v in p["models"][n]["probs"].items()} if n in p.get("models", {}) else None
             for n in cfg.names
