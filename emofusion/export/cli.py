@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="feature cache dir (emofusion preprocess) with real clips for INT8 calibration")
     parser.add_argument("--calib-clips", type=int, default=128, help="clips used for calibration (default: %(default)s)")
     parser.add_argument("--fp16", action="store_true", help="also write an FP16 ONNX (for GPUs; IO stays float32)")
-    parser.add_argument("--exporter", choices=("dynamo", "legacy"), default="dynamo",
+    parser.add_argument("--exporter", choices=("legacy", "dynamo"), default="legacy",
                         help="torch.onnx exporter (default: %(default)s; falls back to the other on failure)")
 
 

@@ -1,0 +1,108 @@
+"""Markdown table, targets (met / not met) and a plot for `emofusion bench backends`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _row(result: dict, model: str, backend: str, batch: int) -> dict | None:
+    for m in result["models"]:
+        for r in m["rows"]:
+            if r["model"] == model and r["backend"] == backend and r["batch"] == batch:
+                return r
+    return None
+
+
+def summarize(result: dict[str, Any], targets: dict[str, float]) -> dict[str, Any]:
+    """Speed-ups over torch eager at batch 1 and the end-to-end p50 against the targets."""
+    out: dict[str, Any] = {"targets": targets, "checks": []}
+    for model in ("ia", "lt"):
+        torch_r = _row(result, model, "torch", 1)
+        for backend, key in (("ort_fp32", "ort_fp32_vs_torch_b1"), ("ort_int8", "ort_int8_vs_torch_b1")):
+            r = _row(result, model, backend, 1)
+            if torch_r and r:
+                speedup = torch_r["p50_ms"] / r["p50_ms"]
+                out["checks"].append({"what": f"{model} {backend} speed-up over torch eager, batch 1 (p50)",
+                                      "value": round(speedup, 2), "target": f">= {targets[key]}x",
+                                      "met": speedup >= targets[key]})
+    e2e = result.get("e2e", {}).get("p50_ms", {}).get("total")
+    if e2e is not None:
+        out["checks"].append({"what": "end to end (decode + faces + features + IA + LT), p50",
+                              "value": round(e2e / 1000, 3), "target": f"<= {targets['e2e_p50_s']} s",
+                              "met": e2e / 1000 <= targets["e2e_p50_s"]})
+    return out
+
+
+def write_report(result: dict[str, Any], out: Path) -> None:
+    hw = result["hardware"]
+    peak = result["peak_gflops"]
+    lines = ["# Inference backends benchmark", ""]
+    if result["untrained"]:
+        lines += ["**Untrained checkpoints** (no trained models were present): same architectures and "
+                  "cost as the trained ones; latency does not depend on the weights.", ""]
+    lines += [f"CPU: {hw['cpu']}, {hw['logical_cores']} logical cores, torch threads {hw['torch_threads']}; "
+              f"load average {hw['loadavg_start'][0]:.1f} at start, {hw['loadavg_end'][0]:.1f} at end "
+              "(a shared machine: other jobs ran at the same time, so figures are pessimistic). "
+              f"Peak float32 matmul: {peak:.1f} GFLOP/s. Versions: "
+              + ", ".join(f"{k} {v}" for k, v in hw["versions"].items()) + ".", "",
+              f"Memory: {result['memory_method']}.", "",
+              "| model | backend | device | batch | p50 ms | p95 ms | p99 ms | clips/s | floor ms | peak RSS +MB | iters |",
+              "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for m in result["models"]:
+        for r in m["rows"]:
+            floor = m["gflops_per_clip"] * r["batch"] / peak * 1000
+            dev = r["device"].replace("ExecutionProvider", "")
+            lines.append(f"| {r['model']} | {r['backend']} | {dev} | {r['batch']} | {r['p50_ms']:.2f} | "
+                         f"{r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['throughput_clips_s']:.1f} | {floor:.2f} | "
+                         f"{r['peak_rss_delta_mb']} | {r['iters']} |")
+    lines += ["", "Floor = model GFLOPs per clip x batch / peak matmul GFLOP/s (compute-bound ideal).", ""]
+    lines += ["| model | GFLOP per clip | INT8 calibration | top-1 agreement with torch (last batch) | TensorRT |",
+              "| --- | ---: | --- | --- | --- |"]
+    for m in result["models"]:
+        agree = ", ".join(f"{k} {v:.2f}" for k, v in m["top1_agreement_with_torch_last_batch"].items())
+        trt = "ran" if not m["tensorrt_skipped"] else f"skipped: {m['tensorrt_skipped']}"
+        lines.append(f"| {m['model']} | {m['gflops_per_clip']:.3f} | {m['calibration']} | {agree} | {trt} |")
+    e2e = result["e2e"]
+    lines += ["", f"## End to end ({e2e['clip']}; Predictor, backend {e2e['backend']}, {e2e['runs']} runs)", "",
+              f"Backend choice: {e2e['reason']}. Notices: {', '.join(e2e['notices']) or 'none'}.", "",
+              "| stage | p50 ms | p95 ms |", "| --- | ---: | ---: |"]
+    for k, v in e2e["p50_ms"].items():
+        lines.append(f"| {k} | {v:.1f} | {e2e['p95_ms'][k]:.1f} |")
+    lines += ["", "## Targets", "", "| check | measured | target | met |", "| --- | ---: | --- | --- |"]
+    for c in result["summary"]["checks"]:
+        lines.append(f"| {c['what']} | {c['value']} | {c['target']} | {'yes' if c['met'] else 'no'} |")
+    lines += ["", "Written by `emofusion bench backends` (emofusion/bench/backends.py).", ""]
+    (out / "bench_backends.md").write_text("\n".join(lines))
+    plot(result, out / "bench_backends.png")
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m["model"] for m in result["models"]]
+    backends = sorted({r["backend"] for m in result["models"] for r in m["rows"]},
+                      key=["torch", "ort_fp32", "ort_int8", "tensorrt"].index)
+    batches = sorted({r["batch"] for m in result["models"] for r in m["rows"]})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / max(1, len(backends))
+    for j, backend in enumerate(backends):
+        lat = [(_row(result, m, backend, 1) or {}).get("p50_ms", 0) for m in models]
+        thr = [(_row(result, m, backend, batches[-1]) or {}).get("throughput_clips_s", 0) for m in models]
+        xs = [i + j * width for i in range(len(models))]
+        axes[0].bar(xs, lat, width, label=backend)
+        axes[1].bar(xs, thr, width, label=backend)
+    for ax, title in ((axes[0], "latency p50, batch 1 (ms, lower is better)"),
+                      (axes[1], f"throughput, batch {batches[-1]} (clips/s, higher is better)")):
+        ax.set_xticks([i + width * (len(backends) - 1) / 2 for i in range(len(models))], models)
+        ax.set_title(title, fontsize=10)
+        ax.set_yscale("log")
+        ax.legend(fontsize=8)
+    tag = " (untrained checkpoints)" if result["untrained"] else ""
+    fig.suptitle(f"emofusion inference backends on {result['hardware']['cpu']}{tag}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
