@@ -19,14 +19,20 @@ SCREENSHOT = ws.REPO / "results" / "webapp_screenshot.png"
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
+    """One Playwright per module: the sync API cannot be started twice in one thread."""
     if not shutil.which(CHROMIUM):
         pytest.skip(f"needs Debian chromium at {CHROMIUM} (./run.sh test installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    yield b
+    b.close()
 
 
 def test_upload_analyze_and_read_both_predictions(browser):
@@ -71,12 +77,11 @@ def test_bad_upload_shows_a_message_in_the_page(browser):
     page.close()
 
 
-def test_webcam_recording_with_sound(tmp_path):
+def test_webcam_recording_with_sound(playwright, tmp_path):
     """Chromium's fake camera and microphone play a real clip's picture and voice; the page records
     it (MediaRecorder WebM, which has no duration in its header) and both streams are used."""
-    if not shutil.which(CHROMIUM) or not shutil.which("ffmpeg"):
-        pytest.skip("needs Debian chromium and ffmpeg")
-    sync_api = pytest.importorskip("playwright.sync_api")
+    if not shutil.which("ffmpeg"):
+        pytest.skip("needs ffmpeg to turn a clip into fake camera/microphone input")
     import subprocess
 
     src = ws.source_clip()
@@ -88,8 +93,8 @@ def test_webcam_recording_with_sound(tmp_path):
     fake = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
             f"--use-file-for-fake-video-capture={y4m}", f"--use-file-for-fake-audio-capture={wav}"]
     url = ws.server_url()
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS + fake, headless=True)
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS + fake, headless=True)
+    try:
         ctx = b.new_context(viewport={"width": 1200, "height": 900})
         ctx.grant_permissions(["camera", "microphone"], origin=url)
         page = ctx.new_page()
@@ -108,6 +113,7 @@ def test_webcam_recording_with_sound(tmp_path):
             timeout=180_000,
         )
         status, summary = page.inner_text("#status"), page.inner_text("#summary")
+    finally:
         b.close()
     assert "Could not analyse" not in status, status
     assert "IA" in summary and "LT" in summary, summary
