@@ -1,0 +1,49 @@
+"""The guard in front of the predictor: checks that need no model, and the models-dir messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from emofusion.cli import UserError
+from emofusion.webapp.config import WebAppConfig
+from emofusion.webapp.service import AnalysisService, check_models_dir
+
+
+class Unused:
+    """Stands for the predictor in checks that must refuse before any analysis starts."""
+
+    def analyze(self, path):
+        raise AssertionError("the predictor must not be reached")
+
+
+def test_oversized_file_is_refused_before_analysis(tmp_path):
+    big = tmp_path / "big.mp4"
+    big.write_bytes(b"\0" * 3 * 2**20)
+    service = AnalysisService(Unused(), WebAppConfig(max_upload_mb=2))
+    p = service.analyze(big).payload
+    assert not p["ok"] and p["error"]["code"] == "too_large"
+    assert "3.0 MB" in p["error"]["message"] and "2 MB" in p["error"]["message"]
+
+
+def test_no_clip_and_missing_file_are_explained(tmp_path):
+    service = AnalysisService(Unused(), WebAppConfig())
+    assert service.analyze(None).payload["error"]["code"] == "no_file"
+    p = service.analyze(tmp_path / "gone.mp4").payload
+    assert p["error"]["code"] == "no_file" and "gone.mp4" in p["error"]["message"]
+
+
+def test_models_dir_missing_or_empty_says_how_to_fix(tmp_path):
+    with pytest.raises(UserError, match="does not exist.*--models"):
+        check_models_dir(tmp_path / "nope", ("ia", "lt"))
+    (tmp_path / "ia").mkdir()
+    (tmp_path / "ia" / "model.pt").write_bytes(b"x")
+    with pytest.raises(UserError, match="no trained model for lt"):
+        check_models_dir(tmp_path, ("ia", "lt"))
+
+
+def test_webapp_command_refuses_missing_models_without_traceback(tmp_path, capsys):
+    from emofusion import cli
+
+    assert cli.main(["webapp", "--models", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
