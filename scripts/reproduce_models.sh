@@ -14,7 +14,6 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 WORK=${WORK:-../work-audio}
 SHARED=${SHARED:-../shared/data}
-NPROC=${NPROC:-2}
 export OMP_NUM_THREADS=1
 CMD="bash scripts/reproduce_models.sh"
 
@@ -27,7 +26,7 @@ if [ "${AV:-0}" = 1 ]; then
             --folds 1,2,3,4,5 --epochs 50 --device cuda --out "$WORK/runs/${f}_av224" --quiet
         $PY -m emofusion evaluate "$WORK/runs/${f}_av224" --results-name ${f}_av224_5fold --quiet
         $PY -m emofusion.train.model_card --run "$WORK/runs/${f}_av224" --fold 1 --results results/${f}_av224_5fold.json \
-            --name $f --out models/$f --command "AV=1 $CMD $DATA" --data speech
+            --name $f --out models/$f --command "AV=1 $CMD $DATA" --data av
     done
     exit 0
 fi
@@ -41,10 +40,9 @@ $PY -m emofusion.train.model_card --run "$WORK/runs/audio_final" --fold 1 --resu
 $PY -m emofusion.train.stills --audio-cache "$WORK/ravdess-mfcc40d" --stills "$SHARED/ravdess-stills" \
     --out "$WORK/ravdess-mfcc40d-stills112" --face-size 112
 
-# 3. IA and LT, fold 1 of the 5-fold protocol
+# 3. IA and LT, fold 1 of the 5-fold protocol, one process each (here the two ran side by side)
 for f in ia lt; do
-    $PY -m torch.distributed.run --standalone --nproc_per_node "$NPROC" -m emofusion train \
-        --cache "$WORK/ravdess-mfcc40d-stills112" --fusion $f --config scripts/configs/fusion_$f.json \
+    $PY -m emofusion train --cache "$WORK/ravdess-mfcc40d-stills112" --fusion $f --config scripts/configs/fusion_$f.json \
         --out "$WORK/runs/${f}_stills112" --quiet
     $PY -m emofusion evaluate "$WORK/runs/${f}_stills112" --results-name ${f}_stills112_fold1 --quiet
 done

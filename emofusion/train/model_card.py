@@ -23,6 +23,8 @@ LICENCE = ("RAVDESS (Livingstone SR, Russo FA (2018), PLoS ONE 13(5): e0196391, 
            "licence CC BY-NC-SA 4.0: this model is derived from it and may be used non-commercially only, "
            "with attribution, under the same licence.")
 DATA = {
+    "av": ("The RAVDESS audio-visual speech clips (24 actors), faces by MTCNN through emofusion.media, "
+           "audio from the same clips, via `emofusion preprocess`."),
     "speech": ("All 1440 RAVDESS speech recordings (audio only, 24 actors x 60 clips), "
                "through `emofusion preprocess` (emofusion.media audio path)."),
     "stills": ("The 1440 RAVDESS speech recordings paired with face crops of the SAME actor's single still "
@@ -121,7 +123,8 @@ def markdown(card: dict[str, Any]) -> str:
                              f"{'-' if agree is None else f'{100 * agree:.0f} %'} |")
     a = card["media_config"]["audio"] if card.get("media_config") else {}
     lines += ["", "## Inputs", "",
-              f"Audio: {a.get('kind')} ({card['model_config'].get('audio_channels')} channels x "
+              f"Audio: {a.get('kind')} (n_mfcc {a.get('n_mfcc')}, n_mels {a.get('n_mels')}, deltas {a.get('deltas')}: "
+              f"{card['model_config'].get('audio_channels')} channels x "
               f"{card['model_config'].get('audio_frames')} frames), {a.get('sample_rate')} Hz, "
               f"window {card['media_config'].get('window_s')} s. Faces: "
               f"{card['model_config'].get('n_frames')} x {card['model_config'].get('face_size')} px "
