@@ -1,0 +1,67 @@
+"""INT8 (static QDQ, calibrated on real clips) and FP16 graphs: they run, keep IO float32 and
+mostly agree with FP32 on real inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import export_support as es
+
+pytestmark = pytest.mark.slow
+
+
+def test_int8_static_qdq_agrees_with_fp32_on_real_clips(tmp_path):
+    import onnx
+
+    from emofusion.export.quantize import quantize_int8
+    from emofusion.infer.backends import OrtBackend
+
+    names = es.loaded("ia").model.inputs
+    calib = [{k: v[None] for k, v in f.items()} for f in es.real_feeds()]
+    path = quantize_int8(es.onnx_file("ia"), tmp_path / "ia.int8.onnx", calib)
+    proto = onnx.load(str(path))
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops  # QDQ format
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["precision"] == "int8" and meta["source_sha256"] == es.loaded("ia").sha256
+
+    int8 = OrtBackend(path, providers=["CPUExecutionProvider"])
+    fp32 = OrtBackend(es.onnx_file("ia"), providers=["CPUExecutionProvider"])
+    assert int8.precision == "int8"
+    feeds = es.batch(names, 8)
+    q, f = int8.run(feeds), fp32.run(feeds)
+    assert q.dtype == np.float32 and q.shape == f.shape
+    pq, pf = _softmax(q), _softmax(f)
+    # Untrained weights give near-flat outputs, so compare probabilities, not just top-1.
+    assert np.abs(pq - pf).max() < 0.05
+    assert (q.argmax(1) == f.argmax(1)).mean() >= 0.5
+
+
+def test_int8_needs_real_calibration_inputs(tmp_path):
+    from emofusion.export.quantize import quantize_int8
+
+    with pytest.raises(ValueError, match="at least one"):
+        quantize_int8(es.onnx_file("audio"), tmp_path / "x.onnx", [])
+
+
+def test_fp16_keeps_float32_io_and_matches(tmp_path):
+    import onnx
+
+    from emofusion.export.quantize import convert_fp16
+    from emofusion.infer.backends import OrtBackend
+
+    path = convert_fp16(es.onnx_file("lt"), tmp_path / "lt.fp16.onnx")
+    proto = onnx.load(str(path))
+    for v in list(proto.graph.input) + list(proto.graph.output):
+        assert v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in proto.graph.initializer)
+    feeds = es.batch(es.loaded("lt").model.inputs, 2)
+    half = OrtBackend(path, providers=["CPUExecutionProvider"]).run(feeds)
+    full = es.torch_logits("lt", feeds)
+    assert np.abs(_softmax(half) - _softmax(full)).max() < 0.02
+
+
+def _softmax(x):
+    e = np.exp(x - x.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
