@@ -7,7 +7,7 @@ real face path (`emofusion.media.clip.load_clip`: PyAV frames -> MTCNN -> crops)
 therefore look like deployment faces but carry NO emotion information; with face augmentation
 and modality dropout the fusion learns to rely on the audio.
 
-    python -m emofusion.train.stills --audio-cache CACHE --stills DIR --out CACHE2 [--face-size 112]
+    python -m emofusion.train.stills --audio-cache CACHE --stills DIR --out CACHE2 [--face-size 112] [--n-frames 5]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def actor_faces(still: Path, cfg, seed: int, workdir: Path) -> tuple[np.ndarray,
 
 
 def build(audio_cache: str | Path, stills_dir: str | Path, out: str | Path, face_size: int = 112,
-          progress: bool = True) -> Path:
+          n_frames: int | None = None, progress: bool = True) -> Path:
     """Write a cache with every audio entry of `audio_cache` plus its actor's still-photo faces."""
     from tqdm import tqdm
 
@@ -49,7 +49,9 @@ def build(audio_cache: str | Path, stills_dir: str | Path, out: str | Path, face
     src = FeatureCache(audio_cache)
     if "audio" not in src.streams:
         raise ValueError(f"{audio_cache} has no audio stream")
-    cfg = dataclasses.replace(src.config, video=dataclasses.replace(src.config.video, face_size=face_size))
+    video = dataclasses.replace(src.config.video, face_size=face_size,
+                                n_frames=n_frames or src.config.video.n_frames)
+    cfg = dataclasses.replace(src.config, video=video)
     root = open_for_writing(out, cfg, ("audio", "faces"))
     stills = {int(p.stem.split("_")[-1]): p for p in sorted(Path(stills_dir).glob("Actor_*.png"))}
     missing = sorted(set(src.actors) - set(stills))
@@ -76,12 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stills", required=True, type=Path, help="folder of Actor_XX.png stills")
     p.add_argument("--out", required=True, type=Path, help="fusion cache to write (resumable)")
     p.add_argument("--face-size", type=int, default=112)
+    p.add_argument("--n-frames", type=int, help="face frames per clip (default: the audio cache's, 15)")
     args = p.parse_args(argv)
     from emofusion.data.cache import CacheError
     from emofusion.media.errors import ClipError
 
     try:
-        root = build(args.audio_cache, args.stills, args.out, args.face_size)
+        root = build(args.audio_cache, args.stills, args.out, args.face_size, args.n_frames)
     except (ValueError, OSError, CacheError, ClipError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
