@@ -64,6 +64,17 @@ def _backend_name(predictor: Any, cfg: WebAppConfig) -> str:
     return str(getattr(predictor, "backend_name", "") or cfg.backend)
 
 
+def _n_frames(predictor: Any) -> int:
+    """Frames per clip of the loaded models (from their own checkpoints' MediaConfig)."""
+    for m in (getattr(predictor, "models", {}) or {}).values():
+        cfg = getattr(m, "media_cfg", None)
+        if cfg is not None:
+            return int(cfg.video.n_frames)
+    from emofusion.config import VideoConfig
+
+    return VideoConfig().n_frames
+
+
 def _pictures(outcome: Outcome) -> tuple[Any, Any, Any]:
     """Face strip, audio figure and window timeline from the kept ClipInputs (None when absent)."""
     analysis = outcome.analysis
@@ -137,7 +148,8 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
                                            elem_id=f"pred-{n}") for n in cfg.names]
                     probs = gr.Image(label="All 8 classes", show_label=True, elem_id="probs")
             timeline = gr.Image(label="Long clip: prediction per window", visible=False)
-            faces = gr.Image(label="Face crops used (15 frames)", elem_id="faces")
+            faces = gr.Image(label=f"Face crops used ({_n_frames(service.predictor)} frames, in time order)",
+                             elem_id="faces")
             with gr.Row():
                 audio = gr.Image(label="Audio analysed (waveform and features)", scale=3)
                 timings = gr.Markdown(elem_id="timings")
