@@ -30,13 +30,14 @@ def audio_cue(label: int, rng: np.random.Generator, cfg: MediaConfig, bit: int, 
 
 
 def face_cue(rng: np.random.Generator, cfg: MediaConfig, bit: int) -> np.ndarray:
-    """(F, 3, S, S) uint8 noise; the top (bit set) or bottom half is brighter (flip-invariant cue)."""
+    """(F, 3, S, S) uint8 noise, brighter overall when `bit` is set.
+
+    A global cue on purpose: the face network ends in a global average pool, so a positional cue
+    (top vs bottom half) is nearly invisible to it; brightness survives pooling, flips and rotation.
+    """
     v = cfg.video
-    f = rng.integers(40, 120, size=(v.n_frames, 3, v.face_size, v.face_size)).astype(np.uint8)
-    half = v.face_size // 2
-    rows = slice(0, half) if bit else slice(half, None)
-    f[:, :, rows, :] += 100
-    return f
+    low = 120 if bit else 40
+    return rng.integers(low, low + 90, size=(v.n_frames, 3, v.face_size, v.face_size)).astype(np.uint8)
 
 
 def write_cache(

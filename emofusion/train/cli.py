@@ -42,6 +42,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gamma", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--precise-bn", type=int, help="re-estimate BatchNorm stats over N batches each epoch")
     p.add_argument("--select-by", choices=["f1", "acc"])
     p.add_argument("--face-size", type=int, help="ModelConfig face_size (must match the cache)")
     p.add_argument("--dropout", type=float, help="ModelConfig dropout before the classifier")
@@ -60,8 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 TOP = ("protocol", "folds", "test_actors", "val_actors", "n_val", "epochs", "batch_size", "optimizer", "lr",
-       "momentum", "weight_decay", "schedule", "milestones", "gamma", "seed", "label_smoothing", "select_by",
-       "num_workers", "device")
+       "momentum", "weight_decay", "schedule", "milestones", "gamma", "seed", "label_smoothing", "precise_bn",
+       "select_by", "num_workers", "device")
 AUG = ("modality_dropout", "modality_dropout_p", "mixup_alpha", "time_masks", "freq_masks", "audio_noise")
 
 

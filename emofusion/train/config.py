@@ -66,6 +66,9 @@ class TrainConfig:
     seed: int = 0
     label_smoothing: float = 0.0
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Precise BN: after each epoch, re-estimate BatchNorm statistics over this many training
+    # batches (0 = off, the reference's behaviour). Helps short runs on little data.
+    precise_bn: int = 0
     select_by: str = "f1"  # model selection on validation actors: macro-F1 or accuracy
     protocol: str = "5fold"  # 5fold (Luna-Jimenez) | 6fold (contiguous) | reference | custom
     n_val: int = 4  # validation actors taken from each fold's training side (0 = select last epoch)

@@ -121,6 +121,35 @@ def _validate(model, dataset, env: D.DistEnv, batch_size: int) -> dict[str, floa
             "val_n": m["n"]}
 
 
+@torch.no_grad()
+def recalibrate_bn(model, loader, n_batches: int, names, env: D.DistEnv) -> None:
+    """Precise BN: re-estimate BatchNorm running statistics with the final weights of the epoch.
+
+    The running averages lag behind fast-changing weights; on short runs the eval-mode network can
+    then be far worse than the trained one (seen on the synthetic fusion task: 100 % with batch
+    statistics, 50 % with running ones). Equal-weight averages over `n_batches` training batches
+    (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm"), averaged over processes under DDP.
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns or n_batches <= 0:
+        return
+    saved = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average = plain mean over the batches seen
+    model.train()
+    for i, (inputs, _y) in enumerate(loader):
+        if i >= n_batches:
+            break
+        x = to_float_inputs(inputs, env.device)
+        forward(model, x, names)
+    for bn, momentum in zip(bns, saved):
+        bn.momentum = momentum
+        if env.distributed:
+            bn.running_mean.copy_(D.all_sum(env, bn.running_mean) / env.world)
+            bn.running_var.copy_(D.all_sum(env, bn.running_var) / env.world)
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -199,6 +228,7 @@ def train_fold(
             loss_sum += torch.tensor([loss.item() * n, correct, n], dtype=torch.float64)
             bar.set_postfix(loss=f"{loss.item():.3f}")
         sched.step()
+        recalibrate_bn(model, loader, cfg.precise_bn, names, env)
         totals = D.all_sum(env, loss_sum)
         row: dict[str, Any] = {
             "epoch": epoch,
