@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--names", nargs="+", default=["ia", "lt", "audio"])
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8, 32])
     parser.add_argument("--budget-s", type=float, default=4.0, help="time per measurement (default: %(default)s)")
-    parser.add_argument("--min-iters", type=int, default=10, help="(batch 32: a quarter, at least 3)")
+    parser.add_argument("--min-iters", type=int, default=10, help="(batch 32: a quarter, at least 2)")
     parser.add_argument("--e2e-runs", type=int, default=7)
     parser.add_argument("--calib-cache", type=Path, default=None,
                         help="feature cache for INT8 calibration (default: real clips via load_clip)")
@@ -165,7 +165,7 @@ def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
     rows = []
     for b in args.batches:
         batch = {k: np.stack([feeds[i % len(feeds)][k] for i in range(b)]).astype(np.float32) for k in names}
-        min_iters = max(3, args.min_iters // 4) if b >= 32 else args.min_iters
+        min_iters = max(2, args.min_iters // 4) if b >= 32 else args.min_iters
         for label, backend in backends.items():
             r = measure(lambda: backend.run(batch), b, args.budget_s, min_iters, warmup=2 if b == 1 else 1)
             r.update({"model": name, "backend": label, "device": backend.device})
