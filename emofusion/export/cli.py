@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             out_dir = args.out / name if len(ckpts) > 1 else args.out
         loaded = load_checkpoint(ckpt)
+        calib = _calibration_feeds(args, loaded) if args.int8 else None  # refuse before any work
         if args.to == "triton":  # reuse the shipped/cached graph when it matches the checkpoint
             onnx_path = onnx_for_checkpoint(ckpt, shipped=ckpt.parent / "model.onnx", loaded=loaded)
         else:
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         if args.int8:
             from emofusion.export.quantize import quantize_int8
 
-            int8_path = quantize_int8(onnx_path, out_dir / "model.int8.onnx", _calibration_feeds(args, loaded))
+            int8_path = quantize_int8(onnx_path, out_dir / "model.int8.onnx", calib)
             print(f"{name}: wrote {int8_path}")
         if args.fp16:
             from emofusion.export.quantize import convert_fp16
