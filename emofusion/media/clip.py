@@ -147,7 +147,8 @@ class _Source:
             return
         if frames is None:
             t = time.perf_counter()
-            frames = frames_and_thumbs_at(self.path, times, self.cfg.video.detect_max_side)
+            frames = frames_and_thumbs_at(self.path, times, self.cfg.video.detect_max_side,
+                                          skip_nonref=self.cfg.video.decode_skip_nonref)
             res.timings_ms["decode_video"] = _ms(t)
         res.frame_times_s = times
         t = time.perf_counter()
@@ -199,7 +200,8 @@ def clip_windows(path: str | Path, cfg: MediaConfig | None = None, hop_s: float 
     if src.use_video:
         times = np.concatenate([frame_times(src.info.duration_s, cfg.window_s, s, n) for s in starts])
         t = time.perf_counter()
-        all_frames = frames_and_thumbs_at(src.path, times, cfg.video.detect_max_side)
+        all_frames = frames_and_thumbs_at(src.path, times, cfg.video.detect_max_side,
+                                          skip_nonref=cfg.video.decode_skip_nonref)
         src.timings["decode_video"] = _ms(t)
     out = []
     for k, s in enumerate(starts):

@@ -1,4 +1,4 @@
-"""Face crops: MTCNN on downscaled frames, smoothed boxes, gaps filled, crops cut at full resolution.
+"""Face crops: MTCNN on a few downscaled frames, boxes interpolated, gaps filled, crops at full resolution.
 
 Detection runs on small frames (MTCNN cost grows with pixels: ~130 ms per 720p frame) in one
 batched call; the crop is cut from the full-resolution frame so no detail is lost. Frames stay RGB
@@ -73,6 +73,7 @@ class FaceCropper:
         sy = h / small.shape[1]
         with _LOCK, torch.inference_mode():
             self.mtcnn.min_face_size = self.cfg.min_face_size
+            self.mtcnn.factor = self.cfg.detect_factor
             before = torch.get_num_threads()
             if self.threads:
                 torch.set_num_threads(self.threads)
@@ -93,17 +94,63 @@ class FaceCropper:
             out_probs[i] = p[j]
         return out_boxes, out_probs
 
-    def crop(self, frames: list[np.ndarray], thumbs: list[np.ndarray] | None = None) -> FaceCrops:
-        """Crops for every frame; `crops` is None when no frame has a face."""
+    def detect_some(self, frames: list[np.ndarray],
+                    thumbs: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`detect` on `cfg.detect_frames` evenly spaced frames (first and last included); when
+        one of them has no face, on all the others too. Returns boxes, probs and the (F,) mask
+        of frames MTCNN ran on (boxes NaN / probs 0 elsewhere)."""
         n = len(frames)
-        raw, probs = self.detect(frames, thumbs=thumbs)
-        found = ~np.isnan(raw[:, 0])
-        if not found.any():
-            return FaceCrops(None, found, np.full((n, 4), np.nan, np.float32), probs)
-        boxes = square_boxes(fill_gaps(smooth(raw, found, self.cfg.box_smoothing), found), self.cfg.face_margin)
+        k = self.cfg.detect_frames
+        ran = np.zeros(n, dtype=bool)
+        boxes = np.full((n, 4), np.nan, dtype=np.float32)
+        probs = np.zeros(n, dtype=np.float32)
+        idx = key_frames(n, k)
+        while len(idx):
+            b, p = self.detect([frames[i] for i in idx], thumbs=None if thumbs is None else [thumbs[i] for i in idx])
+            boxes[idx], probs[idx], ran[idx] = b, p, True
+            if not np.isnan(b[:, 0]).any():
+                break  # every key frame has a face: the rest are interpolated
+            idx = np.flatnonzero(~ran)
+        return boxes, probs, ran
+
+    def crop(self, frames: list[np.ndarray], thumbs: list[np.ndarray] | None = None) -> FaceCrops:
+        """Crops for every frame; `crops` is None when no frame has a face.
+
+        `found` is True where MTCNN found a face and where the box lies between two such key
+        frames (interpolated; its prob is the lower of theirs); frames outside take the nearest box."""
+        n = len(frames)
+        raw, probs, ran = self.detect_some(frames, thumbs)
+        hit = ~np.isnan(raw[:, 0])
+        if not hit.any():
+            return FaceCrops(None, hit, np.full((n, 4), np.nan, np.float32), probs)
+        boxes = smooth(raw, hit, self.cfg.box_smoothing)
+        found = hit.copy()
+        if not ran.all():  # key frames only: interpolate between them
+            boxes, probs, found = interpolate(boxes, probs, hit)
+        boxes = square_boxes(fill_gaps(boxes, found), self.cfg.face_margin)
         s = self.cfg.face_size
         crops = np.stack([cut(f, b, s) for f, b in zip(frames, boxes)]).transpose(0, 3, 1, 2)
         return FaceCrops(np.ascontiguousarray(crops), found, boxes, probs)
+
+
+def key_frames(n: int, k: int) -> np.ndarray:
+    """k evenly spaced frame indices of n, first and last included (all when k <= 0 or k >= n)."""
+    if k <= 0 or k >= n:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, max(k, 2))).astype(int))
+
+
+def interpolate(boxes: np.ndarray, probs: np.ndarray, hit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Linear box interpolation for frames between two detections; the rest stay missing."""
+    out, p, found = boxes.copy(), probs.copy(), hit.copy()
+    idx = np.flatnonzero(hit)
+    for a, b in zip(idx[:-1], idx[1:]):
+        for i in range(a + 1, b):
+            w = (i - a) / (b - a)
+            out[i] = (1 - w) * boxes[a] + w * boxes[b]
+            p[i] = min(probs[a], probs[b])
+            found[i] = True
+    return out, p, found
 
 
 def _shrink(frame: np.ndarray, size: tuple[int, int]):

@@ -112,20 +112,36 @@ def _to_rgb(frame, rot: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(img, k)) if k else img
 
 
-def frames_at(path: str | Path, times_s, *, seek_gap_s: float = SEEK_GAP_S) -> list[np.ndarray]:
+def frames_at(path: str | Path, times_s, *, seek_gap_s: float = SEEK_GAP_S,
+              skip_nonref: bool = False) -> list[np.ndarray]:
     """Upright HxWx3 uint8 RGB frames, the one nearest each time (seconds from the clip start).
 
     Times past the last decodable frame (short or truncated clips) get the last frame. Raises
-    ClipError(NO_STREAMS) when there is no decodable video at all.
+    ClipError(NO_STREAMS) when there is no decodable video at all. `skip_nonref`: decode only
+    reference frames (faster; the nearest of those, so off by up to one frame interval).
     """
-    return frames_and_thumbs_at(path, times_s, 0, seek_gap_s=seek_gap_s)[0]
+    return frames_and_thumbs_at(path, times_s, 0, seek_gap_s=seek_gap_s, skip_nonref=skip_nonref)[0]
 
 
-def frames_and_thumbs_at(path: str | Path, times_s, thumb_max_side: int, *,
-                         seek_gap_s: float = SEEK_GAP_S) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+def frames_and_thumbs_at(path: str | Path, times_s, thumb_max_side: int, *, seek_gap_s: float = SEEK_GAP_S,
+                         skip_nonref: bool = False) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """`frames_at` plus, when `thumb_max_side` > 0 and the frame is larger, a copy scaled so its
     longer side is at most that (for face detection). swscale converts and scales the decoded
-    YUV frame in one pass: ~10x cheaper than resizing the RGB frame afterwards."""
+    YUV frame in one pass: ~10x cheaper than resizing the RGB frame afterwards.
+
+    With `skip_nonref` the decoder drops non-reference frames (B-frames in typical H.264: about
+    half the decoding work); a stream where that leaves nothing is decoded in full instead."""
+    if skip_nonref:
+        try:
+            return _frames_and_thumbs(path, times_s, thumb_max_side, seek_gap_s, "NONREF")
+        except ClipError as exc:
+            if exc.code != ClipError.NO_STREAMS or "does not decode" not in str(exc):
+                raise
+    return _frames_and_thumbs(path, times_s, thumb_max_side, seek_gap_s, None)
+
+
+def _frames_and_thumbs(path, times_s, thumb_max_side: int, seek_gap_s: float,
+                       skip: str | None) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     import av
 
     times = np.asarray(list(times_s), dtype=np.float64)
@@ -139,7 +155,11 @@ def frames_and_thumbs_at(path: str | Path, times_s, thumb_max_side: int, *,
         if not container.streams.video:
             raise ClipError(ClipError.NO_STREAMS, f"{Path(path).name}: no video stream")
         vs = container.streams.video[0]
-        vs.thread_type = "AUTO"
+        # SLICE threads: frame threading buffers frames ahead and measured more CPU time for the
+        # few frames we keep (results/media_bench.md); slice threading costs nothing when unused.
+        vs.thread_type = "SLICE"
+        if skip:
+            vs.codec_context.skip_frame = skip
         t0 = (container.start_time or 0) / 1_000_000
         i = 0
         prev = None  # (time, frame)
