@@ -93,12 +93,54 @@ def stage_cpu_ms(clip: Path, cfg) -> dict:
     audio.features(audio.fit_window(wave, cfg.window_samples), cfg.audio)
     out["audio_features"], t = (time.process_time() - t) * 1000, time.process_time()
     times = frame_times(info.duration_s, cfg.window_s, 0.0, cfg.video.n_frames)
-    frames = frames_and_thumbs_at(clip, times, cfg.video.detect_max_side)
+    frames = frames_and_thumbs_at(clip, times, cfg.video.detect_max_side, skip_nonref=cfg.video.decode_skip_nonref)
     out["decode_video"], t = (time.process_time() - t) * 1000, time.process_time()
     get_cropper(cfg.video).crop(*frames)
     out["faces"] = (time.process_time() - t) * 1000
     out["total"] = (time.process_time() - t0) * 1000
     return out
+
+
+def before_config():
+    """The media path's defaults before the fast path (results/media_bench.md of 2026-11-24T02:54Z):
+    MTCNN on all 15 frames at 360 px, min face 40 px, pyramid factor 0.709, every frame decoded."""
+    import dataclasses
+
+    from emofusion.config import MediaConfig
+
+    cfg = MediaConfig()
+    return dataclasses.replace(cfg, video=dataclasses.replace(
+        cfg.video, detect_max_side=360, min_face_size=40, detect_factor=0.709, detect_frames=0,
+        decode_skip_nonref=False))
+
+
+def decode_study(clip: Path, times, runs: int) -> dict:
+    """CPU ms of one decoding pass per PyAV thread_type x skip_frame, frames each yields, and the
+    worst gap between a requested time and the nearest frame NONREF decoding keeps."""
+    import av
+    import numpy as np
+
+    def one(tt, skip):
+        with av.open(str(clip)) as c:
+            vs = c.streams.video[0]
+            if tt:
+                vs.thread_type = tt
+            if skip:
+                vs.codec_context.skip_frame = skip
+            return [float(f.time) for f in c.decode(vs)]
+
+    rows = {}
+    for _ in range(runs):
+        for tt in (None, "AUTO", "SLICE"):
+            for skip in (None, "NONREF"):
+                t = time.process_time()
+                got = one(tt, skip)
+                key = f"thread_type={tt or 'none'} skip_frame={skip or 'none'}"
+                rows.setdefault(key, {"cpu_ms": [], "frames": len(got)})["cpu_ms"].append((time.process_time() - t) * 1000)
+    out = {k: {"cpu_median_ms": round(statistics.median(v["cpu_ms"]), 1), "frames": v["frames"]} for k, v in rows.items()}
+    kept = np.array(one(None, "NONREF"))
+    worst = max(float(np.min(np.abs(kept - t))) for t in times)
+    return {"variants": out, "nonref_worst_time_error_ms": round(worst * 1000, 1)}
 
 
 def _median(rows: list[dict], key: str) -> float:
@@ -133,19 +175,28 @@ def run(args: argparse.Namespace) -> int:
         clip = write_clip(Path(tmp) / "bench.mp4", face_image=face, seconds=args.seconds, fps=args.fps, size=(w, h))
         info = probe(clip)
         ours: list[dict] = []
+        before: list[dict] = []
         found = []
-        for i in tqdm(range(args.warmup + args.runs), desc="media path", unit="run"):
-            cpu = time.process_time()
-            res = load_clip(clip, cfg)
-            if i >= args.warmup:
-                ours.append({**res.timings_ms, "cpu_total": (time.process_time() - cpu) * 1000})
-                found.append(int(res.face_found.sum()))
+        before_cfg = before_config()
+        # Fast path and the previous defaults alternate, so both see the same machine load.
+        for i in tqdm(range(args.warmup + args.runs), desc="media path (now, before)", unit="run"):
+            for c, rows in ((cfg, ours), (before_cfg, before)):
+                cpu = time.process_time()
+                res = load_clip(clip, c)
+                if i >= args.warmup:
+                    rows.append({**res.timings_ms, "cpu_total": (time.process_time() - cpu) * 1000})
+                    if c is cfg:
+                        found.append(int(res.face_found.sum()))
 
-        cpu_rows = [stage_cpu_ms(clip, cfg) for _ in tqdm(range(args.runs), desc="CPU per stage", unit="run")]
+        cpu_rows, cpu_before = [], []
+        for _ in tqdm(range(args.runs), desc="CPU per stage (now, before)", unit="run"):
+            cpu_rows.append(stage_cpu_ms(clip, cfg))
+            cpu_before.append(stage_cpu_ms(clip, before_cfg))
+        times = frame_times(info.duration_s, cfg.window_s, 0.0, cfg.video.n_frames)
+        decoding = decode_study(clip, times, max(3, args.runs // 2))
 
         # Our config with torch's own thread count, to show what the 1-thread choice buys.
         cropper_mt = FaceCropper(cfg.video, threads=None)
-        times = frame_times(info.duration_s, cfg.window_s, 0.0, cfg.video.n_frames)
         frames = frames_at(clip, times)
         if args.comparison_runs:
             cropper_mt.crop(frames)
@@ -156,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
             ours_mt.append((time.perf_counter() - t) * 1000)
 
         # Reference: MTCNN default min face (20 px) on each full-resolution frame, one call each.
-        ref_cfg = VideoConfig(detect_max_side=0, min_face_size=20, box_smoothing=1)
+        ref_cfg = VideoConfig(detect_max_side=0, min_face_size=20, detect_factor=0.709, detect_frames=0, box_smoothing=1)
         ref = FaceCropper(ref_cfg, threads=None)
         if args.comparison_runs:
             ref.detect(frames[:1])
@@ -180,6 +231,10 @@ def run(args: argparse.Namespace) -> int:
         "ours_runs_ms": ours,
         "ours_faces_found": found,
         "ours_cpu_median_ms": {k: _median(cpu_rows, k) for k in STAGES},
+        "before_config": before_cfg.video.__dict__,
+        "before_median_ms": {k: _median(before, k) for k in (*STAGES, "cpu_total")},
+        "before_cpu_median_ms": {k: _median(cpu_before, k) for k in STAGES},
+        "decoding": decoding,
         "ours_faces_torch_threads_median_ms": round(statistics.median(ours_mt), 1) if ours_mt else None,
         "reference_faces_median_ms": ref_faces,
         "reference_faces_runs_ms": [round(v, 1) for v in ref_rows],
@@ -211,26 +266,41 @@ def markdown(r: dict) -> str:
         f"face ({c['face_photo']}); {c['frames_sampled']} frames sampled. Median of {r['runs']} runs after "
         f"{r['warmup']} warm-up runs (`emofusion bench media`, {r['when_utc']}).",
         "",
-        "| stage | ours, wall (ms) | ours, CPU time of our threads (ms) |",
-        "| --- | --- | --- |",
-        *[f"| {k} | {m[k]} | {r['ours_cpu_median_ms'][k]} |" for k in STAGES],
+        "Now = fast path (this commit's `VideoConfig` defaults: MTCNN on "
+        f"{r['media_config']['video']['detect_frames']} key frames at {r['media_config']['video']['detect_max_side']} px, "
+        f"min face {r['media_config']['video']['min_face_size']} px, factor {r['media_config']['video']['detect_factor']}, "
+        "boxes interpolated; only reference frames decoded). Before = the previous defaults (all 15 frames at "
+        "360 px, min face 40 px, factor 0.709, every frame decoded), run alternately with now in the same process.",
+        "",
+        "| stage | now, wall (ms) | now, CPU (ms) | before, wall (ms) | before, CPU (ms) |",
+        "| --- | --- | --- | --- | --- |",
+        *[f"| {k} | {m[k]} | {r['ours_cpu_median_ms'][k]} | {r['before_median_ms'][k]} | "
+          f"{r['before_cpu_median_ms'][k]} |" for k in STAGES],
         "",
         f"Target: whole path <= {r['target_ms']:.0f} ms per clip: **{met}** (median total {m['total']} ms). "
         f"Faces found: {sorted(set(r['ours_faces_found']))} of {c['frames_sampled']}.",
         "",
         f"CPU time our process used per clip (median, all threads): {m['cpu_total']} ms, "
         f"{'within' if r['target_met_cpu_time'] else 'over'} the target; on a machine shared with other "
-        "jobs the wall time above includes waiting for a core.",
+        f"jobs the wall time above includes waiting for a core. Before: {r['before_median_ms']['cpu_total']} ms.",
+        "",
+        "Decoding the whole clip once (CPU ms, median), per PyAV thread_type and skip_frame; NONREF's worst "
+        f"gap between a requested time and the nearest kept frame: {r['decoding']['nonref_worst_time_error_ms']} ms.",
+        "",
+        "| variant | CPU ms | frames decoded |",
+        "| --- | --- | --- |",
+        *[f"| {k} | {v['cpu_median_ms']} | {v['frames']} |" for k, v in r["decoding"]["variants"].items()],
         "",
     ]
     if r["comparison_runs"]:
         lines += [
             "| face stage variant | median ms | faces found |",
             "| --- | --- | --- |",
-            f"| ours: batched MTCNN on frames downscaled to {r['media_config']['video']['detect_max_side']} px, "
+            f"| now: MTCNN on {r['media_config']['video']['detect_frames']} key frames downscaled to "
+            f"{r['media_config']['video']['detect_max_side']} px, "
             f"min face {r['media_config']['video']['min_face_size']} px, 1 thread | {m['faces']} | "
             f"{min(r['ours_faces_found'])} |",
-            f"| ours with torch's default threads ({r['versions']['torch_threads']}) | "
+            f"| now with torch's default threads ({r['versions']['torch_threads']}) | "
             f"{r['ours_faces_torch_threads_median_ms']} | - |",
             f"| reference: MTCNN per full-resolution frame, min face 20 px ({r['comparison_runs']} runs) | "
             f"{r['reference_faces_median_ms']} | {min(r['reference_faces_found'])} |",

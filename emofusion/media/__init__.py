@@ -7,6 +7,7 @@
 Outcomes are typed (errors.py): ClipError UNREADABLE (not media, missing, an mp4 cut before its
 index), NO_STREAMS, TOO_SHORT, TOO_LONG; Notices NO_AUDIO, NO_VIDEO, NO_FACE, FACES_FILLED, PADDED,
 SILENT ride along with usable results. A streamable container cut short (mkv, webm, flv) is usable
-with what decoded. Modules: video.py (PyAV frames by PTS, rotation), faces.py (MTCNN crops),
+with what decoded. Modules: video.py (PyAV frames by PTS, rotation), faces.py (MTCNN on a few key frames,
+boxes interpolated, crops cut at full resolution),
 audio.py (PyAV audio, MFCC/log-mel), synth.py (generated test/demo clips).
 """
