@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="feature cache for INT8 calibration (default: real clips via load_clip)")
     parser.add_argument("--untrained", action="store_true",
                         help="benchmark untrained checkpoints (when models/ has none); labelled as such")
+    parser.add_argument("--torch-threads", type=int, default=0,
+                        help="torch intra-op threads; 0 = auto: 1 when the machine is oversubscribed "
+                             "(load average > cores, where OpenMP barriers stall 2 threads ~5x), else torch's default")
     parser.add_argument("--out", type=Path, default=Path("results"))
 
 
@@ -209,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
     from emofusion.cli import UserError
 
     work = Path(tempfile.mkdtemp(prefix="emofusion-bench-"))
+    threads = args.torch_threads or (1 if os.getloadavg()[0] > (os.cpu_count() or 1) else torch.get_num_threads())
+    torch.set_num_threads(threads)
     models_dir, untrained = args.models, False
     if not all((models_dir / n / "model.pt").is_file() for n in args.names):
         if not args.untrained:
@@ -224,6 +229,9 @@ def run(args: argparse.Namespace) -> int:
                                "/proc/self/clear_refs, after warm-up), whole process")
     result["summary"] = summarize(result, TARGETS)
     result["torch_threads"] = torch.get_num_threads()
+    result["torch_threads_reason"] = ("set by --torch-threads" if args.torch_threads else
+                                      "auto: 1 thread because the machine was oversubscribed at start"
+                                      if threads == 1 else "auto: torch default")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_backends.json").write_text(json.dumps(result, indent=2) + "\n")
     write_report(result, args.out)

@@ -41,7 +41,8 @@ def write_report(result: dict[str, Any], out: Path) -> None:
     if result["untrained"]:
         lines += ["**Untrained checkpoints** (no trained models were present): same architectures and "
                   "cost as the trained ones; latency does not depend on the weights.", ""]
-    lines += [f"CPU: {hw['cpu']}, {hw['logical_cores']} logical cores, torch threads {hw['torch_threads']}; "
+    lines += [f"CPU: {hw['cpu']}, {hw['logical_cores']} logical cores, torch threads {result['torch_threads']} "
+              f"({result.get('torch_threads_reason', '')}), ONNX Runtime default threads without spinning; "
               f"load average {hw['loadavg_start'][0]:.1f} at start, {hw['loadavg_end'][0]:.1f} at end "
               "(a shared machine: other jobs ran at the same time, so figures are pessimistic). "
               f"Peak float32 matmul: {peak:.1f} GFLOP/s. Versions: "
