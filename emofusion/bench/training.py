@@ -1,0 +1,155 @@
+"""`emofusion bench train`: seconds per training epoch of each configuration on this machine.
+
+Measured on a fixed number of batches of generated inputs (the network's cost does not depend on
+the pixel values), one full training step each (augmentation, forward, backward, optimizer) plus
+inference batches for validation, then extrapolated linearly to one RAVDESS fold epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+HELP = "seconds per training epoch per configuration (224 and 112 px faces), extrapolated to RAVDESS folds"
+REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
+# RAVDESS audio-visual speech: 24 actors x 60 clips. A Luna-Jimenez 5-fold split trains on
+# 15 actors (24 - 5 test - 4 validation) and validates on 4.
+CLIPS_PER_ACTOR = 60
+TRAIN_ACTORS, VAL_ACTORS = 15, 4
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", default="audio,video,ia,it,lt")
+    p.add_argument("--sizes", default="224,112", help="face crop sizes")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batches", type=int, default=3, help="timed training steps per configuration")
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=50, help="epochs per fold for the fold estimate")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    p.add_argument("--name", default="train_bench", help="results/NAME.{json,md}")
+    p.add_argument("--out-dir", type=Path, default=REPO_RESULTS)
+
+
+def _inputs(model, batch: int, cfg, gen):
+    import torch
+
+    from emofusion.constants import AUDIO, FACES
+
+    x = {}
+    if AUDIO in model.inputs:
+        x[AUDIO] = torch.randn(batch, cfg.audio_channels, cfg.audio_frames, generator=gen)
+    if FACES in model.inputs:
+        x[FACES] = torch.rand(batch, cfg.n_frames, 3, cfg.face_size, cfg.face_size, generator=gen)
+    return x
+
+
+def measure(name: str, size: int, batch: int, n: int, warmup: int) -> dict[str, Any]:
+    """Median seconds of one training step and one validation batch of `batch` clips."""
+    import statistics
+
+    import torch
+    import torch.nn.functional as F
+
+    from emofusion.constants import NUM_CLASSES
+    from emofusion.nets.registry import create_model
+    from emofusion.train.augment import augment_batch
+    from emofusion.train.config import AugmentConfig
+
+    torch.manual_seed(0)
+    model = create_model(name, face_size=size)
+    cfg = model.cfg
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    aug = AugmentConfig()
+    gen = torch.Generator().manual_seed(0)
+    steps, evals = [], []
+    for i in range(warmup + n):
+        x = _inputs(model, batch, cfg, gen)
+        y = F.one_hot(torch.randint(0, NUM_CLASSES, (batch,), generator=gen), NUM_CLASSES).float()
+        model.train()
+        t0 = time.perf_counter()
+        xa, ya = augment_batch(x, y, aug, gen)
+        loss = F.cross_entropy(model(*[xa[k] for k in model.inputs]), ya)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        t1 = time.perf_counter()
+        model.eval()
+        with torch.no_grad():
+            model(*[x[k] for k in model.inputs])
+        t2 = time.perf_counter()
+        if i >= warmup:
+            steps.append(t1 - t0)
+            evals.append(t2 - t1)
+    return {"train_step_s": statistics.median(steps), "eval_batch_s": statistics.median(evals),
+            "train_steps_s": steps, "eval_batches_s": evals}
+
+
+def extrapolate(m: dict[str, Any], batch: int, epochs: int) -> dict[str, float]:
+    import math
+
+    train_batches = math.ceil(TRAIN_ACTORS * CLIPS_PER_ACTOR / batch)
+    val_batches = math.ceil(VAL_ACTORS * CLIPS_PER_ACTOR / batch)
+    epoch_s = train_batches * m["train_step_s"] + val_batches * m["eval_batch_s"]
+    return {"train_batches": train_batches, "val_batches": val_batches, "epoch_s": epoch_s,
+            "fold_min": epoch_s * epochs / 60}
+
+
+def markdown(res: dict[str, Any]) -> str:
+    h = res["setup"]
+    lines = [
+        "# Training speed (CPU, this machine)", "",
+        f"Batch {h['batch_size']}, {h['timed_batches']} timed steps after {h['warmup']} warm-up, generated inputs; "
+        f"torch {h['torch']} with {h['threads']} threads on {h['cpus']} CPUs; loadavg before {h['loadavg_before']}, "
+        f"after {h['loadavg_after']} (other work shared the machine).", "",
+        f"Extrapolation: one RAVDESS fold epoch = {h['train_clips']} training clips ({TRAIN_ACTORS} actors x "
+        f"{CLIPS_PER_ACTOR}) as training steps + {h['val_clips']} validation clips as inference batches; "
+        f"a fold = {h['epochs']} epochs. No modality-dropout copies (softhard makes each step ~4x).", "",
+        "| configuration | face px | train step (s) | val batch (s) | epoch (s, extrapolated) | fold (min) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in res["rows"]:
+        lines.append(f"| {r['model']} | {r['face_size'] or '-'} | {r['train_step_s']:.3f} | {r['eval_batch_s']:.3f} "
+                     f"| {r['epoch_s']:.0f} | {r['fold_min']:.1f} |")
+    t = res["target"]
+    lines += ["", f"IA at 112 px: {t['ia_112_fold_min']:.1f} min per fold (target <= {t['limit_min']} min: "
+              f"{'met' if t['met'] else 'NOT met'})."]
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    plan = [(m, None if m == "audio" else s) for m in models for s in (sizes[:1] if m == "audio" else sizes)]
+    load0 = [round(v, 2) for v in os.getloadavg()]
+    rows = []
+    for model, size in tqdm(plan, desc="bench train"):
+        m = measure(model, size or sizes[0], args.batch_size, args.batches, args.warmup)
+        rows.append({"model": model, "face_size": size, **m, **extrapolate(m, args.batch_size, args.epochs)})
+    ia112 = next((r for r in rows if r["model"] == "ia" and r["face_size"] == 112), None)
+    res = {
+        "setup": {
+            "batch_size": args.batch_size, "timed_batches": args.batches, "warmup": args.warmup,
+            "epochs": args.epochs, "train_clips": TRAIN_ACTORS * CLIPS_PER_ACTOR,
+            "val_clips": VAL_ACTORS * CLIPS_PER_ACTOR, "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "machine": platform.processor() or
+            platform.machine(), "loadavg_before": load0, "loadavg_after": [round(v, 2) for v in os.getloadavg()],
+        },
+        "rows": rows,
+        "target": {"ia_112_fold_min": ia112["fold_min"] if ia112 else float("nan"), "limit_min": 30,
+                   "met": bool(ia112 and ia112["fold_min"] <= 30)},
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / f"{args.name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    (args.out_dir / f"{args.name}.md").write_text(markdown(res))
+    print(markdown(res))
+    return 0
