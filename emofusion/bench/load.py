@@ -101,6 +101,10 @@ def markdown(result: dict) -> str:
         f"| {s['calls']} | {s['answered_ok']} | {s['answered_error']} | {s['lost']} | {lat['p50']} | "
         f"{lat['p95']} | {lat['max']} | {s['wall_s']} | {s['throughput_clips_per_s']} |",
         "",
+        ("The models served are the shipped ones (each has a model card)." if c.get("shipped_models")
+         else "**These are not the shipped models** (no model cards: untrained checkpoints with the same"
+              " architecture). Latency does not depend on the weights; rerun on `models/` to refresh."),
+        "",
         "Latency is per call, from submit (including the upload) to the JSON answer, so it includes",
         "time spent waiting in the server's queue behind the other calls. Time inside the analysis",
         f"itself (median of the calls' `timings_ms.total`, {c['server_concurrency']} running at once): "
@@ -132,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
                   "server_concurrency": args.concurrency or WebAppConfig().concurrency,
                   "cpus": os.cpu_count(), "python": platform.python_version(),
                   "load_before": round(load_before, 2),
+                  "shipped_models": all((args.models / n / "card.json").is_file() for n in ("ia", "lt")),
                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())},
         "summary": summarize(records, wall),
         "calls": records,

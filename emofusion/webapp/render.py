@@ -143,7 +143,7 @@ def notices_markdown(payload: Mapping[str, Any]) -> str:
     if not notices:
         return ""
     items = "\n".join(f"- **{n.get('code', '')}**: {n.get('message', '')}" for n in notices)
-    return f"### Notices\n{items}"
+    return f"#### Notices\n{items}"
 
 
 def timings_markdown(payload: Mapping[str, Any]) -> str:
