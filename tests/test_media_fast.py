@@ -108,3 +108,19 @@ def test_nonref_decoding_is_within_one_frame_interval(tmp_path, fixtures_dir):
     for t, img in zip(asked, got):
         match = [ft for ft, f in truth if np.array_equal(f, img)]
         assert match and min(abs(ft - t) for ft in match) <= 1.01 / 30
+
+
+def test_new_face_defaults_keep_audio_only_caches_resumable(tmp_path):
+    """An audio-only cache made with the previous face defaults still resumes; a face cache made
+    with them is refused (its crops came from other detection settings)."""
+    import dataclasses
+
+    from emofusion.data.cache import CacheError, open_for_writing
+
+    old = MediaConfig()
+    old = dataclasses.replace(old, video=dataclasses.replace(old.video, detect_max_side=360, detect_frames=0))
+    open_for_writing(tmp_path / "a", old, ["audio"])
+    open_for_writing(tmp_path / "a", MediaConfig(), ["audio"])
+    open_for_writing(tmp_path / "f", old, ["audio", "faces"])
+    with pytest.raises(CacheError, match="detect_max_side: cache has 360, asked for 240"):
+        open_for_writing(tmp_path / "f", MediaConfig(), ["audio", "faces"])

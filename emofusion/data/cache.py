@@ -63,6 +63,9 @@ def open_for_writing(root: str | Path, cfg: MediaConfig, streams: Iterable[str])
     cfg_path = root / CONFIG
     if cfg_path.exists():
         have = json.loads(cfg_path.read_text())
+        if "faces" not in want["streams"]:  # video settings do not shape an audio-only cache
+            have = {**have, "media_config": {k: v for k, v in have.get("media_config", {}).items() if k != "video"}}
+            want = {**want, "media_config": {k: v for k, v in want["media_config"].items() if k != "video"}}
         diffs = _diff(have, want)
         if diffs:
             raise CacheError(
