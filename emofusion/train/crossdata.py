@@ -108,6 +108,9 @@ def summarise(rows: list[dict[str, Any]], names: list[str], reference: str) -> d
                 "accuracy": round(float(np.mean([g["correct"] for g in got])), 4),
                 "mean_p_true": round(float(np.mean([g["p_true"] for g in got])), 4),
             }
+            if cond == "full" and any("faces_zeroed" in g for g in got):
+                same = [g["top1"] == g["faces_zeroed"]["top1"] for g in got if "faces_zeroed" in g]
+                summary[key]["same_top1_as_faces_zeroed"] = round(float(np.mean(same)), 4)
             if reference in names and name != reference:
                 pairs = [(r["models"][name], r["models"].get(reference, {})) for r in rows]
                 pairs = [(a if cond == "full" else a.get("faces_zeroed"), b) for a, b in pairs
@@ -119,6 +122,10 @@ def summarise(rows: list[dict[str, Any]], names: list[str], reference: str) -> d
     return summary
 
 
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f} %"
+
+
 def markdown(result: dict[str, Any]) -> str:
     s, names = result["summary"], result["models"]
     lines = [
@@ -128,15 +135,15 @@ def markdown(result: dict[str, Any]) -> str:
         "adding the (emotion-free, still-photo-trained) video stream does not make predictions worse than "
         "audio alone.", "",
         f"Command: `{result['command']}`", "",
-        "| model | clips | accuracy | mean p(true class) | agreement with audio model |",
-        "| --- | --- | --- | --- | --- |",
+        "| model | clips | accuracy | mean p(true class) | agreement with audio model | same top-1 as with faces zeroed |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for key, v in s.items():
         if not isinstance(v, dict):
             continue
         agree = v.get("agreement_with_audio")
         lines.append(f"| {key} | {v['n']} | {100 * v['accuracy']:.0f} % | {v['mean_p_true']:.3f} | "
-                     f"{'-' if agree is None else f'{100 * agree:.0f} %'} |")
+                     f"{'-' if agree is None else f'{100 * agree:.0f} %'} | {_pct(v.get('same_top1_as_faces_zeroed'))} |")
     lines += ["", f"Clips that failed (recorded, not crashed): {s['errors']}", "",
               "| clip | true | " + " | ".join(f"{n} top-1 (p true)" for n in names) + " |",
               "| --- | --- | " + " | ".join("---" for _ in names) + " |"]

@@ -98,12 +98,20 @@ def build_card(name: str, checkpoint: Path, results_path: Path, fold: int, comma
 
 def markdown(card: dict[str, Any]) -> str:
     m = card["metrics"]
+    tc = card.get("train_config") or {}
+    aug = tc.get("augment", {})
+    training = (f"{tc.get('epochs')} epochs, {tc.get('optimizer')} lr {tc.get('lr')} ({tc.get('schedule')}), batch "
+                f"{tc.get('batch_size')} per process, label smoothing {tc.get('label_smoothing')}, mixup "
+                f"{aug.get('mixup_alpha')}, SpecAugment {aug.get('time_masks')}+{aug.get('freq_masks')} masks, "
+                f"modality dropout {aug.get('modality_dropout')} (p {aug.get('modality_dropout_p')}); "
+                f"selected by validation {tc.get('select_by')}.")
     lines = [f"# Model card: `{card['name']}` ({card['configuration']})", "",
              f"Generated {card['date']} by `emofusion.train.model_card` from the results files named below.", "",
              f"- **Checkpoint**: `{card['checkpoint']}` ({card['parameters']:,} parameters; inputs "
              f"{', '.join(card['inputs'])}); load with `emofusion.nets.checkpoint.load_checkpoint`.",
              f"- **Data seen**: {card['data']}",
              f"- **Protocol**: {card['protocol']}",
+             f"- **Training**: {training}",
              f"- **Reproduce**: `{card['command']}`", "",
              f"## Measured (from `{m['source']}`)", "",
              "| scope | condition | accuracy | macro F1 |", "| --- | --- | --- | --- |"]
