@@ -21,18 +21,21 @@ train() { $PY -m torch.distributed.run --standalone --nproc_per_node "$NPROC" -m
 # 1. feature caches through the one media path (emofusion.media.audio)
 $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc40d" --audio-kind mfcc --n-mfcc 40 --deltas --modalities audio
 
-# 2. the headline: 5-fold subject-wise CV, 30 epochs (scripts/configs/audio_final.json)
+# 2. the headline: 5-fold subject-wise CV, 15 epochs (scripts/configs/audio_final.json)
 train --cache "$CACHE/ravdess-mfcc40d" --out "$RUNS/audio_final"
 $PY -m emofusion evaluate "$RUNS/audio_final" --results-name audio_5fold --quiet
 
 if [ "${ABLATION:-1}" = 1 ]; then
     $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc10" --modalities audio
-    train --cache "$CACHE/ravdess-mfcc40d" --epochs 15 --out "$RUNS/abl_recipe15"
-    $PY -m emofusion evaluate "$RUNS/abl_recipe15" --results-name audio_abl_recipe15_5fold --quiet
-    train --cache "$CACHE/ravdess-mfcc10" --epochs 15 --folds 1 --out "$RUNS/abl_mfcc10_fold1"
+    train --cache "$CACHE/ravdess-mfcc10" --folds 1 --out "$RUNS/abl_mfcc10_fold1"
     $PY -m emofusion evaluate "$RUNS/abl_mfcc10_fold1" --results-name audio_abl_mfcc10_fold1 --quiet
-    train --cache "$CACHE/ravdess-mfcc40d" --epochs 15 --folds 1 --time-masks 0 --freq-masks 0 --mixup 0 \
+    train --cache "$CACHE/ravdess-mfcc40d" --folds 1 --time-masks 0 --freq-masks 0 --mixup 0 \
         --label-smoothing 0 --dropout 0 --out "$RUNS/abl_noaug_fold1"
     $PY -m emofusion evaluate "$RUNS/abl_noaug_fold1" --results-name audio_abl_noaug_fold1 --quiet
+    train --cache "$CACHE/ravdess-mfcc40d" --epochs 30 --folds 1 --out "$RUNS/abl_epochs30_fold1"
+    $PY -m emofusion evaluate "$RUNS/abl_epochs30_fold1" --results-name audio_abl_epochs30_fold1 --quiet
+    train --cache "$CACHE/ravdess-mfcc40d" --time-masks 0 --freq-masks 0 --mixup 0 --label-smoothing 0 --dropout 0 \
+        --out "$RUNS/abl_noaug_5fold"
+    $PY -m emofusion evaluate "$RUNS/abl_noaug_5fold" --results-name audio_abl_noaug_5fold --quiet
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi

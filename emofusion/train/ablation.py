@@ -54,8 +54,9 @@ def markdown(table: dict[str, Any]) -> str:
         a, f = r["accuracy"], r["macro_f1"]
         f1acc = dict(zip(r["folds"], r["per_fold_accuracy"])).get("fold_1")
         f1txt = "-" if f1acc is None else f"{100 * f1acc:.1f} %"
-        lines.append(f"| {i} | {r['name']} | {r['change']} | {r['n_folds']} | {r['epochs']} | "
-                     f"{100 * a['mean']:.1f} +- {100 * a['std']:.1f} % | {100 * f['mean']:.1f} +- {100 * f['std']:.1f} % "
+        ms = (lambda m: f"{100 * m['mean']:.1f} +- {100 * m['std']:.1f} %") if r["n_folds"] > 1 else (
+            lambda m: f"{100 * m['mean']:.1f} % (one fold)")
+        lines.append(f"| {i} | {r['name']} | {r['change']} | {r['n_folds']} | {r['epochs']} | {ms(a)} | {ms(f)} "
                      f"| {f1txt} | `{r['results']}` |")
     lines += ["", "## Exact commands", ""]
     for i, r in enumerate(table["rows"], 1):
