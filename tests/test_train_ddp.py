@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -18,8 +19,16 @@ def test_torchrun_two_cpu_processes(tmp_path):
            "--val-actors", "2", "--fusion", "audio", "--epochs", "2", "--batch-size", "4", "--device", "cpu",
            "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
+    # own process group: on a timeout the workers go too (killing torchrun alone orphans them)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("torchrun did not finish in 300 s")
+    assert proc.returncode == 0, stderr[-3000:]
     info = json.loads((run / "run.json").read_text())
     assert info["world_size"] == 2
     rows = [json.loads(line) for line in (run / "fold_1" / "metrics.jsonl").read_text().splitlines()]
