@@ -11,13 +11,7 @@ from emofusion.nets.config import ModelConfig
 from emofusion.nets.registry import UnknownModelError, create_model, list_models
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny forward passes: one thread avoids spin contention on the shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_registry_lists_models_and_rejects_unknown_names():

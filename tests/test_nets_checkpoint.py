@@ -17,12 +17,7 @@ from emofusion.nets.efficientface import EfficientFace
 from emofusion.nets.registry import create_model
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _perturb_bn(model: torch.nn.Module) -> None:

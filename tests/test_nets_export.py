@@ -19,12 +19,7 @@ SIZE = 112
 OPSET = 17
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _inputs(batch: int, seed: int) -> dict[str, torch.Tensor]:
