@@ -60,9 +60,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def load_command_module(module_name: str):
     """Import a command module; a module not written yet is skipped (a test checks none is)."""
@@ -72,3 +69,7 @@ def load_command_module(module_name: str):
         if exc.name == module_name:
             return None
         raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
