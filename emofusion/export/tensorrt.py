@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from emofusion.infer.sources import cache_dir, onnx_metadata, sha256_file
+from emofusion.infer.sources import cache_dir, onnx_metadata
+from emofusion.nets.checkpoint import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, precision: str 
     sidecar = {"tensorrt_version": trt.__version__, **gpu_info(), "precision": precision,
                "profile": {"min": profile[0], "opt": profile[1], "max": profile[2]},
                "inputs": {n: list(s) for n, s in shapes.items()},
-               "onnx_sha256": sha256_file(onnx_path), "onnx": onnx_path.name}
+               "onnx_sha256": file_sha256(onnx_path), "onnx": onnx_path.name}
     Path(str(engine_path) + ".json").write_text(json.dumps(sidecar, indent=2) + "\n")
     return engine_path
 
@@ -156,7 +157,7 @@ def check_engine(engine_path: str | Path, onnx_path: str | Path | None = None) -
     side = json.loads(side_path.read_text())
     here = {"tensorrt_version": trt.__version__, **gpu_info()}
     if onnx_path is not None:
-        here["onnx_sha256"] = sha256_file(onnx_path)
+        here["onnx_sha256"] = file_sha256(onnx_path)
     diffs = [f"{k}: engine {side.get(k)!r}, here {v!r}" for k, v in here.items() if side.get(k) != v]
     if diffs:
         raise EngineMismatch(f"{engine_path} is stale or from another machine ({'; '.join(diffs)}); "
@@ -173,7 +174,7 @@ def engine_for_onnx(onnx_path: str | Path, shipped: Path | None = None, precisio
         except EngineMismatch as exc:
             log.warning("%s", exc)
     info = gpu_info()
-    key = f"{sha256_file(onnx_path)[:16]}-{precision}-{info['gpu_name'].replace(' ', '_')}"
+    key = f"{file_sha256(onnx_path)[:16]}-{precision}-{info['gpu_name'].replace(' ', '_')}"
     target = cache_dir("tensorrt") / f"{key}.plan"
     if target.is_file():
         try:

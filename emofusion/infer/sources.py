@@ -6,11 +6,12 @@ user cache keyed by the checkpoint's sha256, so a retrained checkpoint never run
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from emofusion.nets.checkpoint import file_sha256
 
 CHECKPOINT = "model.pt"
 ONNX = "model.onnx"
@@ -25,14 +26,6 @@ def cache_dir(kind: str) -> Path:
     path = root / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -77,7 +70,7 @@ def onnx_for_checkpoint(checkpoint: str | Path, shipped: Path | None = None, loa
     source sha256 matches, else `<cache>/onnx/<sha>.onnx`, exported now if absent."""
     from emofusion.export.onnx import export_onnx
 
-    sha = loaded.sha256 if loaded is not None else sha256_file(checkpoint)
+    sha = loaded.sha256 if loaded is not None else file_sha256(checkpoint)
     if shipped is not None and shipped.is_file():
         if onnx_metadata(shipped).get("source_sha256") == sha:
             return shipped
