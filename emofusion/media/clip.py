@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -18,6 +19,7 @@ from emofusion.config import MediaConfig
 from emofusion.constants import AUDIO, FACES
 from emofusion.media import audio as audio_mod
 from emofusion.media.errors import ClipError, Notice
+from emofusion.media.overlap import pool
 from emofusion.media.video import MediaInfo, frames_and_thumbs_at, probe
 
 SILENCE = 1e-4  # peak below this counts as digital silence
@@ -91,18 +93,26 @@ class _Source:
         self.info: MediaInfo = probe(self.path)
         if not self.info.has_audio and not self.info.has_video:
             raise ClipError(ClipError.NO_STREAMS, f"{self.path.name}: no audio or video stream")
-        self.wave = None
+        self._wave: Future | None = None
         if self.info.duration_s > 0:
             self._check_duration()  # before decoding: a 2-hour file is refused at once
         if self.info.has_audio and AUDIO in self.want:
-            t = time.perf_counter()
-            self.wave = audio_mod.read_audio(self.path, cfg.audio.sample_rate)
-            self.timings["decode_audio"] = _ms(t)
+            # Audio decodes on the media pool while this thread decodes the video.
+            self._wave = pool().submit(_timed_read_audio, self.path, cfg.audio.sample_rate)
         if self.info.duration_s <= 0:  # container states no duration: measure the audio
             d = len(self.wave) / cfg.audio.sample_rate if self.wave is not None else 0.0
             self.info = dataclasses.replace(self.info, duration_s=d)
             self._check_duration()
         self.use_video = self.info.has_video and FACES in self.want
+
+    @property
+    def wave(self) -> np.ndarray | None:
+        """The whole waveform (mono, cfg.audio.sample_rate), None without audio; waits for it."""
+        if self._wave is None:
+            return None
+        wave, ms = self._wave.result()
+        self.timings["decode_audio"] = ms
+        return wave
 
     def _check_duration(self) -> None:
         d, cfg = self.info.duration_s, self.cfg
@@ -119,21 +129,24 @@ class _Source:
                          window_start_s=start, timings_ms=dict(self.timings))
         if info.duration_s < cfg.window_s:
             res.notices.append(Notice(Notice.PADDED, f"clip is {info.duration_s:.2f} s; padded to {cfg.window_s} s"))
+        if FACES in self.want:  # first: the audio is still decoding on the pool meanwhile
+            self._faces(res, times, frames)
         if AUDIO in self.want:
             self._audio(res, start)
-        if FACES in self.want:
-            self._faces(res, times, frames)
         if res.audio is None and res.faces is None and res.face_found is None:
             raise ClipError(ClipError.NO_STREAMS, f"{self.path.name}: neither audio nor video decodes")
         return res
 
     def _audio(self, res: ClipInputs, start: float) -> None:
-        if self.wave is None or not len(self.wave):
+        wave = self.wave
+        if "decode_audio" in self.timings:
+            res.timings_ms["decode_audio"] = self.timings["decode_audio"]
+        if wave is None or not len(wave):
             res.notices.append(Notice(Notice.NO_AUDIO, "no audio track: prediction from the face only"))
             return
         t = time.perf_counter()
         sr = self.cfg.audio.sample_rate
-        res.wave = audio_mod.fit_window(self.wave, self.cfg.window_samples, int(round(start * sr)))
+        res.wave = audio_mod.fit_window(wave, self.cfg.window_samples, int(round(start * sr)))
         res.audio = audio_mod.features(res.wave, self.cfg.audio)
         res.timings_ms["audio_features"] = _ms(t)
         if float(np.max(np.abs(res.wave))) < SILENCE:
@@ -141,19 +154,18 @@ class _Source:
 
     def _faces(self, res: ClipInputs, times: np.ndarray, frames: tuple[list, list | None] | None) -> None:
         from emofusion.media.faces import get_cropper
+        from emofusion.media.overlap import decode_and_crop
 
         if not self.use_video:
             res.notices.append(Notice(Notice.NO_VIDEO, "no video track: prediction from the voice only"))
             return
-        if frames is None:
-            t = time.perf_counter()
-            frames = frames_and_thumbs_at(self.path, times, self.cfg.video.detect_max_side,
-                                          skip_nonref=self.cfg.video.decode_skip_nonref)
-            res.timings_ms["decode_video"] = _ms(t)
         res.frame_times_s = times
-        t = time.perf_counter()
-        fc = get_cropper(self.cfg.video).crop(*frames)
-        res.timings_ms["faces"] = _ms(t)
+        if frames is None:  # one window: decoding, conversion and detection overlap
+            fc = decode_and_crop(self.path, times, self.cfg.video, res.timings_ms)
+        else:
+            t = time.perf_counter()
+            fc = get_cropper(self.cfg.video).crop(*frames)
+            res.timings_ms["faces"] = _ms(t)
         res.face_found = fc.found
         if fc.crops is None:
             res.notices.append(Notice(Notice.NO_FACE, "no face found in the video: prediction from the voice only"))
@@ -163,6 +175,11 @@ class _Source:
         if missing:
             res.notices.append(Notice(Notice.FACES_FILLED,
                                       f"no face in {missing} of {len(fc.found)} frames; filled from the nearest"))
+
+
+def _timed_read_audio(path: Path, sample_rate: int) -> tuple[np.ndarray | None, float]:
+    t = time.perf_counter()
+    return audio_mod.read_audio(path, sample_rate), _ms(t)
 
 
 def load_clip(path: str | Path, cfg: MediaConfig | None = None, *, want: Iterable[str] = (AUDIO, FACES),

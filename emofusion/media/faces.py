@@ -57,8 +57,6 @@ class FaceCropper:
         """Most confident raw MTCNN box per frame (F,4) in full-res pixels (NaN if none) and its prob.
 
         `thumbs`: the frames already downscaled (video.frames_and_thumbs_at), else done here."""
-        import torch
-
         max_side = self.cfg.detect_max_side if max_side is None else max_side
         h, w = frames[0].shape[:2]
         scale = min(1.0, max_side / max(h, w)) if max_side else 1.0
@@ -69,6 +67,15 @@ class FaceCropper:
             small = np.stack([_shrink(f, size) for f in frames])
         else:
             small = np.stack(frames)
+        return self.detect_small(small, (w, h))
+
+    def detect_small(self, small: np.ndarray, full_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """`detect` on frames already downscaled: (N, h, w, 3) uint8, full_size = (W, H) of the
+        frames the boxes are returned for."""
+        import torch
+
+        w, h = full_size
+        n = len(small)
         sx = w / small.shape[2]
         sy = h / small.shape[1]
         with _LOCK, torch.inference_mode():
@@ -81,8 +88,8 @@ class FaceCropper:
                 boxes, probs = self.mtcnn.detect(small)
             finally:
                 torch.set_num_threads(before)
-        out_boxes = np.full((len(frames), 4), np.nan, dtype=np.float32)
-        out_probs = np.zeros(len(frames), dtype=np.float32)
+        out_boxes = np.full((n, 4), np.nan, dtype=np.float32)
+        out_probs = np.zeros(n, dtype=np.float32)
         for i, (b, p) in enumerate(zip(boxes, probs)):
             if b is None:
                 continue
@@ -118,8 +125,14 @@ class FaceCropper:
 
         `found` is True where MTCNN found a face and where the box lies between two such key
         frames (interpolated; its prob is the lower of theirs); frames outside take the nearest box."""
-        n = len(frames)
         raw, probs, ran = self.detect_some(frames, thumbs)
+        return self.finish(frames, raw, probs, ran)
+
+    def finish(self, frames: list[np.ndarray], raw: np.ndarray, probs: np.ndarray, ran: np.ndarray,
+               map_fn=map) -> FaceCrops:
+        """Crops from raw detections (`detect_some`'s outputs): smooth, interpolate between key
+        frames, fill gaps, square, cut. `map_fn` may be a thread pool's map (cuts run in parallel)."""
+        n = len(frames)
         hit = ~np.isnan(raw[:, 0])
         if not hit.any():
             return FaceCrops(None, hit, np.full((n, 4), np.nan, np.float32), probs)
@@ -129,7 +142,7 @@ class FaceCropper:
             boxes, probs, found = interpolate(boxes, probs, hit)
         boxes = square_boxes(fill_gaps(boxes, found), self.cfg.face_margin)
         s = self.cfg.face_size
-        crops = np.stack([cut(f, b, s) for f, b in zip(frames, boxes)]).transpose(0, 3, 1, 2)
+        crops = np.stack(list(map_fn(cut, frames, boxes, [s] * n))).transpose(0, 3, 1, 2)
         return FaceCrops(np.ascontiguousarray(crops), found, boxes, probs)
 
 

@@ -7,8 +7,10 @@ are converted to RGB; decoding is one forward pass that seeks only across long g
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -106,12 +108,6 @@ def _demuxed_end(container) -> float:
     return end
 
 
-def _to_rgb(frame, rot: int) -> np.ndarray:
-    img = frame.to_ndarray(format="rgb24")
-    k = rot // 90
-    return np.ascontiguousarray(np.rot90(img, k)) if k else img
-
-
 def frames_at(path: str | Path, times_s, *, seek_gap_s: float = SEEK_GAP_S,
               skip_nonref: bool = False) -> list[np.ndarray]:
     """Upright HxWx3 uint8 RGB frames, the one nearest each time (seconds from the clip start).
@@ -126,31 +122,89 @@ def frames_at(path: str | Path, times_s, *, seek_gap_s: float = SEEK_GAP_S,
 def frames_and_thumbs_at(path: str | Path, times_s, thumb_max_side: int, *, seek_gap_s: float = SEEK_GAP_S,
                          skip_nonref: bool = False) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """`frames_at` plus, when `thumb_max_side` > 0 and the frame is larger, a copy scaled so its
-    longer side is at most that (for face detection). swscale converts and scales the decoded
-    YUV frame in one pass: ~10x cheaper than resizing the RGB frame afterwards.
+    longer side is at most that (for face detection)."""
+    n = len(list(times_s))
+    out: list[np.ndarray | None] = [None] * n
+    thumbs: list[np.ndarray | None] = [None] * n
+    converted: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+    for j, frame in decoded_frames_at(path, times_s, seek_gap_s=seek_gap_s, skip_nonref=skip_nonref):
+        key = id(frame)
+        if key not in converted:
+            converted.clear()  # frames come in time order: a newer one supersedes older ones
+            converted[key] = (frame.rgb(), frame.thumb(thumb_max_side))
+        out[j], thumbs[j] = converted[key]
+    has_thumbs = all(t is not None for t in thumbs)
+    return out, (thumbs if has_thumbs else None)  # type: ignore[return-value]
+
+
+class DecodedFrame:
+    """One decoded frame, converted only on request: callers that need a few frames in RGB (or a
+    thumbnail of some) pay for those alone, and can convert on another thread (swscale runs
+    without the GIL)."""
+
+    def __init__(self, frame, rotation: int):
+        self.frame, self.rotation = frame, rotation
+        # PyAV keeps one swscale context per frame: two conversions of the same frame at once
+        # (RGB on one thread, thumbnail on another) corrupt it and hang, so they take turns.
+        self._lock = threading.Lock()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Upright (width, height)."""
+        w, h = self.frame.width, self.frame.height
+        return (h, w) if self.rotation in (90, 270) else (w, h)
+
+    def rgb(self) -> np.ndarray:
+        """Upright HxWx3 uint8 RGB at full resolution."""
+        with self._lock:
+            img = self.frame.to_ndarray(format="rgb24")
+        return _upright(img, self.rotation)
+
+    def thumb(self, max_side: int) -> np.ndarray | None:
+        """Upright RGB scaled so its longer side is `max_side`; None when already that small.
+        swscale converts and scales the YUV frame in one pass: ~10x cheaper than resizing the
+        RGB frame afterwards."""
+        w, h = self.frame.width, self.frame.height
+        if max_side <= 0 or max(w, h) <= max_side:
+            return None
+        s = max_side / max(w, h)
+        with self._lock:
+            small = self.frame.reformat(width=max(1, round(w * s)), height=max(1, round(h * s)),
+                                        format="rgb24", interpolation="AREA")
+        return _upright(small.to_ndarray(), self.rotation)
+
+
+def decoded_frames_at(path: str | Path, times_s, *, seek_gap_s: float = SEEK_GAP_S,
+                      skip_nonref: bool = False) -> Iterator[tuple[int, DecodedFrame]]:
+    """(index into times_s, frame) pairs as decoding reaches them, in time order; every index is
+    yielded exactly once (a frame may serve several). See `frames_at` for the rules.
 
     With `skip_nonref` the decoder drops non-reference frames (B-frames in typical H.264: about
     half the decoding work); a stream where that leaves nothing is decoded in full instead."""
+    times = list(times_s)
     if skip_nonref:
+        gen = _decode(path, times, seek_gap_s, "NONREF")
         try:
-            return _frames_and_thumbs(path, times_s, thumb_max_side, seek_gap_s, "NONREF")
+            first = next(gen, None)
         except ClipError as exc:
             if exc.code != ClipError.NO_STREAMS or "does not decode" not in str(exc):
                 raise
-    return _frames_and_thumbs(path, times_s, thumb_max_side, seek_gap_s, None)
+        else:
+            if first is not None:
+                yield first
+                yield from gen
+            return
+    yield from _decode(path, times, seek_gap_s, None)
 
 
-def _frames_and_thumbs(path, times_s, thumb_max_side: int, seek_gap_s: float,
-                       skip: str | None) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+def _decode(path, times_s: list, seek_gap_s: float, skip: str | None) -> Iterator[tuple[int, DecodedFrame]]:
     import av
 
-    times = np.asarray(list(times_s), dtype=np.float64)
+    times = np.asarray(times_s, dtype=np.float64)
     order = np.argsort(times, kind="stable")
     targets = times[order]
-    out: list[np.ndarray | None] = [None] * len(times)
-    thumbs: list[np.ndarray | None] = [None] * len(times)
     if not len(times):
-        return [], None
+        return
     with open_container(path) as container:
         if not container.streams.video:
             raise ClipError(ClipError.NO_STREAMS, f"{Path(path).name}: no video stream")
@@ -162,19 +216,9 @@ def _frames_and_thumbs(path, times_s, thumb_max_side: int, seek_gap_s: float,
             vs.codec_context.skip_frame = skip
         t0 = (container.start_time or 0) / 1_000_000
         i = 0
-        prev = None  # (time, frame)
-        converted: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        prev = None  # (time, DecodedFrame)
         seeked_for = -1
         step = 1.0 / float(vs.average_rate or vs.guessed_rate or 30)
-
-        def take(j: int, frame) -> None:
-            key = id(frame)
-            if key not in converted:
-                converted.clear()  # a newer frame supersedes older ones
-                rot = _rotation(frame, vs)
-                converted[key] = (_to_rgb(frame, rot), _thumb(frame, rot, thumb_max_side))
-            out[j], thumbs[j] = converted[key]
-
         need_seek = targets[0] > seek_gap_s
         while i < len(targets):
             if need_seek:
@@ -186,17 +230,15 @@ def _frames_and_thumbs(path, times_s, thumb_max_side: int, seek_gap_s: float,
                     pass  # unseekable: keep decoding forward from where we are
                 prev = None
             need_seek = False
-            n_decoded = 0
             try:
-                for frame in container.decode(vs):
-                    n_decoded += 1
-                    t = (frame.time - t0) if frame.time is not None else (
-                        prev[0] + step if prev else 0.0)
+                for raw in container.decode(vs):
+                    t = (raw.time - t0) if raw.time is not None else (prev[0] + step if prev else 0.0)
+                    frame = DecodedFrame(raw, _rotation(raw, vs))
                     while i < len(targets) and t >= targets[i]:
                         use = frame
                         if prev is not None and targets[i] - prev[0] < t - targets[i]:
                             use = prev[1]
-                        take(order[i], use)
+                        yield int(order[i]), use
                         i += 1
                     if i >= len(targets):
                         break
@@ -208,22 +250,12 @@ def _frames_and_thumbs(path, times_s, thumb_max_side: int, seek_gap_s: float,
                 pass  # corrupt or truncated: keep what decoded
             if not need_seek:
                 break
-        if prev is not None:
-            for j in range(i, len(targets)):
-                take(order[j], prev[1])
-    if any(o is None for o in out):
-        raise ClipError(ClipError.NO_STREAMS, f"{Path(path).name}: the video stream does not decode")
-    has_thumbs = all(t is not None for t in thumbs)
-    return out, (thumbs if has_thumbs else None)  # type: ignore[return-value]
+        if i < len(targets) and prev is None:
+            raise ClipError(ClipError.NO_STREAMS, f"{Path(path).name}: the video stream does not decode")
+        for j in range(i, len(targets)):
+            yield int(order[j]), prev[1]
 
 
-def _thumb(frame, rot: int, max_side: int) -> np.ndarray | None:
-    w, h = frame.width, frame.height
-    if max_side <= 0 or max(w, h) <= max_side:
-        return None
-    s = max_side / max(w, h)
-    small = frame.reformat(width=max(1, round(w * s)), height=max(1, round(h * s)), format="rgb24",
-                           interpolation="AREA")
-    img = small.to_ndarray()
+def _upright(img: np.ndarray, rot: int) -> np.ndarray:
     k = rot // 90
     return np.ascontiguousarray(np.rot90(img, k)) if k else img

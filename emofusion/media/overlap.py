@@ -1,0 +1,95 @@
+"""Frames to face crops with decoding, conversion and detection overlapped on two cores.
+
+Why: done one after another (decode every kept frame, convert all to RGB, detect, cut), the path
+keeps one core busy and the other idle. Here the calling thread only decodes, while a small shared
+thread pool converts kept frames to RGB and runs MTCNN on each half of the key frames as soon as
+they are decoded. PyAV, swscale, PIL and torch release the GIL, so the work really runs at
+once. The crops are the ones FaceCropper.crop makes from the same frames (tested).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from emofusion.config import VideoConfig
+from emofusion.media.faces import FaceCrops, get_cropper, key_frames
+from emofusion.media.video import DecodedFrame, decoded_frames_at
+
+WORKERS = 2  # the machines this runs on have 2 cores; jobs never wait on each other, so no deadlock
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (owning pid, pool)
+_pool_lock = threading.Lock()
+
+
+def pool() -> ThreadPoolExecutor:
+    """The process-wide media thread pool (shared by all clips and web requests). A forked child
+    gets its own: the parent's worker threads do not exist there."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="emofusion-media"))
+        return _pool[1]
+
+
+def _detect_frames(cfg: VideoConfig, frames: list[DecodedFrame]) -> tuple[np.ndarray, np.ndarray]:
+    """MTCNN on the thumbnails of a few decoded frames (run on a pool thread)."""
+    cropper = get_cropper(cfg)
+    thumbs = [f.thumb(cfg.detect_max_side) for f in frames]
+    small = np.stack([t if t is not None else f.rgb() for t, f in zip(thumbs, frames)])
+    return cropper.detect_small(small, frames[0].size)
+
+
+def decode_and_crop(path: str | Path, times: np.ndarray, cfg: VideoConfig,
+                    timings: dict[str, float]) -> FaceCrops:
+    """Face crops at `times` (seconds) of the clip's video. Adds "decode_video" (decoding, on this
+    thread) and "faces" (what is left after decoding: the last detections and the cuts) to
+    `timings`, in ms; conversion and the first detections hide inside "decode_video".
+    Raises ClipError when the video does not decode."""
+    ex = pool()
+    n = len(times)
+    keys = [int(k) for k in key_frames(n, cfg.detect_frames)]
+    # Key frames go to MTCNN in pairs as soon as both are decoded (batching is cheaper per frame
+    # than one call each); the last key frame, decoded at the very end, goes alone.
+    batches = [keys[i:i + 2] for i in range(0, len(keys) - 1, 2)]
+    if len(keys) % 2:
+        batches.append(keys[-1:])
+    rgb: list[Future | None] = [None] * n
+    got: dict[int, DecodedFrame] = {}
+    pending = list(range(len(batches)))
+    detections: list[tuple[list[int], Future]] = []
+    last: tuple[DecodedFrame | None, Future | None] = (None, None)
+
+    t = time.perf_counter()
+    for j, frame in decoded_frames_at(path, times, skip_nonref=cfg.decode_skip_nonref):
+        if frame is not last[0]:  # a frame serving several times is converted once
+            last = (frame, ex.submit(frame.rgb))
+        rgb[j] = last[1]
+        got[j] = frame
+        if j in keys:
+            for b in [b for b in pending if all(k in got for k in batches[b])]:
+                pending.remove(b)
+                detections.append((batches[b], ex.submit(_detect_frames, cfg, [got[k] for k in batches[b]])))
+    timings["decode_video"] = (time.perf_counter() - t) * 1000
+
+    t = time.perf_counter()
+    cropper = get_cropper(cfg)
+    raw = np.full((n, 4), np.nan, dtype=np.float32)
+    probs = np.zeros(n, dtype=np.float32)
+    ran = np.zeros(n, dtype=bool)
+    for batch, fut in detections:
+        raw[batch], probs[batch] = fut.result()
+        ran[batch] = True
+    frames = [f.result() for f in rgb]  # type: ignore[union-attr]
+    rest = np.flatnonzero(~ran)
+    if len(rest) and np.isnan(raw[ran, 0]).any():  # a key frame without a face: look everywhere
+        raw[rest], probs[rest] = _detect_frames(cfg, [got[i] for i in rest])
+        ran[rest] = True
+    crops = cropper.finish(frames, raw, probs, ran, map_fn=ex.map)
+    timings["faces"] = (time.perf_counter() - t) * 1000
+    return crops
