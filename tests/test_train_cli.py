@@ -71,6 +71,8 @@ def test_fusion_model_on_an_audio_only_cache_gets_missing_modality_rows(cache, t
     (["--protocol", "custom"], "--test-actors"),
     (["--lr", "-1"], "bad training configuration"),
     (["--face-size", "112"], "does not match"),
+    (["--face-pretrained", "/no/such/EfficientFace.pth.tar"], "no such file"),
+    (["--fusion", "audio", "--freeze-face"], "need a model with a face CNN"),
 ])
 def test_cli_misuse_is_a_user_error(cache, tmp_path, capsys, extra, message):
     rc = main(["train", "--cache", str(cache), "--out", str(tmp_path / "r"), *TINY, *extra])

@@ -120,3 +120,44 @@ def test_train_config_round_trips_json(tmp_path):
     assert TrainConfig.load(tmp_path / "c.json") == cfg
     with pytest.raises(ValueError):
         TrainConfig(optimizer="rmsprop")
+
+
+def test_pretrained_frozen_face_stays_fixed_while_the_rest_trains(tmp_path):
+    """--face-pretrained loads a published-layout file into the face CNN; --freeze-face keeps it
+    (weights and BatchNorm statistics, even with precise BN) while the temporal stacks, fusion and
+    head train."""
+    from emofusion.nets.efficientface import EfficientFace
+
+    media = small_media(face_size=64, n_frames=2)
+    root = write_cache(tmp_path / "c", actors=(1, 2), per_class=2, streams=("audio", "faces"), cfg=media)
+    cache = FeatureCache(root)
+    torch.manual_seed(123)
+    source = EfficientFace()
+    for m in source.modules():  # non-default BN statistics, so "kept" is visible
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+    state = {f"module.{k}": v for k, v in source.state_dict().items()}
+    torch.save({"state_dict": state}, tmp_path / "EfficientFace_Trained_on_AffectNet7.pth.tar")
+    cfg = TrainConfig(fusion="ia", epochs=2, lr=3e-3, precise_bn=1, n_val=0,
+                      face_pretrained=str(tmp_path / "EfficientFace_Trained_on_AffectNet7.pth.tar"),
+                      freeze_face=True)
+    mcfg = model_config(cfg, cache.config)
+    train_fold(mcfg, cfg, make_dataset(cache, (1, 2), ("audio", "faces")), None, tmp_path / "run",
+               cache.config, progress=False)
+    got = _weights(tmp_path / "run" / LAST)
+    want = source.state_dict()
+    assert all(torch.equal(got[f"face.{k}"], v) for k, v in want.items() if not k.endswith("num_batches_tracked"))
+    start = torch.load(tmp_path / "run" / LAST, weights_only=False)  # the head did move
+    from emofusion.nets.registry import create_model
+
+    torch.manual_seed(cfg.seed)
+    fresh = create_model(mcfg).state_dict()
+    assert not torch.equal(start["model"]["head.weight"], fresh["head.weight"])
+
+
+def test_freeze_face_on_an_audio_model_is_refused(tmp_path):
+    from emofusion.train.loop import prepare_face
+    from emofusion.nets.registry import create_model
+
+    with pytest.raises(ValueError, match="no face CNN"):
+        prepare_face(create_model("audio"), TrainConfig(fusion="audio", freeze_face=True))

@@ -21,10 +21,13 @@ REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
 # 15 actors (24 - 5 test - 4 validation) and validates on 4.
 CLIPS_PER_ACTOR = 60
 TRAIN_ACTORS, VAL_ACTORS = 15, 4
+FROZEN = "-frozen"
+AUDIO_ONLY = ("audio", "audio_res")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", default="audio,video,ia,it,lt")
+    p.add_argument("--models", default="audio,audio_res,video,ia,it,lt,ia-frozen,lt-frozen",
+                   help="registered models; NAME-frozen = with the face CNN frozen (train --freeze-face)")
     p.add_argument("--sizes", default="224,112", help="face crop sizes")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--batches", type=int, default=3, help="timed training steps per configuration")
@@ -61,9 +64,12 @@ def measure(name: str, size: int, batch: int, n: int, warmup: int) -> dict[str, 
     from emofusion.train.config import AugmentConfig
 
     torch.manual_seed(0)
-    model = create_model(name, face_size=size)
+    frozen = name.endswith(FROZEN)
+    model = create_model(name.removesuffix(FROZEN), face_size=size)
+    if frozen:
+        model.freeze_face()
     cfg = model.cfg
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     aug = AugmentConfig()
     gen = torch.Generator().manual_seed(0)
     steps, evals, cpu, eval_cpu = [], [], [], []
@@ -134,6 +140,11 @@ def markdown(res: dict[str, Any]) -> str:
     lines += ["", f"IA at 112 px: {t['ia_112_fold_min']:.1f} min per fold measured, {t['ia_112_idle_fold_min']:.1f} "
               f"min idle estimate (target <= {t['limit_min']} min: measured {'met' if t['met'] else 'NOT met'}, "
               f"idle estimate {'met' if t['idle_met'] else 'NOT met'})."]
+    if t.get("ia_frozen_112_fold_min") is not None:
+        lines += ["", f"IA at 112 px with the face CNN frozen (`emofusion train --freeze-face`, meant for a "
+                  f"pretrained EfficientFace: no backward pass through it): {t['ia_frozen_112_fold_min']:.1f} min per "
+                  f"fold measured ({'within' if t['frozen_met'] else 'over'} {t['limit_min']} min). Full fine-tuning "
+                  "is the row above."]
     return "\n".join(lines) + "\n"
 
 
@@ -145,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    plan = [(m, None if m == "audio" else s) for m in models for s in (sizes[:1] if m == "audio" else sizes)]
+    plan = [(m, None if m in AUDIO_ONLY else s) for m in models for s in (sizes[:1] if m in AUDIO_ONLY else sizes)]
     load0 = [round(v, 2) for v in os.getloadavg()]
     rows = []
     for model, size in tqdm(plan, desc="bench train"):
@@ -153,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         m["threads"] = torch.get_num_threads()
         rows.append({"model": model, "face_size": size, **m, **extrapolate(m, args.batch_size, args.epochs)})
     ia112 = next((r for r in rows if r["model"] == "ia" and r["face_size"] == 112), None)
+    frozen112 = next((r for r in rows if r["model"] == "ia" + FROZEN and r["face_size"] == 112), None)
     res = {
         "setup": {
             "batch_size": args.batch_size, "timed_batches": args.batches, "warmup": args.warmup,
@@ -165,7 +177,9 @@ def run(args: argparse.Namespace) -> int:
         "target": {"ia_112_fold_min": ia112["fold_min"] if ia112 else float("nan"), "limit_min": 30,
                    "met": bool(ia112 and ia112["fold_min"] <= 30),
                    "ia_112_idle_fold_min": ia112["idle_fold_min"] if ia112 else float("nan"),
-                   "idle_met": bool(ia112 and ia112["idle_fold_min"] <= 30)},
+                   "idle_met": bool(ia112 and ia112["idle_fold_min"] <= 30),
+                   "ia_frozen_112_fold_min": frozen112["fold_min"] if frozen112 else None,
+                   "frozen_met": bool(frozen112 and frozen112["fold_min"] <= 30)},
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{args.name}.json").write_text(json.dumps(res, indent=1) + "\n")

@@ -45,11 +45,26 @@ class FaceNet(EmotionNet):
         self.face_norm = ImageNetNorm()
         self.face = EfficientFace()
         self.video_tcn = VisualStack(EfficientFace.out_dim)
+        self.face_frozen = False
+
+    def freeze_face(self) -> None:
+        """Fix the face CNN (training option for pretrained weights): no gradients, BatchNorm
+        statistics kept (eval mode even while the rest trains), and no backward pass through it."""
+        self.face_frozen = True
+        self.face.requires_grad_(False)
+        self.face.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.face_frozen:
+            self.face.eval()
+        return self
 
     def encode_faces(self, faces: torch.Tensor) -> torch.Tensor:
         """(B, F, 3, S, S) in [0, 1] -> (B, 1024, F): EfficientFace on all B*F frames at once."""
         n_frames = faces.shape[1]
-        x = self.face(self.face_norm(faces.flatten(0, 1)))  # (B*F, 1024)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.face_frozen):
+            x = self.face(self.face_norm(faces.flatten(0, 1)))  # (B*F, 1024)
         return x.unflatten(0, (-1, n_frames)).transpose(1, 2)
 
 

@@ -23,7 +23,8 @@ def _ints(text: str) -> tuple[int, ...]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", required=True, type=Path, help="feature cache made by `emofusion preprocess`")
     p.add_argument("--out", required=True, type=Path, help="run directory (fold_k/ per fold)")
-    p.add_argument("--fusion", default="ia", choices=["ia", "it", "lt", "audio", "video"])
+    p.add_argument("--fusion", default="ia", choices=["ia", "it", "lt", "audio", "video", "audio_res"],
+                   help="registered model: the fusions, the two baselines, or the wider audio_res")
     p.add_argument("--config", type=Path, help="TrainConfig JSON to start from (flags below override it)")
     p.add_argument("--resume", action="store_true", help="continue each fold from its last.pt")
     p.add_argument("--protocol", choices=["5fold", "6fold", "reference", "custom"])
@@ -53,6 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freq-masks", type=int, help="SpecAugment feature-channel masks per clip")
     p.add_argument("--audio-noise", type=float, help="feature noise, relative to the clip's std")
     p.add_argument("--no-face-aug", action="store_true", help="turn off face flip and rotation")
+    p.add_argument("--face-pretrained", type=Path, metavar="PTH",
+                   help="start the face CNN from published EfficientFace weights (AffectNet/RAF-DB .pth.tar)")
+    p.add_argument("--freeze-face", action="store_true", default=None,
+                   help="keep the face CNN fixed (no gradients, BN statistics kept): ~2.7x faster steps")
     p.add_argument("--num-workers", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-in-memory", action="store_true", help="read entries from disk each epoch")
@@ -88,6 +93,14 @@ def config_from_args(args: argparse.Namespace):
             top["in_memory"] = False
         if args.test_actors and not args.protocol:
             top["protocol"] = "custom"
+        if args.face_pretrained is not None:
+            if not args.face_pretrained.is_file():
+                raise UserError(f"--face-pretrained: no such file {args.face_pretrained}")
+            top["face_pretrained"] = str(args.face_pretrained)
+        if args.freeze_face:
+            top["freeze_face"] = True
+        if args.fusion in ("audio", "audio_res") and (top.get("face_pretrained") or top.get("freeze_face")):
+            raise UserError(f"--face-pretrained / --freeze-face need a model with a face CNN, not {args.fusion!r}")
         return cfg.replace(fusion=args.fusion, model=model, augment=dataclasses.replace(cfg.augment, **aug), **top)
     except (ValueError, OSError) as exc:
         raise UserError(f"bad training configuration: {exc}") from None

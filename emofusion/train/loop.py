@@ -64,10 +64,11 @@ def forward(model: torch.nn.Module, inputs: dict[str, torch.Tensor], names: tupl
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig):
+    params = [p for p in model.parameters() if p.requires_grad]  # a frozen face CNN is left out
     if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     else:
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.schedule == "step":
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.milestones), gamma=cfg.gamma)
     elif cfg.schedule == "cosine":
@@ -130,7 +131,8 @@ def recalibrate_bn(model, loader, n_batches: int, names, env: D.DistEnv) -> None
     statistics, 50 % with running ones). Equal-weight averages over `n_batches` training batches
     (Wu & Johnson 2021, "Rethinking 'Batch' in BatchNorm"), averaged over processes under DDP.
     """
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+           and any(p.requires_grad for p in m.parameters())]  # a frozen face CNN keeps its statistics
     if not bns or n_batches <= 0:
         return
     saved = [bn.momentum for bn in bns]
@@ -148,6 +150,26 @@ def recalibrate_bn(model, loader, n_batches: int, names, env: D.DistEnv) -> None
         if env.distributed:
             bn.running_mean.copy_(D.all_sum(env, bn.running_mean) / env.world)
             bn.running_var.copy_(D.all_sum(env, bn.running_var) / env.world)
+
+
+def prepare_face(model: torch.nn.Module, cfg: TrainConfig, verbose: bool = False) -> dict[str, Any]:
+    """Apply cfg.face_pretrained and cfg.freeze_face; returns what was done (for the run's meta)."""
+    from emofusion.nets.checkpoint import load_efficientface_pretrained
+
+    done: dict[str, Any] = {}
+    if not (cfg.face_pretrained or cfg.freeze_face):
+        return done
+    if not hasattr(model, "freeze_face"):
+        raise ValueError(f"{cfg.fusion!r} has no face CNN: face_pretrained / freeze_face do not apply")
+    if cfg.face_pretrained:
+        report = load_efficientface_pretrained(model, cfg.face_pretrained)
+        done["face_pretrained"] = {"path": cfg.face_pretrained, "keys": report.summary()}
+        if verbose:
+            print(f"face CNN from {cfg.face_pretrained}: {report.summary()}", flush=True)
+    if cfg.freeze_face:
+        model.freeze_face()
+        done["freeze_face"] = True
+    return done
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -185,7 +207,9 @@ def train_fold(
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)  # weight init is the same on every rank and every run
-    model = create_model(model_cfg).to(env.device)
+    model = create_model(model_cfg)
+    prepare_face(model, cfg, env.is_main and progress)
+    model = model.to(env.device)
     names = tuple(model.inputs)
     opt, sched = build_optimizer(model, cfg)
     start, history, best = 0, [], {"score": None, "epoch": 0}

@@ -1,0 +1,22 @@
+"""`emofusion bench train` runs end to end on tiny settings and reports the frozen-face rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from emofusion import cli
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_bench_train_writes_rows_and_frozen_target(tmp_path):
+    rc = cli.main(["bench", "train", "--models", "audio_res,ia,ia-frozen", "--sizes", "112", "--batches", "1",
+                   "--warmup", "0", "--batch-size", "2", "--out-dir", str(tmp_path)])
+    assert rc == 0
+    r = json.loads((tmp_path / "train_bench.json").read_text())
+    assert [(row["model"], row["face_size"]) for row in r["rows"]] == [
+        ("audio_res", None), ("ia", 112), ("ia-frozen", 112)]
+    assert all(row["train_step_s"] > 0 and row["fold_min"] > 0 for row in r["rows"])
+    assert isinstance(r["target"]["frozen_met"], bool) and r["target"]["ia_frozen_112_fold_min"] > 0
+    assert "face CNN frozen" in (tmp_path / "train_bench.md").read_text()
