@@ -37,5 +37,23 @@ if [ "${ABLATION:-1}" = 1 ]; then
     train --cache "$CACHE/ravdess-mfcc40d" --time-masks 0 --freq-masks 0 --mixup 0 --label-smoothing 0 --dropout 0 \
         --out "$RUNS/abl_noaug_5fold"
     $PY -m emofusion evaluate "$RUNS/abl_noaug_5fold" --results-name audio_abl_noaug_5fold --quiet
+    # rows 6-11: the wider audio_res net, log-mel features, no validation actors
+    $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-logmel128" --audio-kind logmel --n-mels 128 --modalities audio
+    res() { train --fusion audio_res --config scripts/configs/audio_res.json --folds 1 "$@"; }
+    res --cache "$CACHE/ravdess-mfcc40d" --out "$RUNS/res_fold1"
+    res --cache "$CACHE/ravdess-logmel128" --out "$RUNS/res_logmel_fold1"
+    res --cache "$CACHE/ravdess-mfcc40d" --dropout 0.5 --time-masks 3 --freq-masks 3 --out "$RUNS/res_d5_fold1"
+    res --cache "$CACHE/ravdess-logmel128" --dropout 0.5 --time-masks 3 --freq-masks 3 --out "$RUNS/res_logmel_d5_fold1"
+    train --cache "$CACHE/ravdess-mfcc40d" --epochs 30 --n-val 0 --folds 1 --out "$RUNS/e30_nval0_fold1"
+    res --cache "$CACHE/ravdess-mfcc40d" --n-val 0 --out "$RUNS/res_nval0_fold1"
+    for r in res res_logmel res_d5 res_logmel_d5 e30_nval0 res_nval0; do
+        $PY -m emofusion evaluate "$RUNS/${r}_fold1" --results-name audio_abl_${r}_fold1 --quiet
+    done
+    # rows 12-13: rows 10-11 on all 5 folds (fold 1 repeats rows 10-11 exactly: same seed)
+    train --cache "$CACHE/ravdess-mfcc40d" --epochs 30 --n-val 0 --out "$RUNS/e30_nval0_5fold"
+    res --cache "$CACHE/ravdess-mfcc40d" --n-val 0 --folds 1,2,3,4,5 --out "$RUNS/res_nval0_5fold"
+    for r in e30_nval0 res_nval0; do
+        $PY -m emofusion evaluate "$RUNS/${r}_5fold" --results-name audio_abl_${r}_5fold --quiet
+    done
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi

@@ -118,3 +118,18 @@ def test_missing_file_is_unreadable(tmp_path):
     with pytest.raises(ClipError) as e:
         probe(tmp_path / "nope.mp4")
     assert e.value.code == ClipError.UNREADABLE
+
+
+def test_old_style_rotate_tag_is_the_fallback():
+    """Files from before display matrices carry a `rotate` stream tag (degrees clockwise); it is
+    used only when the frame itself has no rotation. Plain objects stand in for the PyAV frame and
+    stream here: FFmpeg 7 no longer writes that tag, so no real file with it can be made."""
+    from types import SimpleNamespace
+
+    from emofusion.media.video import _rotation
+
+    tagged = SimpleNamespace(metadata={"rotate": "90"})
+    assert _rotation(SimpleNamespace(rotation=0), tagged) == 270
+    assert _rotation(SimpleNamespace(rotation=90), tagged) == 90  # the display matrix wins
+    assert _rotation(SimpleNamespace(rotation=0), SimpleNamespace(metadata={"rotate": "junk"})) == 0
+    assert _rotation(None, SimpleNamespace(metadata={})) == 0

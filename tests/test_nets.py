@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -150,3 +151,32 @@ def test_multi_head_attention_and_extra_blocks(name):
         assert model(*_inputs(model, 2, 112, frames=3)).shape == (2, 8)
     with pytest.raises(ValueError, match="heads"):
         ModelConfig(fusion=name, heads=3)
+
+
+def test_audio_res_shapes_and_dynamic_batch_onnx(tmp_path):
+    """The wider audio baseline: any feature width, any T >= 4, and an ONNX graph whose batch is
+    free (integer padding only) that matches PyTorch at batch 1 and 5."""
+    import onnxruntime as ort
+
+    from emofusion.config import AudioConfig, MediaConfig
+    from emofusion.export.onnx import export_onnx
+    from emofusion.nets.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("audio_res", audio_channels=120, audio_width=16).eval()
+    assert model.inputs == ("audio",)
+    with torch.no_grad():
+        for t in (4, 156, 301):
+            assert model(torch.randn(2, 120, t)).shape == (2, 8)
+    media = MediaConfig(audio=AudioConfig(n_mfcc=40, deltas=True))
+    ckpt = save_checkpoint(tmp_path / "m.pt", model, model.cfg, media)
+    path = export_onnx(load_checkpoint(ckpt), tmp_path / "m.onnx")
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    for b in (1, 5):
+        x = torch.randn(b, 120, 156)
+        with torch.no_grad():
+            want = model(x).numpy()
+        got = sess.run(None, {"audio": x.numpy()})[0]
+        np.testing.assert_allclose(got, want, atol=1e-4)

@@ -38,6 +38,7 @@ class ModelConfig:
     it_blocks: int = 1  # IT: cross-attention blocks per direction
     lt_blocks: int = 1  # LT: cross-attention blocks per direction (the reference: one each way)
     mlp_ratio: float = 2.0  # hidden width of the attention-block MLPs, relative to the stream width
+    audio_width: int = 64  # audio_res only: channels of its first stage (then 2x, 4x)
 
     def __post_init__(self) -> None:
         if self.gate not in GATES:

@@ -38,6 +38,7 @@ def collect(spec: dict[str, Any], root: Path = REPO) -> dict[str, Any]:
             "accuracy": full["accuracy"],
             "macro_f1": full["macro_f1"],
             "per_fold_accuracy": [f["full"]["accuracy"] for f in res["folds"]],
+            "per_fold_val_f1": [(f.get("selection") or {}).get("val_f1") for f in res["folds"]],
             "std_note": "sample std over folds (0 for one fold)",
         })
     return {"title": spec.get("title", "Ablation"), "notes": spec.get("notes", []), "rows": rows}
@@ -45,19 +46,23 @@ def collect(spec: dict[str, Any], root: Path = REPO) -> dict[str, Any]:
 
 def markdown(table: dict[str, Any]) -> str:
     lines = [f"# {table['title']}", ""] + [f"{n}" for n in table["notes"]] + [""]
-    lines += ["| # | run | what changed | folds | epochs | accuracy | macro F1 | fold 1 accuracy | results file |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["| # | run | what changed | folds | epochs | accuracy | macro F1 | fold 1 accuracy "
+              "| fold 1 validation F1 | results file |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for i, r in enumerate(table["rows"], 1):
         if r.get("missing"):
-            lines.append(f"| {i} | {r['name']} | {r['change']} | - | - | not run | not run | - | `{r['results']}` (missing) |")
+            lines.append(f"| {i} | {r['name']} | {r['change']} | - | - | not run | not run | - | - "
+                         f"| `{r['results']}` (missing) |")
             continue
         a, f = r["accuracy"], r["macro_f1"]
         f1acc = dict(zip(r["folds"], r["per_fold_accuracy"])).get("fold_1")
         f1txt = "-" if f1acc is None else f"{100 * f1acc:.1f} %"
+        val = dict(zip(r["folds"], r.get("per_fold_val_f1") or [])).get("fold_1")
+        valtxt = "-" if val is None else f"{100 * val:.1f} %"
         ms = (lambda m: f"{100 * m['mean']:.1f} +- {100 * m['std']:.1f} %") if r["n_folds"] > 1 else (
             lambda m: f"{100 * m['mean']:.1f} % (one fold)")
         lines.append(f"| {i} | {r['name']} | {r['change']} | {r['n_folds']} | {r['epochs']} | {ms(a)} | {ms(f)} "
-                     f"| {f1txt} | `{r['results']}` |")
+                     f"| {f1txt} | {valtxt} | `{r['results']}` |")
     lines += ["", "## Exact commands", ""]
     for i, r in enumerate(table["rows"], 1):
         lines += [f"{i}. **{r['name']}**", "", "```bash", *r["commands"], "```", ""]

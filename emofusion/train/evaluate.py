@@ -62,6 +62,20 @@ def score(model, dataset, batch_size: int = 32) -> dict[str, Any]:
     return out
 
 
+def _selection(fold_dir: Path) -> dict[str, Any] | None:
+    """The validation figures best.pt was chosen on (its epoch's row of the training log), so a
+    configuration can be picked by validation without reading test numbers."""
+    import torch
+
+    try:
+        meta = torch.load(fold_dir / "best.pt", map_location="cpu", weights_only=False).get("meta", {})
+    except Exception:  # noqa: BLE001 - an unreadable best.pt fails later with a clear message
+        return None
+    val = meta.get("val") or {}
+    return {"epoch": meta.get("epoch"), "val_acc": val.get("val_acc"), "val_f1": val.get("val_f1"),
+            "val_n": val.get("val_n")}
+
+
 def evaluate_fold(fold_dir: Path, cache, progress: bool = True) -> dict[str, Any]:
     from emofusion.train.cv import make_dataset
     from emofusion.train.plots import confusion_png, curves_png
@@ -71,6 +85,7 @@ def evaluate_fold(fold_dir: Path, cache, progress: bool = True) -> dict[str, Any
     res = score(model, make_dataset(cache, split["test"], model.inputs, in_memory=False))
     res["fold"] = fold_dir.name
     res["test_actors"] = split["test"]
+    res["selection"] = _selection(fold_dir)
     (fold_dir / "test_metrics.json").write_text(json.dumps(res, indent=1) + "\n")
     confusion_png(res["full"]["confusion"], fold_dir / "confusion.png",
                   f"{fold_dir.name}: test actors {split['test']}  acc {res['full']['accuracy']:.1%}")
