@@ -20,3 +20,14 @@ def test_bench_train_writes_rows_and_frozen_target(tmp_path):
     assert all(row["train_step_s"] > 0 and row["fold_min"] > 0 for row in r["rows"])
     assert isinstance(r["target"]["frozen_met"], bool) and r["target"]["ia_frozen_112_fold_min"] > 0
     assert "face CNN frozen" in (tmp_path / "train_bench.md").read_text()
+
+
+def test_bench_train_with_two_ddp_processes(tmp_path):
+    """--procs 2: real DistributedDataParallel over gloo in two spawned processes."""
+    rc = cli.main(["bench", "train", "--models", "audio,ia-frozen", "--sizes", "64", "--batches", "1",
+                   "--warmup", "0", "--batch-size", "4", "--procs", "2", "--out-dir", str(tmp_path)])
+    assert rc == 0
+    r = json.loads((tmp_path / "train_bench.json").read_text())
+    assert r["setup"]["procs"] == 2 and len(r["rows"]) == 2
+    assert all(len(row["train_steps_s"]) == 2 and row["train_step_s"] > 0 for row in r["rows"])
+    assert "2 DDP processes" in (tmp_path / "train_bench.md").read_text()

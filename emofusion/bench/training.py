@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--epochs", type=int, default=50, help="epochs per fold for the fold estimate")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    p.add_argument("--procs", type=int, default=1,
+                   help="DDP processes (gloo, as torchrun -m emofusion train runs them), each with cores/procs "
+                        "threads and batch/procs clips")
     p.add_argument("--name", default="train_bench", help="results/NAME.{json,md}")
     p.add_argument("--out-dir", type=Path, default=REPO_RESULTS)
 
@@ -51,8 +54,9 @@ def _inputs(model, batch: int, cfg, gen):
     return x
 
 
-def measure(name: str, size: int, batch: int, n: int, warmup: int) -> dict[str, Any]:
-    """Median seconds of one training step and one validation batch of `batch` clips."""
+def measure(name: str, size: int, batch: int, n: int, warmup: int, ddp: bool = False) -> dict[str, Any]:
+    """Median seconds of one training step and one validation batch of `batch` clips (per process;
+    with `ddp` inside an initialised process group, the model wrapped in DistributedDataParallel)."""
     import statistics
 
     import torch
@@ -70,6 +74,7 @@ def measure(name: str, size: int, batch: int, n: int, warmup: int) -> dict[str, 
         model.freeze_face()
     cfg = model.cfg
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
     aug = AugmentConfig()
     gen = torch.Generator().manual_seed(0)
     steps, evals, cpu, eval_cpu = [], [], [], []
@@ -80,7 +85,7 @@ def measure(name: str, size: int, batch: int, n: int, warmup: int) -> dict[str, 
         c0 = time.process_time()
         t0 = time.perf_counter()
         xa, ya = augment_batch(x, y, aug, gen)
-        loss = F.cross_entropy(model(*[xa[k] for k in model.inputs]), ya)
+        loss = F.cross_entropy(net(*[xa[k] for k in model.inputs]), ya)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -102,6 +107,53 @@ def measure(name: str, size: int, batch: int, n: int, warmup: int) -> dict[str, 
             "train_steps_s": steps, "eval_batches_s": evals}
 
 
+def _ddp_worker(rank: int, world: int, port: int, threads: int, plan, args_t, out_dir: str) -> None:
+    import torch
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(threads)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        batch, n, warmup = args_t
+        rows = []
+        for model, size in plan:
+            dist.barrier()  # every process starts each configuration together, as DDP steps do
+            rows.append(measure(model, size, batch, n, warmup, ddp=True))
+        Path(out_dir, f"rank{rank}.json").write_text(json.dumps(rows))
+    finally:
+        dist.destroy_process_group()
+
+
+def measure_ddp(plan, procs: int, batch: int, n: int, warmup: int) -> list[dict[str, Any]]:
+    """`measure` in `procs` DDP processes (gloo on 127.0.0.1), each with batch / procs clips and
+    cores / procs threads: one global step = the slowest process's step (they all-reduce in lockstep)."""
+    import socket
+    import tempfile
+
+    import torch.multiprocessing as mp
+
+    if batch % procs:
+        raise ValueError(f"--batch-size {batch} is not divisible by --procs {procs}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    threads = max(1, (os.cpu_count() or 1) // procs)
+    with tempfile.TemporaryDirectory() as tmp:
+        mp.spawn(_ddp_worker, args=(procs, port, threads, plan, (batch // procs, n, warmup), tmp), nprocs=procs)
+        per_rank = [json.loads(Path(tmp, f"rank{r}.json").read_text()) for r in range(procs)]
+    rows = []
+    for i in range(len(plan)):
+        ranks = [pr[i] for pr in per_rank]
+        row = {k: max(r[k] for r in ranks) for k in ("train_step_s", "eval_batch_s")}
+        # CPU seconds of the whole step = the sum over processes
+        row.update({k: sum(r[k] for r in ranks) for k in ("train_step_cpu_s", "eval_batch_cpu_s")})
+        row.update(train_steps_s=[r["train_steps_s"] for r in ranks], eval_batches_s=[r["eval_batches_s"] for r in ranks],
+                   threads=threads * procs)
+        rows.append(row)
+    return rows
+
+
 def extrapolate(m: dict[str, Any], batch: int, epochs: int) -> dict[str, float]:
     import math
 
@@ -115,12 +167,20 @@ def extrapolate(m: dict[str, Any], batch: int, epochs: int) -> dict[str, float]:
             "fold_min": epoch_s * epochs / 60, "idle_epoch_s": idle_epoch_s, "idle_fold_min": idle_epoch_s * epochs / 60}
 
 
+def _workers(h: dict[str, Any]) -> str:
+    procs = h.get("procs", 1)
+    if procs > 1:
+        return (f"{procs} DDP processes (gloo, as `torchrun -m emofusion train`) of {max(1, h['cpus'] // procs)} "
+                f"thread(s) and {h['batch_size'] // procs} clips each, a step = the slowest process's")
+    return f"{h['threads']} threads"
+
+
 def markdown(res: dict[str, Any]) -> str:
     h = res["setup"]
     lines = [
         "# Training speed (CPU, this machine)", "",
         f"Batch {h['batch_size']}, {h['timed_batches']} timed steps after {h['warmup']} warm-up, generated inputs; "
-        f"torch {h['torch']} with {h['threads']} threads on {h['cpus']} CPUs; loadavg before {h['loadavg_before']}, "
+        f"torch {h['torch']} with {_workers(h)} on {h['cpus']} CPUs; loadavg before {h['loadavg_before']}, "
         f"after {h['loadavg_after']} (other work shared the machine).", "",
         f"Extrapolation: one RAVDESS fold epoch = {h['train_clips']} training clips ({TRAIN_ACTORS} actors x "
         f"{CLIPS_PER_ACTOR}) as training steps + {h['val_clips']} validation clips as inference batches; "
@@ -152,6 +212,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from emofusion.cli import UserError
+
+    if args.procs < 1 or args.batch_size % args.procs:
+        raise UserError(f"--procs must be >= 1 and divide --batch-size {args.batch_size} (got {args.procs})")
     if args.threads:
         torch.set_num_threads(args.threads)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -159,15 +223,21 @@ def run(args: argparse.Namespace) -> int:
     plan = [(m, None if m in AUDIO_ONLY else s) for m in models for s in (sizes[:1] if m in AUDIO_ONLY else sizes)]
     load0 = [round(v, 2) for v in os.getloadavg()]
     rows = []
-    for model, size in tqdm(plan, desc="bench train"):
-        m = measure(model, size or sizes[0], args.batch_size, args.batches, args.warmup)
-        m["threads"] = torch.get_num_threads()
+    sized = [(model, size or sizes[0]) for model, size in plan]
+    if args.procs > 1:
+        measured = measure_ddp(sized, args.procs, args.batch_size, args.batches, args.warmup)
+    else:
+        measured = []
+        for model, size in tqdm(sized, desc="bench train"):
+            measured.append({**measure(model, size, args.batch_size, args.batches, args.warmup),
+                             "threads": torch.get_num_threads()})
+    for (model, size), m in zip(plan, measured):
         rows.append({"model": model, "face_size": size, **m, **extrapolate(m, args.batch_size, args.epochs)})
     ia112 = next((r for r in rows if r["model"] == "ia" and r["face_size"] == 112), None)
     frozen112 = next((r for r in rows if r["model"] == "ia" + FROZEN and r["face_size"] == 112), None)
     res = {
         "setup": {
-            "batch_size": args.batch_size, "timed_batches": args.batches, "warmup": args.warmup,
+            "batch_size": args.batch_size, "timed_batches": args.batches, "warmup": args.warmup, "procs": args.procs,
             "epochs": args.epochs, "train_clips": TRAIN_ACTORS * CLIPS_PER_ACTOR,
             "val_clips": VAL_ACTORS * CLIPS_PER_ACTOR, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "machine": platform.processor() or
