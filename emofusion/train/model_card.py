@@ -105,6 +105,10 @@ def markdown(card: dict[str, Any]) -> str:
                 f"{aug.get('mixup_alpha')}, SpecAugment {aug.get('time_masks')}+{aug.get('freq_masks')} masks, "
                 f"modality dropout {aug.get('modality_dropout')} (p {aug.get('modality_dropout_p')}); "
                 f"selected by validation {tc.get('select_by')}.")
+    if tc.get("freeze_face") or tc.get("face_pretrained"):
+        start = f"`{Path(tc['face_pretrained']).name}`" if tc.get("face_pretrained") else "its random initialisation"
+        training += (f" Face CNN {'frozen at' if tc.get('freeze_face') else 'started from'} {start}"
+                     f"{' (--freeze-face: no gradients, BatchNorm statistics kept)' if tc.get('freeze_face') else ''}.")
     lines = [f"# Model card: `{card['name']}` ({card['configuration']})", "",
              f"Generated {card['date']} by `emofusion.train.model_card` from the results files named below.", "",
              f"- **Checkpoint**: `{card['checkpoint']}` ({card['parameters']:,} parameters; inputs "
