@@ -72,3 +72,20 @@ def test_concurrent_calls_agree():
     for r in many:
         np.testing.assert_array_equal(r.faces, one.faces)
         np.testing.assert_array_equal(r.audio, one.audio)
+
+
+def test_mtcnn_runs_on_the_calling_thread(monkeypatch):
+    """torch used from a pool thread left two OpenMP teams spinning and made the caller's later
+    torch calls ~2.5x slower; so decoding goes to the pool and detection stays on the caller."""
+    import threading
+
+    seen = []
+    real = FaceCropper.detect_small
+
+    def spy(self, small, full_size):
+        seen.append(threading.get_ident())
+        return real(self, small, full_size)
+
+    monkeypatch.setattr(FaceCropper, "detect_small", spy)
+    load_clip(EXAMPLES / "1001_DFA_ANG_XX.mp4")
+    assert seen and set(seen) == {threading.get_ident()}

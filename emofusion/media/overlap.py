@@ -1,15 +1,16 @@
 """Frames to face crops with decoding, conversion and detection overlapped on two cores.
 
 Why: done one after another (decode every kept frame, convert all to RGB, detect, cut), the path
-keeps one core busy and the other idle. Here the calling thread only decodes, while a small shared
-thread pool converts kept frames to RGB and runs MTCNN on each half of the key frames as soon as
-they are decoded. PyAV, swscale, PIL and torch release the GIL, so the work really runs at
-once. The crops are the ones FaceCropper.crop makes from the same frames (tested).
+keeps one core busy and the other idle. Here a small shared thread pool decodes the video (and
+the audio, see clip.py) and converts kept frames to RGB, while the calling thread runs MTCNN on
+the key frames as soon as they are decoded. PyAV, swscale and PIL release the GIL, so the work
+really runs at once. The crops are the ones FaceCropper.crop makes from the same frames (tested).
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +22,7 @@ from emofusion.config import VideoConfig
 from emofusion.media.faces import FaceCrops, get_cropper, key_frames
 from emofusion.media.video import DecodedFrame, decoded_frames_at
 
-WORKERS = 2  # the machines this runs on have 2 cores; jobs never wait on each other, so no deadlock
+WORKERS = 2  # 2 cores here; pool jobs never wait on other pool jobs, so they cannot deadlock
 
 _pool: tuple[int, ThreadPoolExecutor] | None = None  # (owning pid, pool)
 _pool_lock = threading.Lock()
@@ -45,12 +46,29 @@ def _detect_frames(cfg: VideoConfig, frames: list[DecodedFrame]) -> tuple[np.nda
     return cropper.detect_small(small, frames[0].size)
 
 
+def _decode_into(out: queue.Queue, path, times, skip_nonref: bool, ex: ThreadPoolExecutor) -> None:
+    """Pool job: decode, hand each (index, frame, RGB future) to the caller, then a None."""
+    try:
+        last: tuple[DecodedFrame | None, Future | None] = (None, None)
+        for j, frame in decoded_frames_at(path, times, skip_nonref=skip_nonref):
+            if frame is not last[0]:  # a frame serving several times is converted once
+                last = (frame, ex.submit(frame.rgb))
+            out.put((j, frame, last[1]))
+        out.put(None)
+    except BaseException as exc:  # noqa: BLE001 - re-raised on the caller's thread
+        out.put(exc)
+
+
 def decode_and_crop(path: str | Path, times: np.ndarray, cfg: VideoConfig,
                     timings: dict[str, float]) -> FaceCrops:
-    """Face crops at `times` (seconds) of the clip's video. Adds "decode_video" (decoding, on this
-    thread) and "faces" (what is left after decoding: the last detections and the cuts) to
-    `timings`, in ms; conversion and the first detections hide inside "decode_video".
-    Raises ClipError when the video does not decode."""
+    """Face crops at `times` (seconds) of the clip's video. Adds "decode_video" (until the last
+    frame is decoded; RGB conversion and the first detections run meanwhile) and "faces" (what is
+    left after decoding: the last detection and the cuts) to `timings`, in ms.
+    Raises ClipError when the video does not decode.
+
+    MTCNN runs on this (the calling) thread, never on the pool: torch used from a second thread
+    made later torch calls of the main thread ~2.5x slower here (two OpenMP teams spinning on
+    two cores), which cost the torch backend and the benchmarks."""
     ex = pool()
     n = len(times)
     keys = [int(k) for k in key_frames(n, cfg.detect_frames)]
@@ -59,32 +77,34 @@ def decode_and_crop(path: str | Path, times: np.ndarray, cfg: VideoConfig,
     batches = [keys[i:i + 2] for i in range(0, len(keys) - 1, 2)]
     if len(keys) % 2:
         batches.append(keys[-1:])
+    cropper = get_cropper(cfg)
     rgb: list[Future | None] = [None] * n
     got: dict[int, DecodedFrame] = {}
     pending = list(range(len(batches)))
-    detections: list[tuple[list[int], Future]] = []
-    last: tuple[DecodedFrame | None, Future | None] = (None, None)
+    raw = np.full((n, 4), np.nan, dtype=np.float32)
+    probs = np.zeros(n, dtype=np.float32)
+    ran = np.zeros(n, dtype=bool)
 
     t = time.perf_counter()
-    for j, frame in decoded_frames_at(path, times, skip_nonref=cfg.decode_skip_nonref):
-        if frame is not last[0]:  # a frame serving several times is converted once
-            last = (frame, ex.submit(frame.rgb))
-        rgb[j] = last[1]
+    decoded: queue.Queue = queue.Queue()
+    ex.submit(_decode_into, decoded, path, times, cfg.decode_skip_nonref, ex)
+    while (item := decoded.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        j, frame, rgb[j] = item
         got[j] = frame
         if j in keys:
             for b in [b for b in pending if all(k in got for k in batches[b])]:
                 pending.remove(b)
-                detections.append((batches[b], ex.submit(_detect_frames, cfg, [got[k] for k in batches[b]])))
-    timings["decode_video"] = (time.perf_counter() - t) * 1000
-
-    t = time.perf_counter()
-    cropper = get_cropper(cfg)
-    raw = np.full((n, 4), np.nan, dtype=np.float32)
-    probs = np.zeros(n, dtype=np.float32)
-    ran = np.zeros(n, dtype=bool)
-    for batch, fut in detections:
-        raw[batch], probs[batch] = fut.result()
-        ran[batch] = True
+                batch = batches[b]
+                if b == len(batches) - 1:
+                    timings["decode_video"] = (time.perf_counter() - t) * 1000
+                    t = time.perf_counter()
+                raw[batch], probs[batch] = _detect_frames(cfg, [got[k] for k in batch])
+                ran[batch] = True
+    if "decode_video" not in timings:
+        timings["decode_video"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
     frames = [f.result() for f in rgb]  # type: ignore[union-attr]
     rest = np.flatnonzero(~ran)
     if len(rest) and np.isnan(raw[ran, 0]).any():  # a key frame without a face: look everywhere
