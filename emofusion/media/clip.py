@@ -19,7 +19,7 @@ from emofusion.config import MediaConfig
 from emofusion.constants import AUDIO, FACES
 from emofusion.media import audio as audio_mod
 from emofusion.media.errors import ClipError, Notice
-from emofusion.media.overlap import pool
+from emofusion.media.overlap import decode_and_crop, pool
 from emofusion.media.video import MediaInfo, frames_and_thumbs_at, probe
 
 SILENCE = 1e-4  # peak below this counts as digital silence
@@ -154,7 +154,6 @@ class _Source:
 
     def _faces(self, res: ClipInputs, times: np.ndarray, frames: tuple[list, list | None] | None) -> None:
         from emofusion.media.faces import get_cropper
-        from emofusion.media.overlap import decode_and_crop
 
         if not self.use_video:
             res.notices.append(Notice(Notice.NO_VIDEO, "no video track: prediction from the voice only"))

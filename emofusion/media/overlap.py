@@ -39,7 +39,7 @@ def pool() -> ThreadPoolExecutor:
 
 
 def _detect_frames(cfg: VideoConfig, frames: list[DecodedFrame]) -> tuple[np.ndarray, np.ndarray]:
-    """MTCNN on the thumbnails of a few decoded frames (run on a pool thread)."""
+    """MTCNN on the thumbnails of a few decoded frames (on the calling thread, see below)."""
     cropper = get_cropper(cfg)
     thumbs = [f.thumb(cfg.detect_max_side) for f in frames]
     small = np.stack([t if t is not None else f.rgb() for t, f in zip(thumbs, frames)])
@@ -85,6 +85,12 @@ def decode_and_crop(path: str | Path, times: np.ndarray, cfg: VideoConfig,
     probs = np.zeros(n, dtype=np.float32)
     ran = np.zeros(n, dtype=bool)
 
+    def detect_ready() -> None:
+        for b in [b for b in pending if all(k in got for k in batches[b])]:
+            pending.remove(b)
+            raw[batches[b]], probs[batches[b]] = _detect_frames(cfg, [got[k] for k in batches[b]])
+            ran[batches[b]] = True
+
     t = time.perf_counter()
     decoded: queue.Queue = queue.Queue()
     ex.submit(_decode_into, decoded, path, times, cfg.decode_skip_nonref, ex)
@@ -93,18 +99,12 @@ def decode_and_crop(path: str | Path, times: np.ndarray, cfg: VideoConfig,
             raise item
         j, frame, rgb[j] = item
         got[j] = frame
-        if j in keys:
-            for b in [b for b in pending if all(k in got for k in batches[b])]:
-                pending.remove(b)
-                batch = batches[b]
-                if b == len(batches) - 1:
-                    timings["decode_video"] = (time.perf_counter() - t) * 1000
-                    t = time.perf_counter()
-                raw[batch], probs[batch] = _detect_frames(cfg, [got[k] for k in batch])
-                ran[batch] = True
-    if "decode_video" not in timings:
-        timings["decode_video"] = (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
+        if j in keys and len(got) < n:  # the batch completed by the last frame waits for the loop's end
+            detect_ready()
+    timings["decode_video"] = (time.perf_counter() - t) * 1000
+
+    t = time.perf_counter()
+    detect_ready()
     frames = [f.result() for f in rgb]  # type: ignore[union-attr]
     rest = np.flatnonzero(~ran)
     if len(rest) and np.isnan(raw[ran, 0]).any():  # a key frame without a face: look everywhere

@@ -123,11 +123,11 @@ def frames_and_thumbs_at(path: str | Path, times_s, thumb_max_side: int, *, seek
                          skip_nonref: bool = False) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """`frames_at` plus, when `thumb_max_side` > 0 and the frame is larger, a copy scaled so its
     longer side is at most that (for face detection)."""
-    n = len(list(times_s))
-    out: list[np.ndarray | None] = [None] * n
-    thumbs: list[np.ndarray | None] = [None] * n
+    times = list(times_s)
+    out: list[np.ndarray | None] = [None] * len(times)
+    thumbs: list[np.ndarray | None] = [None] * len(times)
     converted: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
-    for j, frame in decoded_frames_at(path, times_s, seek_gap_s=seek_gap_s, skip_nonref=skip_nonref):
+    for j, frame in decoded_frames_at(path, times, seek_gap_s=seek_gap_s, skip_nonref=skip_nonref):
         key = id(frame)
         if key not in converted:
             converted.clear()  # frames come in time order: a newer one supersedes older ones

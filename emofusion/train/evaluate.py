@@ -36,14 +36,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", type=Path, default=Path("models"), help="with --cremad: models/<name>/model.pt")
 
 
-def _load_model(path: Path):
+def _load(path: Path):
+    """The LoadedModel at `path`, its model in eval mode; a bad file is a UserError."""
     from emofusion.cli import UserError
     from emofusion.nets.checkpoint import CheckpointError, load_checkpoint
 
     try:
-        return load_checkpoint(path).model.eval()
+        loaded = load_checkpoint(path)
     except CheckpointError as exc:
         raise UserError(str(exc)) from None
+    loaded.model.eval()
+    return loaded
+
 
 
 def score(model, dataset, batch_size: int = 32) -> dict[str, Any]:
@@ -62,15 +66,9 @@ def score(model, dataset, batch_size: int = 32) -> dict[str, Any]:
     return out
 
 
-def _selection(fold_dir: Path) -> dict[str, Any] | None:
+def _selection(meta: dict[str, Any]) -> dict[str, Any]:
     """The validation figures best.pt was chosen on (its epoch's row of the training log), so a
     configuration can be picked by validation without reading test numbers."""
-    import torch
-
-    try:
-        meta = torch.load(fold_dir / "best.pt", map_location="cpu", weights_only=False).get("meta", {})
-    except Exception:  # noqa: BLE001 - an unreadable best.pt fails later with a clear message
-        return None
     val = meta.get("val") or {}
     return {"epoch": meta.get("epoch"), "val_acc": val.get("val_acc"), "val_f1": val.get("val_f1"),
             "val_n": val.get("val_n")}
@@ -81,11 +79,12 @@ def evaluate_fold(fold_dir: Path, cache, progress: bool = True) -> dict[str, Any
     from emofusion.train.plots import confusion_png, curves_png
 
     split = json.loads((fold_dir / "split.json").read_text())
-    model = _load_model(fold_dir / "best.pt")
+    loaded = _load(fold_dir / "best.pt")
+    model = loaded.model
     res = score(model, make_dataset(cache, split["test"], model.inputs, in_memory=False))
     res["fold"] = fold_dir.name
     res["test_actors"] = split["test"]
-    res["selection"] = _selection(fold_dir)
+    res["selection"] = _selection(loaded.meta or {})
     (fold_dir / "test_metrics.json").write_text(json.dumps(res, indent=1) + "\n")
     confusion_png(res["full"]["confusion"], fold_dir / "confusion.png",
                   f"{fold_dir.name}: test actors {split['test']}  acc {res['full']['accuracy']:.1%}")
@@ -183,7 +182,7 @@ def evaluate_checkpoint(ckpt: Path, cache_dir: Path, actors, out: Path, results_
     from emofusion.train.cv import open_cache, make_dataset
 
     cache = open_cache(cache_dir)
-    model = _load_model(ckpt)
+    model = _load(ckpt).model
     res = score(model, make_dataset(cache, actors, model.inputs, in_memory=False))
     res.update(fold=ckpt.name, test_actors=list(actors))
     fusion = getattr(getattr(model, "cfg", None), "fusion", "model")
