@@ -95,7 +95,11 @@ class VideoNet(FaceNet):
         super().__init__(cfg, VIDEO_DIM)
 
     def forward(self, faces: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.video_tcn(self.encode_faces(faces)).mean(dim=-1))
+        return self.forward_encoded(self.encode_faces(faces))
+
+    def forward_encoded(self, face_features: torch.Tensor) -> torch.Tensor:
+        """From the face CNN's output (B, 1024, F) on: lets training reuse cached features."""
+        return self.classify(self.video_tcn(face_features).mean(dim=-1))
 
 
 class FusionNet(FaceNet):
@@ -115,8 +119,12 @@ class FusionNet(FaceNet):
         return torch.cat([a.mean(dim=-1), v.mean(dim=-1)], dim=-1)
 
     def forward(self, audio: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        return self.forward_encoded(audio, self.encode_faces(faces))
+
+    def forward_encoded(self, audio: torch.Tensor, face_features: torch.Tensor) -> torch.Tensor:
+        """From the face CNN's output (B, 1024, F) on: lets training reuse cached features."""
         a = self.audio_tcn.stage1(audio)
-        v = self.video_tcn.stage1(self.encode_faces(faces))
+        v = self.video_tcn.stage1(face_features)
         a, v = self.fuse_stage1(a, v)
         return self.classify(self.pool(self.audio_tcn.stage2(a), self.video_tcn.stage2(v)))
 

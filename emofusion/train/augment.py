@@ -20,6 +20,8 @@ Batch = dict[str, torch.Tensor]
 
 def augment_faces(faces: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     """(B, F, 3, S, S) in [0, 1]: per clip one horizontal flip and one rotation for all frames."""
+    if cfg.face_flip_p <= 0 and cfg.face_rotate_deg <= 0:
+        return faces  # also what cached face features (train/face_views.py) go through
     b, f, c, s, _ = faces.shape
     out = faces
     if cfg.face_flip_p > 0:
@@ -95,10 +97,11 @@ def modality_dropout(
         return batch, targets
     audio, faces = batch[AUDIO], batch[FACES]
     b = audio.shape[0]
+    per_clip = (b,) + (1,) * (faces.dim() - 1)  # crops (B, F, 3, S, S) or face features (B, D, F)
     if mode == "softhard":
         a = torch.rand(b, generator=gen).to(audio.device, audio.dtype)
         new_audio = torch.cat([audio, audio * a[:, None, None], torch.zeros_like(audio), audio])
-        fa = (1 - a).to(faces.dtype)[:, None, None, None, None]
+        fa = (1 - a).to(faces.dtype).reshape(per_clip)
         new_faces = torch.cat([faces, faces * fa, faces, torch.zeros_like(faces)])
         return {AUDIO: new_audio, FACES: new_faces}, torch.cat([targets] * 4)
     if mode == "random":
@@ -107,7 +110,7 @@ def modality_dropout(
         keep_faces = ~((r >= p / 2) & (r < p))
         return {
             AUDIO: audio * keep_audio[:, None, None],
-            FACES: faces * keep_faces.to(faces.dtype)[:, None, None, None, None],
+            FACES: faces * keep_faces.to(faces.dtype).reshape(per_clip),
         }, targets
     raise ValueError(f"unknown modality dropout mode {mode!r}")
 

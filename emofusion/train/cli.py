@@ -58,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="start the face CNN from published EfficientFace weights (AffectNet/RAF-DB .pth.tar)")
     p.add_argument("--freeze-face", action="store_true", default=None,
                    help="keep the face CNN fixed (no gradients, BN statistics kept): ~2.7x faster steps")
+    p.add_argument("--face-views", type=int, metavar="V",
+                   help="with --freeze-face: compute the face CNN's features of each training clip V times "
+                        "(1 plain + V-1 augmented) before training and train on them (epochs cost ~audio)")
     p.add_argument("--num-workers", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-in-memory", action="store_true", help="read entries from disk each epoch")
@@ -67,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 TOP = ("protocol", "folds", "test_actors", "val_actors", "n_val", "epochs", "batch_size", "optimizer", "lr",
        "momentum", "weight_decay", "schedule", "milestones", "gamma", "seed", "label_smoothing", "precise_bn",
-       "select_by", "num_workers", "device")
+       "select_by", "num_workers", "device", "face_views")
 AUG = ("modality_dropout", "modality_dropout_p", "mixup_alpha", "time_masks", "freq_masks", "audio_noise")
 
 
@@ -99,8 +102,10 @@ def config_from_args(args: argparse.Namespace):
             top["face_pretrained"] = str(args.face_pretrained)
         if args.freeze_face:
             top["freeze_face"] = True
-        if args.fusion in ("audio", "audio_res") and (top.get("face_pretrained") or top.get("freeze_face")):
-            raise UserError(f"--face-pretrained / --freeze-face need a model with a face CNN, not {args.fusion!r}")
+        if args.fusion in ("audio", "audio_res") and (top.get("face_pretrained") or top.get("freeze_face")
+                                                      or top.get("face_views")):
+            raise UserError(f"--face-pretrained / --freeze-face / --face-views need a model with a face CNN, "
+                            f"not {args.fusion!r}")
         return cfg.replace(fusion=args.fusion, model=model, augment=dataclasses.replace(cfg.augment, **aug), **top)
     except (ValueError, OSError) as exc:
         raise UserError(f"bad training configuration: {exc}") from None

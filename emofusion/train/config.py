@@ -83,6 +83,10 @@ class TrainConfig:
     # Keep the face CNN fixed (no gradients, BatchNorm in eval mode): for a pretrained face CNN;
     # the steps skip its backward pass (~2.7x faster at 112 px, results/train_bench.md).
     freeze_face: bool = False
+    # With freeze_face: run the face CNN over each training clip this many times before training
+    # (view 0 plain, the rest with one face flip/rotation draw each) and train on those features
+    # (emofusion/train/face_views.py). 0 = run the frozen CNN in every step.
+    face_views: int = 0
     in_memory: bool = True  # load the whole cache into RAM (fast epochs)
 
     def __post_init__(self) -> None:
@@ -95,6 +99,9 @@ class TrainConfig:
         ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, not {value!r}")
+        if self.face_views < 0 or (self.face_views and not self.freeze_face):
+            raise ValueError("face_views must be >= 0 and needs freeze_face (features of a training face "
+                             "CNN change every step)")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
         # JSON gives lists back; keep tuples so configs compare equal after a round trip.

@@ -74,6 +74,19 @@ def _selection(meta: dict[str, Any]) -> dict[str, Any]:
             "val_n": val.get("val_n")}
 
 
+def _training_time(fold_dir: Path, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Measured wall time of the fold's training: its epochs (as logged; a resumed run's epochs
+    each count once) plus precomputing face features (--face-views), if it did."""
+    from emofusion.train.loop import FACE_VIEWS
+
+    epoch_s = sum(float(h.get("seconds") or 0.0) for h in history)
+    views_file = fold_dir / FACE_VIEWS
+    views = json.loads(views_file.read_text()) if views_file.exists() else None
+    total = epoch_s + (views["seconds"] if views else 0.0)
+    return {"epochs": len(history), "epoch_seconds": round(epoch_s, 3), "face_views": views,
+            "seconds": round(total, 3), "minutes": round(total / 60, 3)}
+
+
 def evaluate_fold(fold_dir: Path, cache, progress: bool = True) -> dict[str, Any]:
     from emofusion.train.cv import make_dataset
     from emofusion.train.plots import confusion_png, curves_png
@@ -89,10 +102,10 @@ def evaluate_fold(fold_dir: Path, cache, progress: bool = True) -> dict[str, Any
     confusion_png(res["full"]["confusion"], fold_dir / "confusion.png",
                   f"{fold_dir.name}: test actors {split['test']}  acc {res['full']['accuracy']:.1%}")
     log = fold_dir / "metrics.jsonl"
-    if log.exists():
-        history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        if history:
-            curves_png(history, fold_dir / "curves.png", f"{fold_dir.name} training")
+    history = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    if history:
+        curves_png(history, fold_dir / "curves.png", f"{fold_dir.name} training")
+    res["training"] = _training_time(fold_dir, history)
     if progress:
         print(f"{fold_dir.name}: accuracy {res['full']['accuracy']:.3f} macro-F1 {res['full']['macro_f1']:.3f}")
     return res
@@ -115,10 +128,11 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {name} | {100 * a['mean']:.1f} +- {100 * a['std']:.1f} % "
                          f"| {100 * f['mean']:.1f} +- {100 * f['std']:.1f} % |")
     lines += ["", "Mean +- sample std over folds; each fold's model chosen on its validation actors only.", "",
-              "| fold | test actors | accuracy | macro F1 |", "| --- | --- | --- | --- |"]
+              "| fold | test actors | accuracy | macro F1 | training (min) |", "| --- | --- | --- | --- | --- |"]
     for fold in results["folds"]:
+        minutes = (fold.get("training") or {}).get("minutes")
         lines.append(f"| {fold['fold']} | {fold['test_actors']} | {100 * fold['full']['accuracy']:.1f} % "
-                     f"| {100 * fold['full']['macro_f1']:.1f} % |")
+                     f"| {100 * fold['full']['macro_f1']:.1f} % | {'-' if minutes is None else f'{minutes:.1f}'} |")
     return "\n".join(lines) + "\n"
 
 

@@ -30,6 +30,7 @@ from emofusion.train.config import TrainConfig
 from emofusion.train.metrics import from_confusion
 
 LAST, BEST, LOG = "last.pt", "best.pt", "metrics.jsonl"
+FACE_VIEWS = "face_views.json"  # what precomputing the frozen face CNN's features cost (--face-views)
 
 
 @dataclass
@@ -123,7 +124,8 @@ def _validate(model, dataset, env: D.DistEnv, batch_size: int) -> dict[str, floa
 
 
 @torch.no_grad()
-def recalibrate_bn(model, loader, n_batches: int, names, env: D.DistEnv) -> None:
+def recalibrate_bn(model, loader, n_batches: int, names, env: D.DistEnv,
+                   pick: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None) -> None:
     """Precise BN: re-estimate BatchNorm running statistics with the final weights of the epoch.
 
     The running averages lag behind fast-changing weights; on short runs the eval-mode network can
@@ -144,7 +146,7 @@ def recalibrate_bn(model, loader, n_batches: int, names, env: D.DistEnv) -> None
         if i >= n_batches:
             break
         x = to_float_inputs(inputs, env.device)
-        forward(model, x, names)
+        forward(model, pick(x) if pick else x, names)
     for bn, momentum in zip(bns, saved):
         bn.momentum = momentum
         if env.distributed:
@@ -219,7 +221,16 @@ def train_fold(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start, history, best = state["epoch"], state["history"], state["best"]
-    net = torch.nn.parallel.DistributedDataParallel(model) if env.distributed else model
+    fwd_model, step_augment, views = model, cfg.augment, None
+    if cfg.face_views:
+        from emofusion.train import face_views as FV
+
+        views = FV.build_views(model, train_set, cfg.face_views, cfg.augment, cfg.seed, device=env.device,
+                               progress=progress and env.is_main)
+        train_set, fwd_model, step_augment = views, FV.EncodedFaces(model), FV.face_augment_only(cfg.augment)
+        if env.is_main:
+            (out / FACE_VIEWS).write_text(json.dumps(FV.summary(views)) + "\n")
+    net = torch.nn.parallel.DistributedDataParallel(fwd_model) if env.distributed else fwd_model
     sampler = DistributedSampler(train_set, num_replicas=env.world, rank=env.rank, shuffle=True, seed=cfg.seed)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
                         persistent_workers=cfg.num_workers > 0)
@@ -239,7 +250,11 @@ def train_fold(
         for inputs, y in bar:
             x = to_float_inputs(inputs, "cpu")
             targets = F.one_hot(torch.as_tensor(y).long(), NUM_CLASSES).float()
-            x, targets = augment_batch({k: x[k] for k in names}, targets, cfg.augment, gen)
+            if views is not None:  # face features: augment their offset from "no face" (face_views.py)
+                x[FACES] = FV.pick_views(x[FACES], gen) - views.blank
+            x, targets = augment_batch({k: x[k] for k in names}, targets, step_augment, gen)
+            if views is not None:
+                x[FACES] = x[FACES] + views.blank
             x = {k: v.to(env.device) for k, v in x.items()}
             targets = targets.to(env.device)
             logits = forward(net, x, names)
@@ -252,7 +267,8 @@ def train_fold(
             loss_sum += torch.tensor([loss.item() * n, correct, n], dtype=torch.float64)
             bar.set_postfix(loss=f"{loss.item():.3f}")
         sched.step()
-        recalibrate_bn(model, loader, cfg.precise_bn, names, env)
+        recalibrate_bn(fwd_model, loader, cfg.precise_bn, names, env,
+                       pick=None if views is None else (lambda x: {**x, FACES: x[FACES][:, 0]}))
         totals = D.all_sum(env, loss_sum)
         row: dict[str, Any] = {
             "epoch": epoch,

@@ -1,0 +1,117 @@
+"""--face-views: training a frozen-face model on precomputed face features.
+
+The claims: with augmentation off it trains the same weights as running the frozen CNN every step;
+"no face" in feature space is exactly the CNN's output on black crops (what inference sees); views
+are seeded, so a resumed run ends where an uninterrupted one does; evaluation reports the time.
+"""
+
+import json
+
+import pytest
+import torch
+from train_data import small_media, write_cache
+
+from emofusion.constants import AUDIO, FACES
+from emofusion.data.cache import FeatureCache
+from emofusion.train import face_views as FV
+from emofusion.train.config import AugmentConfig, TrainConfig
+from emofusion.train.cv import make_dataset, model_config
+from emofusion.train.loop import FACE_VIEWS, LAST, train_fold
+
+STREAMS = (AUDIO, FACES)
+NO_AUG = AugmentConfig(face_flip_p=0.0, face_rotate_deg=0.0)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    media = small_media(face_size=64, n_frames=2)
+    root = write_cache(tmp_path_factory.mktemp("views") / "c", actors=(1, 2, 3), per_class=2, streams=STREAMS,
+                       cfg=media)
+    return FeatureCache(root)
+
+
+def _train(cache, out, cfg, **kw):
+    mcfg = model_config(cfg, cache.config)
+    return train_fold(mcfg, cfg, make_dataset(cache, (1, 2), STREAMS), make_dataset(cache, (3,), STREAMS), out,
+                      cache.config, {"fold": 1}, progress=False, **kw)
+
+
+def _model(name, cache):
+    from emofusion.nets.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model(model_config(TrainConfig(fusion=name), cache.config))
+    model.freeze_face()
+    return model
+
+
+def test_without_augmentation_views_train_the_same_weights(cache, tmp_path):
+    # SGD: Adam would magnify float-rounding differences of near-zero gradients into lr-sized steps
+    base = TrainConfig(fusion="ia", epochs=2, optimizer="sgd", lr=0.05, batch_size=4, freeze_face=True,
+                       augment=NO_AUG)
+    _train(cache, tmp_path / "every_step", base)
+    _train(cache, tmp_path / "views", base.replace(face_views=1))
+    a = torch.load(tmp_path / "every_step" / LAST, weights_only=False)["model"]
+    b = torch.load(tmp_path / "views" / LAST, weights_only=False)["model"]
+    assert a.keys() == b.keys()
+    for k in a:  # the CNN ran at another batch size when caching: equal up to float rounding
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), (k, (a[k].float() - b[k].float()).abs().max())
+    assert not torch.equal(a["head.weight"], _model("ia", cache).state_dict()["head.weight"])  # it trained
+
+
+@pytest.mark.parametrize("name", ["ia", "lt", "video"])
+def test_views_and_blank_are_the_cnn_on_crops(cache, name):
+    model = _model(name, cache).eval()
+    data = make_dataset(cache, (1,), model.inputs)
+    views = FV.build_views(model, data, 3, AugmentConfig(face_flip_p=1.0, face_rotate_deg=10.0), seed=0)
+    inputs, _ = data[0]
+    faces = inputs[FACES][None]  # the dataset gives float crops in [0, 1]
+    with torch.no_grad():
+        plain = model.encode_faces(faces)[0]
+        # relative tolerances: a randomly initialised EfficientFace outputs values near 1e-5
+        assert torch.allclose(views[0][0][FACES][0], plain, rtol=1e-4, atol=1e-10)  # view 0 = no augmentation
+        assert not torch.allclose(views[0][0][FACES][1], plain, rtol=1e-2, atol=0)  # the others are augmented
+        assert views.views.shape == (len(data), 3, 1024, faces.shape[1])
+        # no face in feature space (blank) = black crops through the whole network
+        wrapped = FV.EncodedFaces(model)
+        args = [inputs[k][None].float() for k in model.inputs if k != FACES]
+        assert torch.allclose(wrapped(*args, views.blank), model(*args, torch.zeros_like(faces)), rtol=1e-4,
+                              atol=1e-7)
+
+
+def test_views_resume_like_an_uninterrupted_run(cache, tmp_path):
+    cfg = TrainConfig(fusion="lt", epochs=3, lr=3e-3, batch_size=4, freeze_face=True, face_views=2,
+                      augment=AugmentConfig(mixup_alpha=0.4, modality_dropout="softhard"))
+    _train(cache, tmp_path / "whole", cfg)
+
+    def stop(row):
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _train(cache, tmp_path / "cut", cfg, on_epoch_end=stop)
+    _train(cache, tmp_path / "cut", cfg, resume=True)
+    a = torch.load(tmp_path / "whole" / LAST, weights_only=False)["model"]
+    b = torch.load(tmp_path / "cut" / LAST, weights_only=False)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    views = json.loads((tmp_path / "whole" / FACE_VIEWS).read_text())
+    assert views["views"] == 2 and views["clips"] == 16 and views["seconds"] > 0
+
+
+def test_face_views_need_a_frozen_face():
+    with pytest.raises(ValueError, match="freeze_face"):
+        TrainConfig(face_views=4)
+
+
+def test_evaluate_reports_training_time(cache, tmp_path):
+    from emofusion.train.cv import run_cv
+
+    cfg = TrainConfig(fusion="ia", epochs=1, batch_size=4, freeze_face=True, face_views=2, protocol="custom",
+                      test_actors=(3,), val_actors=(2,))
+    run_cv(cache.root, cfg, tmp_path / "run", progress=False)
+    fold = json.loads((tmp_path / "run" / "results.json").read_text())["folds"][0]
+    t = fold["training"]
+    assert t["epochs"] == 1 and t["face_views"]["views"] == 2
+    assert t["seconds"] == pytest.approx(t["epoch_seconds"] + t["face_views"]["seconds"], abs=0.01)
+    assert t["epoch_seconds"] > 0 and t["minutes"] == pytest.approx(t["seconds"] / 60, abs=1e-3)
+    assert "training (min)" in (tmp_path / "run" / "results.md").read_text()
