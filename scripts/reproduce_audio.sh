@@ -55,5 +55,8 @@ if [ "${ABLATION:-1}" = 1 ]; then
     for r in e30_nval0 res_nval0; do
         $PY -m emofusion evaluate "$RUNS/${r}_5fold" --results-name audio_abl_${r}_5fold --quiet
     done
+    # row 14: rows 12 and 13 averaged (no training)
+    $PY -m emofusion evaluate --ensemble "$RUNS/e30_nval0_5fold" "$RUNS/res_nval0_5fold" --out "$RUNS/ens_ref_res_5fold" \
+        --results-name audio_abl_ens_ref_res_5fold --quiet
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi

@@ -49,8 +49,11 @@ def test_without_augmentation_views_train_the_same_weights(cache, tmp_path):
     # SGD: Adam would magnify float-rounding differences of near-zero gradients into lr-sized steps
     base = TrainConfig(fusion="ia", epochs=2, optimizer="sgd", lr=0.05, batch_size=4, freeze_face=True,
                        augment=NO_AUG)
-    _train(cache, tmp_path / "every_step", base)
-    _train(cache, tmp_path / "views", base.replace(face_views=1))
+    whole = _train(cache, tmp_path / "every_step", base)
+    cached = _train(cache, tmp_path / "views", base.replace(face_views=1))
+    for h_whole, h_cached in zip(whole.history, cached.history):  # validation on cached features too
+        assert h_cached["val_loss"] == pytest.approx(h_whole["val_loss"], rel=1e-4)
+        assert h_cached["val_acc"] == h_whole["val_acc"]
     a = torch.load(tmp_path / "every_step" / LAST, weights_only=False)["model"]
     b = torch.load(tmp_path / "views" / LAST, weights_only=False)["model"]
     assert a.keys() == b.keys()
@@ -95,7 +98,7 @@ def test_views_resume_like_an_uninterrupted_run(cache, tmp_path):
     b = torch.load(tmp_path / "cut" / LAST, weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     views = json.loads((tmp_path / "whole" / FACE_VIEWS).read_text())
-    assert views["views"] == 2 and views["clips"] == 16 and views["seconds"] > 0
+    assert views["views"] == 2 and views["clips"] == 16 and views["val_clips"] == 8 and views["seconds"] > 0
 
 
 def test_face_views_need_a_frozen_face():

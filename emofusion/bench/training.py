@@ -22,12 +22,15 @@ REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
 CLIPS_PER_ACTOR = 60
 TRAIN_ACTORS, VAL_ACTORS = 15, 4
 FROZEN = "-frozen"
+VIEWS = "-views"  # frozen face CNN + cached face features (train --freeze-face --face-views V)
 AUDIO_ONLY = ("audio", "audio_res")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", default="audio,audio_res,video,ia,it,lt,ia-frozen,lt-frozen",
-                   help="registered models; NAME-frozen = with the face CNN frozen (train --freeze-face)")
+    p.add_argument("--models", default="audio,audio_res,video,ia,it,lt,ia-frozen,lt-frozen,ia-views,lt-views",
+                   help="registered models; NAME-frozen = with the face CNN frozen (train --freeze-face); "
+                        "NAME-views = frozen and trained on cached face features (--face-views)")
+    p.add_argument("--views", type=int, default=8, help="face views per clip for the NAME-views fold estimate")
     p.add_argument("--sizes", default="224,112", help="face crop sizes")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--batches", type=int, default=3, help="timed training steps per configuration")
@@ -56,35 +59,46 @@ def _inputs(model, batch: int, cfg, gen):
 
 def measure(name: str, size: int, batch: int, n: int, warmup: int, ddp: bool = False) -> dict[str, Any]:
     """Median seconds of one training step and one validation batch of `batch` clips (per process;
-    with `ddp` inside an initialised process group, the model wrapped in DistributedDataParallel)."""
+    with `ddp` inside an initialised process group, the model wrapped in DistributedDataParallel).
+    NAME-views also times the face CNN alone per clip (what precomputing one view costs), and its
+    step runs on face features, as `train --face-views` does."""
     import statistics
 
     import torch
     import torch.nn.functional as F
 
-    from emofusion.constants import NUM_CLASSES
+    from emofusion.constants import FACES, NUM_CLASSES
     from emofusion.nets.registry import create_model
     from emofusion.train.augment import augment_batch
     from emofusion.train.config import AugmentConfig
+    from emofusion.train.face_views import EncodedFaces, face_augment_only
 
     torch.manual_seed(0)
-    frozen = name.endswith(FROZEN)
-    model = create_model(name.removesuffix(FROZEN), face_size=size)
-    if frozen:
+    views = name.endswith(VIEWS)
+    model = create_model(name.removesuffix(FROZEN).removesuffix(VIEWS), face_size=size)
+    if views or name.endswith(FROZEN):
         model.freeze_face()
     cfg = model.cfg
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    net = torch.nn.parallel.DistributedDataParallel(model) if ddp else model
-    aug = AugmentConfig()
+    step_model = EncodedFaces(model) if views else model
+    net = torch.nn.parallel.DistributedDataParallel(step_model) if ddp else step_model
+    aug = face_augment_only(AugmentConfig()) if views else AugmentConfig()
     gen = torch.Generator().manual_seed(0)
-    steps, evals, cpu, eval_cpu = [], [], [], []
+    steps, evals, cpu, eval_cpu, encodes = [], [], [], [], []
     for i in range(warmup + n):
         x = _inputs(model, batch, cfg, gen)
         y = F.one_hot(torch.randint(0, NUM_CLASSES, (batch,), generator=gen), NUM_CLASSES).float()
+        if views:
+            model.eval()
+            e0 = time.perf_counter()
+            with torch.no_grad():
+                features = model.encode_faces(x[FACES])
+            if i >= warmup:
+                encodes.append((time.perf_counter() - e0) / batch)
         model.train()
         c0 = time.process_time()
         t0 = time.perf_counter()
-        xa, ya = augment_batch(x, y, aug, gen)
+        xa, ya = augment_batch({**x, FACES: features} if views else x, y, aug, gen)
         loss = F.cross_entropy(net(*[xa[k] for k in model.inputs]), ya)
         opt.zero_grad()
         loss.backward()
@@ -104,7 +118,8 @@ def measure(name: str, size: int, batch: int, n: int, warmup: int, ddp: bool = F
     # CPU seconds of this process (all its threads): what the step costs however busy the machine is
     return {"train_step_s": statistics.median(steps), "eval_batch_s": statistics.median(evals),
             "train_step_cpu_s": statistics.median(cpu), "eval_batch_cpu_s": statistics.median(eval_cpu),
-            "train_steps_s": steps, "eval_batches_s": evals}
+            "train_steps_s": steps, "eval_batches_s": evals,
+            "encode_clip_s": statistics.median(encodes) if encodes else None}
 
 
 def _ddp_worker(rank: int, world: int, port: int, threads: int, plan, args_t, out_dir: str) -> None:
@@ -148,23 +163,32 @@ def measure_ddp(plan, procs: int, batch: int, n: int, warmup: int) -> list[dict[
         row = {k: max(r[k] for r in ranks) for k in ("train_step_s", "eval_batch_s")}
         # CPU seconds of the whole step = the sum over processes
         row.update({k: sum(r[k] for r in ranks) for k in ("train_step_cpu_s", "eval_batch_cpu_s")})
+        # every process computes the face views of all training clips itself (train/face_views.py)
+        encodes = [r["encode_clip_s"] for r in ranks if r.get("encode_clip_s")]
+        row["encode_clip_s"] = max(encodes) if encodes else None
         row.update(train_steps_s=[r["train_steps_s"] for r in ranks], eval_batches_s=[r["eval_batches_s"] for r in ranks],
                    threads=threads * procs)
         rows.append(row)
     return rows
 
 
-def extrapolate(m: dict[str, Any], batch: int, epochs: int) -> dict[str, float]:
+def extrapolate(m: dict[str, Any], batch: int, epochs: int, views: int = 0) -> dict[str, float]:
+    """One fold = epochs x (training steps + validation batches), plus, with cached face features,
+    `views` face-CNN passes over every training clip before the first epoch."""
     import math
 
-    train_batches = math.ceil(TRAIN_ACTORS * CLIPS_PER_ACTOR / batch)
+    train_clips = TRAIN_ACTORS * CLIPS_PER_ACTOR
+    train_batches = math.ceil(train_clips / batch)
     val_batches = math.ceil(VAL_ACTORS * CLIPS_PER_ACTOR / batch)
     epoch_s = train_batches * m["train_step_s"] + val_batches * m["eval_batch_s"]
+    precompute_s = views * train_clips * m["encode_clip_s"] if m.get("encode_clip_s") else 0.0
     # Idle-machine estimate: CPU seconds spread over the torch threads (assumes perfect thread
-    # scaling, so it is a lower bound).
+    # scaling, so it is a lower bound). The precompute is counted at its measured wall time.
     idle_epoch_s = (train_batches * m["train_step_cpu_s"] + val_batches * m["eval_batch_cpu_s"]) / m["threads"]
     return {"train_batches": train_batches, "val_batches": val_batches, "epoch_s": epoch_s,
-            "fold_min": epoch_s * epochs / 60, "idle_epoch_s": idle_epoch_s, "idle_fold_min": idle_epoch_s * epochs / 60}
+            "precompute_s": precompute_s, "views": views if precompute_s else 0,
+            "fold_min": (precompute_s + epoch_s * epochs) / 60, "idle_epoch_s": idle_epoch_s,
+            "idle_fold_min": (precompute_s + idle_epoch_s * epochs) / 60}
 
 
 def _workers(h: dict[str, Any]) -> str:
@@ -188,13 +212,17 @@ def markdown(res: dict[str, Any]) -> str:
         "Measured columns are wall-clock on the busy machine. The idle columns divide the step's CPU seconds",
         "(all threads of this process) by the thread count: the wall time on an idle machine with perfect",
         "thread scaling, i.e. a lower bound.", "",
-        "| configuration | face px | train step (s) | step CPU (s) | val batch (s) | epoch (s) | fold (min) "
-        "| idle epoch (s) | idle fold (min) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"NAME-views rows: the face CNN frozen and run {h.get('views', 8)} times over each training clip before "
+        "training (`train --freeze-face --face-views`); their steps run on the cached features, validation "
+        "still on crops; 'precompute' is that CNN pass, timed alone per clip and scaled to the fold.", "",
+        "| configuration | face px | train step (s) | step CPU (s) | val batch (s) | precompute (s) | epoch (s) "
+        "| fold (min) | idle epoch (s) | idle fold (min) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in res["rows"]:
+        pre = f"{r['precompute_s']:.0f}" if r.get("precompute_s") else "-"
         lines.append(f"| {r['model']} | {r['face_size'] or '-'} | {r['train_step_s']:.3f} | {r['train_step_cpu_s']:.3f} "
-                     f"| {r['eval_batch_s']:.3f} | {r['epoch_s']:.0f} | {r['fold_min']:.1f} "
+                     f"| {r['eval_batch_s']:.3f} | {pre} | {r['epoch_s']:.0f} | {r['fold_min']:.1f} "
                      f"| {r['idle_epoch_s']:.0f} | {r['idle_fold_min']:.1f} |")
     t = res["target"]
     lines += ["", f"IA at 112 px: {t['ia_112_fold_min']:.1f} min per fold measured, {t['ia_112_idle_fold_min']:.1f} "
@@ -205,6 +233,10 @@ def markdown(res: dict[str, Any]) -> str:
                   f"pretrained EfficientFace: no backward pass through it): {t['ia_frozen_112_fold_min']:.1f} min per "
                   f"fold measured ({'within' if t['frozen_met'] else 'over'} {t['limit_min']} min). Full fine-tuning "
                   "is the row above."]
+    if t.get("ia_views_112_fold_min") is not None:
+        lines += ["", f"IA at 112 px, face CNN frozen and its features cached (`--freeze-face --face-views "
+                  f"{h.get('views', 8)}`): {t['ia_views_112_fold_min']:.1f} min per fold measured "
+                  f"({'within' if t['views_met'] else 'over'} {t['limit_min']} min)."]
     return "\n".join(lines) + "\n"
 
 
@@ -232,13 +264,15 @@ def run(args: argparse.Namespace) -> int:
             measured.append({**measure(model, size, args.batch_size, args.batches, args.warmup),
                              "threads": torch.get_num_threads()})
     for (model, size), m in zip(plan, measured):
-        rows.append({"model": model, "face_size": size, **m, **extrapolate(m, args.batch_size, args.epochs)})
+        views = args.views if model.endswith(VIEWS) else 0
+        rows.append({"model": model, "face_size": size, **m, **extrapolate(m, args.batch_size, args.epochs, views)})
     ia112 = next((r for r in rows if r["model"] == "ia" and r["face_size"] == 112), None)
     frozen112 = next((r for r in rows if r["model"] == "ia" + FROZEN and r["face_size"] == 112), None)
+    views112 = next((r for r in rows if r["model"] == "ia" + VIEWS and r["face_size"] == 112), None)
     res = {
         "setup": {
             "batch_size": args.batch_size, "timed_batches": args.batches, "warmup": args.warmup, "procs": args.procs,
-            "epochs": args.epochs, "train_clips": TRAIN_ACTORS * CLIPS_PER_ACTOR,
+            "epochs": args.epochs, "views": args.views, "train_clips": TRAIN_ACTORS * CLIPS_PER_ACTOR,
             "val_clips": VAL_ACTORS * CLIPS_PER_ACTOR, "torch": torch.__version__,
             "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "machine": platform.processor() or
             platform.machine(), "loadavg_before": load0, "loadavg_after": [round(v, 2) for v in os.getloadavg()],
@@ -249,7 +283,9 @@ def run(args: argparse.Namespace) -> int:
                    "ia_112_idle_fold_min": ia112["idle_fold_min"] if ia112 else float("nan"),
                    "idle_met": bool(ia112 and ia112["idle_fold_min"] <= 30),
                    "ia_frozen_112_fold_min": frozen112["fold_min"] if frozen112 else None,
-                   "frozen_met": bool(frozen112 and frozen112["fold_min"] <= 30)},
+                   "frozen_met": bool(frozen112 and frozen112["fold_min"] <= 30),
+                   "ia_views_112_fold_min": views112["fold_min"] if views112 else None,
+                   "views_met": bool(views112 and views112["fold_min"] <= 30)},
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{args.name}.json").write_text(json.dumps(res, indent=1) + "\n")

@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead: run every shipped model (--models) on the CREMA-D clips in DIR "
                         "-> results/cremad_check.{json,md}")
     p.add_argument("--models", type=Path, default=Path("models"), help="with --cremad: models/<name>/model.pt")
+    p.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN",
+                   help="instead: average the class probabilities of these runs' fold models (same folds) "
+                        "and score the mean; writes to --out")
 
 
 def _load(path: Path):
@@ -213,6 +216,13 @@ def run(args: argparse.Namespace) -> int:
     from emofusion.cli import UserError
     from emofusion.data.splits import SplitError, parse_actor_list
 
+    if args.ensemble:
+        from emofusion.train.ensemble import evaluate_ensemble
+
+        if not args.out:
+            raise UserError("--ensemble needs --out")
+        evaluate_ensemble(args.ensemble, args.out, args.results_name, not args.quiet)
+        return 0
     if args.cremad:
         from emofusion.train.crossdata import run_check
 

@@ -4,12 +4,14 @@ A frozen face CNN is a fixed function of the crop, yet at 112 px it is most of a
 (results/train_bench.md): every epoch recomputes the same numbers. Instead, before training, each
 clip's frames go through the CNN V times: view 0 as they are, views 1..V-1 with one seeded face
 augmentation each (flip, rotation: the draws `augment_faces` makes). Each step then picks one view
-per clip and runs only the temporal stacks, the fusion and the head.
+per clip and runs only the temporal stacks, the fusion and the head. Validation clips get view 0
+only (no augmentation), so validating costs no CNN pass either.
 
 Missing-stream training keeps its meaning: at inference a missing face stream is black crops,
 whose CNN output is `blank`. Modality dropout and mixup therefore act on a feature's offset from
-`blank` (zeroed offset = no face), the feature-space form of what they do to pixels. Validation and
-evaluation still run the whole network on the crops, exactly as deployment does.
+`blank` (zeroed offset = no face), the feature-space form of what they do to pixels. The final
+evaluation (`emofusion evaluate`) runs the whole network on the crops, exactly as deployment does;
+tests check that view 0 equals the CNN on the crops.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ class FaceViews(Dataset):
     def __getitem__(self, index: int) -> tuple[Inputs, int]:
         return {**self.others[index], FACES: self.views[index]}, self.labels[index]
 
+    def plain(self) -> "FaceViews":
+        """View 0 only, as (1024, F) per clip: validation's inputs (the crops as they are)."""
+        return FaceViews(self.others, self.views[:, 0], self.labels, self.blank, self.seconds)
+
 
 def face_augment_only(cfg: AugmentConfig) -> AugmentConfig:
     """The step-time augmentation once face flips and rotations live in the views."""
@@ -65,7 +71,7 @@ def face_augment_only(cfg: AugmentConfig) -> AugmentConfig:
 
 @torch.no_grad()
 def build_views(model: nn.Module, dataset: Dataset, n_views: int, cfg: AugmentConfig, seed: int,
-                batch_size: int = 32, device: str = "cpu", progress: bool = False) -> FaceViews:
+                batch_size: int = 8, device: str = "cpu", progress: bool = False) -> FaceViews:
     """Run the (frozen, eval-mode) face CNN over every clip of `dataset` `n_views` times."""
     from tqdm import tqdm
 
@@ -102,5 +108,6 @@ def pick_views(faces: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return faces[torch.arange(b), torch.randint(0, v, (b,), generator=gen)]
 
 
-def summary(views: FaceViews) -> dict[str, Any]:
-    return {"views": int(views.views.shape[1]), "clips": len(views), "seconds": round(views.seconds, 3)}
+def summary(views: FaceViews, val: FaceViews | None = None) -> dict[str, Any]:
+    return {"views": int(views.views.shape[1]), "clips": len(views), "val_clips": len(val) if val else 0,
+            "seconds": round(views.seconds + (val.seconds if val else 0.0), 3)}

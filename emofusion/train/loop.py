@@ -227,9 +227,13 @@ def train_fold(
 
         views = FV.build_views(model, train_set, cfg.face_views, cfg.augment, cfg.seed, device=env.device,
                                progress=progress and env.is_main)
+        val_views = None
+        if val_set is not None and len(val_set) > 0:
+            val_views = FV.build_views(model, val_set, 1, cfg.augment, cfg.seed, device=env.device)
+            val_set = val_views.plain()
         train_set, fwd_model, step_augment = views, FV.EncodedFaces(model), FV.face_augment_only(cfg.augment)
         if env.is_main:
-            (out / FACE_VIEWS).write_text(json.dumps(FV.summary(views)) + "\n")
+            (out / FACE_VIEWS).write_text(json.dumps(FV.summary(views, val_views)) + "\n")
     net = torch.nn.parallel.DistributedDataParallel(fwd_model) if env.distributed else fwd_model
     sampler = DistributedSampler(train_set, num_replicas=env.world, rank=env.rank, shuffle=True, seed=cfg.seed)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
@@ -277,7 +281,7 @@ def train_fold(
             "train_n": int(totals[2]),  # clips seen, summed over processes
             "lr": lr,
         }
-        row.update(_validate(model, val_set, env, cfg.batch_size * 4) if has_val else
+        row.update(_validate(fwd_model, val_set, env, cfg.batch_size * 4) if has_val else
                    {"val_loss": None, "val_acc": None, "val_f1": None, "val_n": 0})
         score = row["val_f1" if cfg.select_by == "f1" else "val_acc"] if has_val else None
         improved = not has_val or best["score"] is None or score > best["score"]

@@ -1,0 +1,88 @@
+"""`emofusion evaluate --ensemble RUN RUN ...`: average the class probabilities of several runs.
+
+Each run trained the same folds (same test actors) with another model or recipe; per fold, every
+run's best.pt scores the fold's test actors on its own cache, the softmax outputs are averaged and
+the mean is scored like a single model. Nothing is tuned on test data: the members and their
+equal weights are fixed before scoring.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emofusion.cli import UserError
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _fold_dirs(run: Path) -> dict[str, Path]:
+    from emofusion.train.cv import RUN_JSON
+
+    if not (run / RUN_JSON).exists():
+        raise UserError(f"{run} is not a training run (no {RUN_JSON})")
+    return {d.name: d for d in run.glob("fold_*") if (d / "best.pt").exists()}
+
+
+def member_probabilities(fold_dir: Path, cache) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(labels, probabilities, test actors) of one run's fold model on that fold's test actors."""
+    from emofusion.train.cv import make_dataset
+    from emofusion.train.evaluate import _load
+    from emofusion.train.loop import predict
+
+    split = json.loads((fold_dir / "split.json").read_text())
+    model = _load(fold_dir / "best.pt").model
+    labels, logits = predict(model, make_dataset(cache, split["test"], model.inputs, in_memory=False))
+    return labels, _softmax(logits), list(split["test"])
+
+
+def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = None,
+                      progress: bool = True) -> dict[str, Any]:
+    from emofusion.train.cv import RUN_JSON, TRAIN_JSON, open_cache
+    from emofusion.train.evaluate import _summarise, _write, markdown
+    from emofusion.train.metrics import classify
+
+    if len(runs) < 2:
+        raise UserError("--ensemble needs at least two runs")
+    folds = [_fold_dirs(r) for r in runs]
+    common = sorted(set.intersection(*(set(f) for f in folds)), key=lambda n: int(n.split("_")[1]))
+    if not common:
+        raise UserError("the runs share no trained fold")
+    caches = [open_cache(json.loads((r / RUN_JSON).read_text())["cache"]) for r in runs]
+    scored = []
+    for name in common:
+        members = [member_probabilities(f[name], c) for f, c in zip(folds, caches)]
+        labels, _, actors = members[0]
+        for other_labels, _, other_actors in members[1:]:
+            if other_actors != actors or not np.array_equal(other_labels, labels):
+                raise UserError(f"{name}: the runs were tested on different clips ({actors} vs {other_actors})")
+        mean = np.mean([p for _, p, _ in members], axis=0)
+        res = {"full": classify(labels, mean.argmax(1)), "fold": name, "test_actors": actors,
+               "members": [classify(labels, p.argmax(1))["accuracy"] for _, p, _ in members]}
+        scored.append(res)
+        if progress:
+            print(f"{name}: ensemble accuracy {res['full']['accuracy']:.3f} "
+                  f"(members {', '.join(f'{a:.3f}' for a in res['members'])})")
+    first = json.loads((runs[0] / RUN_JSON).read_text())
+    results = {
+        "configuration": f"ensemble of {len(runs)} runs",
+        "fusion": first["model_config"]["fusion"],
+        "protocol": json.loads((runs[0] / TRAIN_JSON).read_text()).get("protocol"),
+        "n_folds": len(scored),
+        "ensemble": [str(r) for r in runs],
+        "train_config": json.loads((runs[0] / TRAIN_JSON).read_text()),
+        "member_train_configs": [json.loads((r / TRAIN_JSON).read_text()) for r in runs],
+        "summary": _summarise(scored),
+        "folds": scored,
+    }
+    _write(results, out, results_name)
+    if progress:
+        print(markdown(results))
+    return results
