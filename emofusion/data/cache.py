@@ -34,8 +34,11 @@ class CacheError(Exception):
     """The directory is not a usable cache (missing, or made with different settings)."""
 
 
-def cache_config(cfg: MediaConfig, streams: Iterable[str]) -> dict[str, Any]:
-    return {"format": FORMAT, "media_config": cfg.to_dict(), "streams": sorted(streams)}
+def cache_config(cfg: MediaConfig, streams: Iterable[str], speed: float = 1.0) -> dict[str, Any]:
+    out = {"format": FORMAT, "media_config": cfg.to_dict(), "streams": sorted(streams)}
+    if speed != 1.0:  # a speed-perturbed copy for training (preprocess --speed); absent = 1
+        out["speed"] = speed
+    return out
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -56,10 +59,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def open_for_writing(root: str | Path, cfg: MediaConfig, streams: Iterable[str]) -> Path:
+def open_for_writing(root: str | Path, cfg: MediaConfig, streams: Iterable[str], speed: float = 1.0) -> Path:
     """Create the cache or check that an existing one was made with the same settings."""
     root = Path(root)
-    want = cache_config(cfg, streams)
+    want = cache_config(cfg, streams, speed)
     cfg_path = root / CONFIG
     if cfg_path.exists():
         have = json.loads(cfg_path.read_text())
@@ -161,6 +164,7 @@ class FeatureCache:
             raise CacheError(f"{self.root}: cache format {meta.get('format')} (this code reads {FORMAT})")
         self.config = MediaConfig.from_dict(meta["media_config"])
         self.streams: tuple[str, ...] = tuple(meta["streams"])
+        self.speed = float(meta.get("speed", 1.0))
         records = read_manifest(self.root)
         self.entries = [
             r for r in records.values() if r["status"] == "ok" and (self.root / ENTRIES / f"{r['id']}.npz").exists()

@@ -33,6 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include-song", action="store_true", help="also use song recordings")
     p.add_argument("--actors", help="only these actors, e.g. 1-4,9")
     p.add_argument("--retry-errors", action="store_true", help="retry clips recorded as errors")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="audio-only: speed-perturbed copy for training (e.g. 0.9, 1.1; tempo and pitch change "
+                        "together); use it with `train --extra-train-cache`")
     p.add_argument("--report", metavar="JSON", help="also write run statistics (time, size, counts) here")
 
 
@@ -90,7 +93,8 @@ def make_jobs(recordings, streams: tuple[str, ...]) -> list[dict[str, Any]]:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(root: str, cfg_dict: dict, streams: tuple[str, ...], in_pool: bool = False) -> None:
+def _init_worker(root: str, cfg_dict: dict, streams: tuple[str, ...], in_pool: bool = False,
+                 speed: float = 1.0) -> None:
     import signal
 
     from emofusion.config import MediaConfig
@@ -102,7 +106,7 @@ def _init_worker(root: str, cfg_dict: dict, streams: tuple[str, ...], in_pool: b
         import torch
 
         torch.set_num_threads(1)  # one core per worker; the pool provides the parallelism
-    _WORKER.update(root=Path(root), cfg=MediaConfig.from_dict(cfg_dict), streams=streams)
+    _WORKER.update(root=Path(root), cfg=MediaConfig.from_dict(cfg_dict), streams=streams, speed=speed)
 
 
 def _plan(job: dict, streams: tuple[str, ...]) -> list[tuple[str, tuple[str, ...]]]:
@@ -134,7 +138,7 @@ def process(job: dict) -> dict:
     plan = _plan(job, streams)
     for path, want in plan:
         try:
-            clip = load_clip(path, cfg, want=want)
+            clip = load_clip(path, cfg, want=want, speed=_WORKER.get("speed", 1.0))
         except ClipError as exc:
             errors.append(exc.to_dict())
             continue
@@ -165,7 +169,8 @@ def process(job: dict) -> dict:
     return record
 
 
-def _process_all(root: Path, cfg, streams: tuple[str, ...], jobs: list[dict], workers: int) -> tuple[int, int]:
+def _process_all(root: Path, cfg, streams: tuple[str, ...], jobs: list[dict], workers: int,
+                 speed: float = 1.0) -> tuple[int, int]:
     """Run the jobs (in worker processes when workers > 1); the manifest is written only here."""
     import multiprocessing as mp
 
@@ -179,10 +184,10 @@ def _process_all(root: Path, cfg, streams: tuple[str, ...], jobs: list[dict], wo
     with tqdm(total=len(jobs), unit="clip", desc="preprocess") as bar:
         try:
             if workers == 1 or len(jobs) <= 1:
-                _init_worker(*init)
+                _init_worker(*init, speed=speed)
                 results = map(process, jobs)
             else:  # spawn: no forked copies of a parent's threads or torch state
-                pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), _init_worker, (*init, True))
+                pool = mp.get_context("spawn").Pool(min(workers, len(jobs)), _init_worker, (*init, True, speed))
                 results = pool.imap_unordered(process, jobs)
             for rec in results:
                 append_manifest(root, rec)
@@ -215,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--workers must be >= 1")
     cfg = media_config_from_args(args)
     streams = parse_streams(args.modalities)
+    if args.speed != 1.0 and (streams != ("audio",) or not 0.5 <= args.speed <= 2.0):
+        raise UserError("--speed needs --modalities audio and a factor between 0.5 and 2")
     file_modalities = ("av", "video", "audio") if "audio" in streams else ("av", "video")
     index = index_ravdess(data_dir, include_song=args.include_song, modalities=file_modalities)
     for m in index.malformed:
@@ -238,14 +245,14 @@ def run(args: argparse.Namespace) -> int:
         except BlockingIOError:
             raise UserError(f"another preprocess is writing to {root}") from None
         try:
-            open_for_writing(root, cfg, streams)
+            open_for_writing(root, cfg, streams, args.speed)
         except CacheError as exc:
             raise UserError(str(exc)) from None
         done = finished_ids(root, retry_errors=args.retry_errors)
         jobs = [j for j in make_jobs(items, streams) if j["id"] not in done]
         print(f"{len(items)} recordings, {len(items) - len(jobs)} already done, {len(jobs)} to process -> {root}")
         t0 = time.perf_counter()
-        n_ok, n_err = _process_all(root, cfg, streams, jobs, args.workers)
+        n_ok, n_err = _process_all(root, cfg, streams, jobs, args.workers, args.speed)
     seconds = time.perf_counter() - t0
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     print(f"done in {seconds:.1f} s: {n_ok} ok, {n_err} errors this run; cache {size / 1e6:.1f} MB at {root}")

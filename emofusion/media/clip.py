@@ -86,9 +86,11 @@ def frame_times(duration_s: float, window_s: float, start: float, n: int) -> np.
 class _Source:
     """A clip opened once: probe, whole waveform, frames on demand (shared by all its windows)."""
 
-    def __init__(self, path: str | Path, cfg: MediaConfig, want: Iterable[str]):
+    def __init__(self, path: str | Path, cfg: MediaConfig, want: Iterable[str], speed: float = 1.0):
         self.path, self.cfg = Path(path), cfg
         self.want = set(want)
+        if speed != 1.0 and (FACES in self.want or not 0.5 <= speed <= 2.0):
+            raise ValueError("speed perturbation is for audio-only caches, with 0.5 <= speed <= 2")
         self.timings: dict[str, float] = {}
         self.info: MediaInfo = probe(self.path)
         if not self.info.has_audio and not self.info.has_video:
@@ -98,7 +100,8 @@ class _Source:
             self._check_duration()  # before decoding: a 2-hour file is refused at once
         if self.info.has_audio and AUDIO in self.want:
             # Audio decodes on the media pool while this thread decodes the video.
-            self._wave = pool().submit(_timed_read_audio, self.path, cfg.audio.sample_rate)
+            # Speed perturbation (training data only): resampled to sr / speed, read back as sr.
+            self._wave = pool().submit(_timed_read_audio, self.path, round(cfg.audio.sample_rate / speed))
         if self.info.duration_s <= 0:  # container states no duration: measure the audio
             d = len(self.wave) / cfg.audio.sample_rate if self.wave is not None else 0.0
             self.info = dataclasses.replace(self.info, duration_s=d)
@@ -182,11 +185,14 @@ def _timed_read_audio(path: Path, sample_rate: int) -> tuple[np.ndarray | None, 
 
 
 def load_clip(path: str | Path, cfg: MediaConfig | None = None, *, want: Iterable[str] = (AUDIO, FACES),
-              start_s: float | None = None) -> ClipInputs:
-    """Model inputs of one `cfg.window_s` window (centred, or from `start_s`). Raises ClipError."""
+              start_s: float | None = None, speed: float = 1.0) -> ClipInputs:
+    """Model inputs of one `cfg.window_s` window (centred, or from `start_s`). Raises ClipError.
+
+    `speed` != 1 plays the audio faster (> 1) or slower, tempo and pitch together (Kaldi-style
+    speed perturbation): extra training data for `preprocess --speed`, never used at inference."""
     cfg = cfg or MediaConfig()
     t = time.perf_counter()
-    src = _Source(path, cfg, want)
+    src = _Source(path, cfg, want, speed)
     res = src.window(start_s)
     res.timings_ms["total"] = _ms(t)
     return res

@@ -61,6 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--face-views", type=int, metavar="V",
                    help="with --freeze-face: compute the face CNN's features of each training clip V times "
                         "(1 plain + V-1 augmented) before training and train on them (epochs cost ~audio)")
+    p.add_argument("--extra-train-cache", type=Path, action="append", metavar="CACHE",
+                   help="also train on this cache's copy of the training actors (e.g. made with "
+                        "`preprocess --speed 0.9`; same features settings); repeatable")
     p.add_argument("--num-workers", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-in-memory", action="store_true", help="read entries from disk each epoch")
@@ -102,6 +105,11 @@ def config_from_args(args: argparse.Namespace):
             top["face_pretrained"] = str(args.face_pretrained)
         if args.freeze_face:
             top["freeze_face"] = True
+        if args.extra_train_cache:
+            missing = [str(c) for c in args.extra_train_cache if not c.is_dir()]
+            if missing:
+                raise UserError(f"--extra-train-cache: no such directory {', '.join(missing)}")
+            top["extra_train_caches"] = tuple(str(c.resolve()) for c in args.extra_train_cache)
         if args.fusion in ("audio", "audio_res") and (top.get("face_pretrained") or top.get("freeze_face")
                                                       or top.get("face_views")):
             raise UserError(f"--face-pretrained / --freeze-face / --face-views need a model with a face CNN, "

@@ -88,6 +88,9 @@ class TrainConfig:
     # (emofusion/train/face_views.py). 0 = run the frozen CNN in every step.
     face_views: int = 0
     in_memory: bool = True  # load the whole cache into RAM (fast epochs)
+    # More training items: caches of the same clips made differently (e.g. `preprocess --speed 0.9`);
+    # each adds its copy of the fold's training actors (never validation or test actors).
+    extra_train_caches: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -107,6 +110,7 @@ class TrainConfig:
         # JSON gives lists back; keep tuples so configs compare equal after a round trip.
         for name in ("milestones", "folds", "test_actors", "val_actors"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
+        object.__setattr__(self, "extra_train_caches", tuple(str(v) for v in self.extra_train_caches))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -81,6 +81,17 @@ def make_dataset(cache, actors, streams, in_memory: bool = True):
     return CacheDataset(cache, actors, in_memory=in_memory, streams=streams)
 
 
+def extra_caches(cfg: TrainConfig, cache) -> list:
+    """The --extra-train-cache caches, each checked to hold the same features as the main one."""
+    out = []
+    for path in cfg.extra_train_caches:
+        extra = open_cache(path)
+        if extra.config != cache.config or set(extra.streams) != set(cache.streams):
+            raise UserError(f"--extra-train-cache {path}: made with other feature settings than {cache.root}")
+        out.append(extra)
+    return out
+
+
 def model_streams(mcfg) -> tuple[str, ...]:
     from emofusion.nets.registry import create_model
 
@@ -114,6 +125,7 @@ def run_cv(
     mcfg = model_config(cfg, media)
     streams = model_streams(mcfg)
     folds = fold_splits(cfg)
+    extras = extra_caches(cfg, cache)
     _check_run_dir(out, cfg, resume)
     env = D.setup(cfg.device)
     try:
@@ -139,6 +151,11 @@ def run_cv(
             if env.is_main and progress:
                 print(f"fold {k}: train {list(split.train)} val {list(split.val)} test {list(split.test)}", flush=True)
             train_set = make_dataset(cache, split.train, streams, cfg.in_memory)
+            if extras:
+                from torch.utils.data import ConcatDataset
+
+                train_set = ConcatDataset([train_set] + [make_dataset(c, split.train, streams, cfg.in_memory)
+                                                         for c in extras])
             val_set = make_dataset(cache, split.val, streams, cfg.in_memory) if split.val else None
             meta = {"fold": k, "split": split.to_dict(), "cache": str(Path(cache_dir).resolve())}
             train_fold(mcfg, cfg, train_set, val_set, fold_dir, media, meta, resume=resume, env=env,
