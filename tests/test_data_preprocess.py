@@ -9,11 +9,11 @@ import signal
 import subprocess
 import sys
 import time
-import wave as wavelib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from audio_files import write_pcm
 
 from emofusion import cli
 from emofusion.config import MediaConfig
@@ -36,14 +36,7 @@ def speech_subset(src: Path, dst: Path, actors=(1, 2), per_actor=15) -> Path:
 
 
 def write_wav(path: Path, seconds: float = 2.0, sr: int = 22_050, seed: int = 0) -> Path:
-    pcm = (synth_audio("speech-like", seconds, sr, seed) * 32767).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wavelib.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(sr)
-        w.writeframes(pcm.tobytes())
-    return path
+    return write_pcm(path, synth_audio("speech-like", seconds, sr, seed), sr)
 
 
 def face_image() -> np.ndarray:

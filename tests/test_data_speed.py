@@ -1,11 +1,11 @@
 """Speed perturbation (`preprocess --speed`) and training on extra caches (`train --extra-train-cache`)."""
 
 import json
-import wave as wavelib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from audio_files import write_pcm
 
 from emofusion import cli
 from emofusion.config import MediaConfig
@@ -17,14 +17,7 @@ SR = 22_050
 
 def write_tone(path: Path, hz: float, seconds: float = 3.0) -> Path:
     t = np.arange(int(seconds * SR)) / SR
-    pcm = (0.5 * np.sin(2 * np.pi * hz * t) * 32767).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wavelib.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes(pcm.tobytes())
-    return path
+    return write_pcm(path, 0.5 * np.sin(2 * np.pi * hz * t), SR)
 
 
 def peak_hz(wave: np.ndarray) -> float:
@@ -57,7 +50,9 @@ def test_speed_cache_trains_as_extra_data(tmp_path, capsys):
     data = _tree(tmp_path)
     args = ["--modalities", "audio", "--workers", "1", "--window-s", "1.0"]
     assert cli.main(["preprocess", str(data), "--out", str(tmp_path / "c"), *args]) == 0
-    assert cli.main(["preprocess", str(data), "--out", str(tmp_path / "c09"), "--speed", "0.9", *args]) == 0
+    # video settings (here the face size) do not matter for an audio-only cache
+    assert cli.main(["preprocess", str(data), "--out", str(tmp_path / "c09"), "--speed", "0.9", "--face-size", "64",
+                     *args]) == 0
     plain, slow = FeatureCache(tmp_path / "c"), FeatureCache(tmp_path / "c09")
     assert plain.speed == 1.0 and slow.speed == 0.9 and len(slow) == len(plain) == 24
     assert "speed" not in json.loads((tmp_path / "c" / "config.json").read_text())  # old caches unchanged

@@ -106,8 +106,8 @@ def measure(name: str, size: int, batch: int, n: int, warmup: int, ddp: bool = F
         t1 = time.perf_counter()
         c1 = time.process_time()
         model.eval()
-        with torch.no_grad():
-            model(*[x[k] for k in model.inputs])
+        with torch.no_grad():  # with views, validation also runs on cached features (view 0)
+            step_model(*[(features if views and k == FACES else x[k]) for k in model.inputs])
         t2 = time.perf_counter()
         c2 = time.process_time()
         if i >= warmup:
@@ -174,14 +174,16 @@ def measure_ddp(plan, procs: int, batch: int, n: int, warmup: int) -> list[dict[
 
 def extrapolate(m: dict[str, Any], batch: int, epochs: int, views: int = 0) -> dict[str, float]:
     """One fold = epochs x (training steps + validation batches), plus, with cached face features,
-    `views` face-CNN passes over every training clip before the first epoch."""
+    `views` face-CNN passes over every training clip and one over every validation clip before the
+    first epoch."""
     import math
 
-    train_clips = TRAIN_ACTORS * CLIPS_PER_ACTOR
+    train_clips, val_clips = TRAIN_ACTORS * CLIPS_PER_ACTOR, VAL_ACTORS * CLIPS_PER_ACTOR
     train_batches = math.ceil(train_clips / batch)
-    val_batches = math.ceil(VAL_ACTORS * CLIPS_PER_ACTOR / batch)
+    val_batches = math.ceil(val_clips / batch)
     epoch_s = train_batches * m["train_step_s"] + val_batches * m["eval_batch_s"]
-    precompute_s = views * train_clips * m["encode_clip_s"] if m.get("encode_clip_s") else 0.0
+    encode = m.get("encode_clip_s") or 0.0
+    precompute_s = (views * train_clips + val_clips) * encode if views else 0.0
     # Idle-machine estimate: CPU seconds spread over the torch threads (assumes perfect thread
     # scaling, so it is a lower bound). The precompute is counted at its measured wall time.
     idle_epoch_s = (train_batches * m["train_step_cpu_s"] + val_batches * m["eval_batch_cpu_s"]) / m["threads"]
@@ -212,9 +214,10 @@ def markdown(res: dict[str, Any]) -> str:
         "Measured columns are wall-clock on the busy machine. The idle columns divide the step's CPU seconds",
         "(all threads of this process) by the thread count: the wall time on an idle machine with perfect",
         "thread scaling, i.e. a lower bound.", "",
-        f"NAME-views rows: the face CNN frozen and run {h.get('views', 8)} times over each training clip before "
-        "training (`train --freeze-face --face-views`); their steps run on the cached features, validation "
-        "still on crops; 'precompute' is that CNN pass, timed alone per clip and scaled to the fold.", "",
+        f"NAME-views rows: the face CNN frozen and run {h.get('views', 8)} times over each training clip and once "
+        "over each validation clip before training (`train --freeze-face --face-views`); steps and validation "
+        "run on the cached features; 'precompute' is that CNN pass, timed alone per clip and scaled to the "
+        "fold.", "",
         "| configuration | face px | train step (s) | step CPU (s) | val batch (s) | precompute (s) | epoch (s) "
         "| fold (min) | idle epoch (s) | idle fold (min) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
