@@ -58,5 +58,18 @@ if [ "${ABLATION:-1}" = 1 ]; then
     # row 14: rows 12 and 13 averaged (no training)
     $PY -m emofusion evaluate --ensemble "$RUNS/e30_nval0_5fold" "$RUNS/res_nval0_5fold" --out "$RUNS/ens_ref_res_5fold" \
         --results-name audio_abl_ens_ref_res_5fold --quiet
+    # rows 15-16: speed-perturbed copies of the training clips; row 17: rows 12, 13, 15, 16 averaged
+    for s in 0.9 1.1; do
+        $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc40d-speed$s" --audio-kind mfcc --n-mfcc 40 \
+            --deltas --modalities audio --speed $s
+    done
+    X=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed0.9" --extra-train-cache "$CACHE/ravdess-mfcc40d-speed1.1")
+    train --cache "$CACHE/ravdess-mfcc40d" --epochs 10 --n-val 0 "${X[@]}" --out "$RUNS/sp_e10_nval0_5fold"
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 14 --n-val 0 --folds 1,2,3,4,5 "${X[@]}" --out "$RUNS/sp_res_nval0_5fold"
+    for r in sp_e10_nval0 sp_res_nval0; do
+        $PY -m emofusion evaluate "$RUNS/${r}_5fold" --results-name audio_abl_${r}_5fold --quiet
+    done
+    $PY -m emofusion evaluate --ensemble "$RUNS/e30_nval0_5fold" "$RUNS/res_nval0_5fold" "$RUNS/sp_e10_nval0_5fold" \
+        "$RUNS/sp_res_nval0_5fold" --out "$RUNS/ens4_5fold" --results-name audio_abl_ens4_5fold --quiet
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
