@@ -45,20 +45,71 @@ def _model(name, cache):
     return model
 
 
+def calibrated_face(path):
+    """A published-layout EfficientFace file whose BatchNorm statistics fit its random weights.
+
+    A randomly initialised face CNN with default statistics outputs ~1e-5 (docs/TRAINING.md); the
+    visual stack then amplifies float rounding, and two exact-in-theory paths drift apart. With
+    statistics measured on random crops the features are O(1) and the comparison is well posed."""
+    from emofusion.nets.efficientface import EfficientFace
+
+    torch.manual_seed(0)
+    net = EfficientFace()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None  # plain mean over the batches seen
+        net.train()(torch.rand(16, 3, 64, 64))
+    torch.save({"state_dict": {f"module.{k}": v for k, v in net.state_dict().items()}}, path)
+    return str(path)
+
+
+def test_a_step_on_cached_features_is_a_step_on_crops(cache, tmp_path):
+    """Same batch, train mode: the same loss and the same gradients for every trained weight."""
+    from emofusion.train.loop import prepare_face
+
+    cfg = TrainConfig(fusion="ia", freeze_face=True, face_pretrained=calibrated_face(tmp_path / "face.pth.tar"))
+    model = _model("ia", cache)
+    prepare_face(model, cfg)
+    data = make_dataset(cache, (1, 2), STREAMS)
+    views = FV.build_views(model, data, 1, NO_AUG, seed=0)
+    idx = list(range(6))
+    audio = torch.stack([data[i][0][AUDIO] for i in idx])
+    faces = torch.stack([data[i][0][FACES] for i in idx])
+    y = torch.tensor([data[i][1] for i in idx])
+    grads = []
+    for run in (lambda: model(audio, faces), lambda: FV.EncodedFaces(model)(audio, views.views[idx, 0])):
+        model.zero_grad()
+        model.train()
+        torch.manual_seed(0)  # the same dropout draws
+        loss = torch.nn.functional.cross_entropy(run(), y)
+        loss.backward()
+        grads.append((loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}))
+    (l1, g1), (l2, g2) = grads
+    assert l1 == pytest.approx(l2, rel=1e-5)
+    for n in g1:
+        assert torch.allclose(g1[n], g2[n], rtol=1e-3, atol=1e-6), n
+
+
 def test_without_augmentation_views_train_the_same_weights(cache, tmp_path):
-    # SGD: Adam would magnify float-rounding differences of near-zero gradients into lr-sized steps
-    base = TrainConfig(fusion="ia", epochs=2, optimizer="sgd", lr=0.05, batch_size=4, freeze_face=True,
+    """One epoch through the whole loop (sampler, augmentation, validation) both ways. One epoch:
+    after that, float rounding alone makes two runs drift apart (SGD at lr 0.05 on 16 clips)."""
+    base = TrainConfig(fusion="ia", epochs=1, optimizer="sgd", lr=0.05, batch_size=4, freeze_face=True,
+                       face_pretrained=calibrated_face(tmp_path / "EfficientFace_Trained_on_AffectNet7.pth.tar"),
                        augment=NO_AUG)
     whole = _train(cache, tmp_path / "every_step", base)
     cached = _train(cache, tmp_path / "views", base.replace(face_views=1))
-    for h_whole, h_cached in zip(whole.history, cached.history):  # validation on cached features too
-        assert h_cached["val_loss"] == pytest.approx(h_whole["val_loss"], rel=1e-4)
-        assert h_cached["val_acc"] == h_whole["val_acc"]
+    (h_whole,), (h_cached,) = whole.history, cached.history
+    assert h_cached["train_loss"] == pytest.approx(h_whole["train_loss"], rel=1e-4)
+    assert h_cached["val_loss"] == pytest.approx(h_whole["val_loss"], rel=1e-3)  # validation on cached features
+    assert h_cached["val_acc"] == h_whole["val_acc"]
     a = torch.load(tmp_path / "every_step" / LAST, weights_only=False)["model"]
     b = torch.load(tmp_path / "views" / LAST, weights_only=False)["model"]
     assert a.keys() == b.keys()
-    for k in a:  # the CNN ran at another batch size when caching: equal up to float rounding
-        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), (k, (a[k].float() - b[k].float()).abs().max())
+    for k in a:  # relative to each tensor's size: float rounding, not a different computation
+        diff = (a[k].float() - b[k].float()).norm() / a[k].float().norm().clamp_min(1e-12)
+        assert diff < 1e-3, (k, diff)
     assert not torch.equal(a["head.weight"], _model("ia", cache).state_dict()["head.weight"])  # it trained
 
 
