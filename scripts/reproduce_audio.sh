@@ -71,5 +71,16 @@ if [ "${ABLATION:-1}" = 1 ]; then
     done
     $PY -m emofusion evaluate --ensemble "$RUNS/e30_nval0_5fold" "$RUNS/res_nval0_5fold" "$RUNS/sp_e10_nval0_5fold" \
         "$RUNS/sp_res_nval0_5fold" --out "$RUNS/ens4_5fold" --results-name audio_abl_ens4_5fold --quiet
+    # row 18: four speed copies; row 19: rows 12, 13, 15, 16, 18 averaged
+    for s in 0.8 1.2; do
+        $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc40d-speed$s" --audio-kind mfcc --n-mfcc 40 \
+            --deltas --modalities audio --speed $s
+    done
+    X4=(); for s in 0.8 0.9 1.1 1.2; do X4+=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed$s"); done
+    train --cache "$CACHE/ravdess-mfcc40d" --epochs 6 --n-val 0 "${X4[@]}" --out "$RUNS/sp4_e6_nval0_5fold"
+    $PY -m emofusion evaluate "$RUNS/sp4_e6_nval0_5fold" --results-name audio_abl_sp4_e6_nval0_5fold --quiet
+    $PY -m emofusion evaluate --ensemble "$RUNS/e30_nval0_5fold" "$RUNS/res_nval0_5fold" "$RUNS/sp_e10_nval0_5fold" \
+        "$RUNS/sp_res_nval0_5fold" "$RUNS/sp4_e6_nval0_5fold" --out "$RUNS/ens5_5fold" \
+        --results-name audio_abl_ens5_5fold --quiet
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
