@@ -82,5 +82,13 @@ if [ "${ABLATION:-1}" = 1 ]; then
     $PY -m emofusion evaluate --ensemble "$RUNS/e30_nval0_5fold" "$RUNS/res_nval0_5fold" "$RUNS/sp_e10_nval0_5fold" \
         "$RUNS/sp_res_nval0_5fold" "$RUNS/sp4_e6_nval0_5fold" --out "$RUNS/ens5_5fold" \
         --results-name audio_abl_ens5_5fold --quiet
+    # row 20: audio_res with the four speed copies; rows 21-22: ensembles
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --n-val 0 --folds 1,2,3,4,5 "${X4[@]}" --out "$RUNS/sp4_res_nval0_5fold"
+    $PY -m emofusion evaluate "$RUNS/sp4_res_nval0_5fold" --results-name audio_abl_sp4_res_nval0_5fold --quiet
+    $PY -m emofusion evaluate --ensemble "$RUNS/sp_e10_nval0_5fold" "$RUNS/sp_res_nval0_5fold" "$RUNS/sp4_e6_nval0_5fold" \
+        "$RUNS/sp4_res_nval0_5fold" --out "$RUNS/ens_sp4models_5fold" --results-name audio_abl_ens_sp_5fold --quiet
+    $PY -m emofusion evaluate --ensemble "$RUNS/e30_nval0_5fold" "$RUNS/res_nval0_5fold" "$RUNS/sp_e10_nval0_5fold" \
+        "$RUNS/sp_res_nval0_5fold" "$RUNS/sp4_e6_nval0_5fold" "$RUNS/sp4_res_nval0_5fold" --out "$RUNS/ens6_5fold" \
+        --results-name audio_abl_ens6_5fold --quiet
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
