@@ -17,7 +17,9 @@ tests check that view 0 equals the CNN on the crops.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from emofusion.constants import FACES
 from emofusion.train.augment import augment_faces
-from emofusion.train.config import AugmentConfig
+from emofusion.train.config import AugmentConfig, TrainConfig
 
 Inputs = dict[str, torch.Tensor]
 
@@ -100,6 +102,20 @@ def build_views(model: nn.Module, dataset: Dataset, n_views: int, cfg: AugmentCo
     if blank is None:
         raise ValueError("no training clips to compute face features for")
     return FaceViews(others, torch.cat(views), labels, blank, time.perf_counter() - t0)
+
+
+def cache_fold(model: nn.Module, train_set: Dataset, val_set: Dataset | None, cfg: TrainConfig, device: str,
+               log: Path | None = None, progress: bool = False) -> tuple[FaceViews, FaceViews, Dataset | None]:
+    """A fold's datasets on cached features: (views, the training set = views, the validation set
+    = its view 0). `log` gets the summary (views, clips, seconds)."""
+    views = build_views(model, train_set, cfg.face_views, cfg.augment, cfg.seed, device=device, progress=progress)
+    val_views = None
+    if val_set is not None and len(val_set) > 0:
+        val_views = build_views(model, val_set, 1, cfg.augment, cfg.seed, device=device)
+        val_set = val_views.plain()
+    if log is not None:
+        log.write_text(json.dumps(summary(views, val_views)) + "\n")
+    return views, views, val_set
 
 
 def pick_views(faces: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -225,15 +225,10 @@ def train_fold(
     if cfg.face_views:
         from emofusion.train import face_views as FV
 
-        views = FV.build_views(model, train_set, cfg.face_views, cfg.augment, cfg.seed, device=env.device,
-                               progress=progress and env.is_main)
-        val_views = None
-        if val_set is not None and len(val_set) > 0:
-            val_views = FV.build_views(model, val_set, 1, cfg.augment, cfg.seed, device=env.device)
-            val_set = val_views.plain()
-        train_set, fwd_model, step_augment = views, FV.EncodedFaces(model), FV.face_augment_only(cfg.augment)
-        if env.is_main:
-            (out / FACE_VIEWS).write_text(json.dumps(FV.summary(views, val_views)) + "\n")
+        views, train_set, val_set = FV.cache_fold(model, train_set, val_set, cfg, env.device,
+                                                  out / FACE_VIEWS if env.is_main else None,
+                                                  progress and env.is_main)
+        fwd_model, step_augment = FV.EncodedFaces(model), FV.face_augment_only(cfg.augment)
     net = torch.nn.parallel.DistributedDataParallel(fwd_model) if env.distributed else fwd_model
     sampler = DistributedSampler(train_set, num_replicas=env.world, rank=env.rank, shuffle=True, seed=cfg.seed)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
