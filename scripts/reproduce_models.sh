@@ -64,10 +64,3 @@ for f in audio ia lt; do
         --command "$CMD" --data $data --cremad results/cremad_check.json
 done
 
-# 5. not shipped: IA on all 5 folds with cached face features (results/ia_stills112f5_views_5fold)
-for f in ia; do
-    OMP_NUM_THREADS=2 $PY -m emofusion train --cache "$WORK/ravdess-mfcc40d-stills112f5" --fusion $f \
-        --config scripts/configs/fusion_$f.json --folds 1,2,3,4,5 --freeze-face --face-views 8 --precise-bn 20 \
-        --out "$WORK/runs/${f}_views5" --quiet
-    $PY -m emofusion evaluate "$WORK/runs/${f}_views5" --results-name ${f}_stills112f5_views_5fold --quiet
-done
