@@ -63,4 +63,3 @@ for f in audio ia lt; do
     $PY -m emofusion.train.model_card --results "$res" --fold 1 --name $f --out models/$f \
         --command "$CMD" --data $data --cremad results/cremad_check.json
 done
-
