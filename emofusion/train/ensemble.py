@@ -71,14 +71,15 @@ def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = No
             print(f"{name}: ensemble accuracy {res['full']['accuracy']:.3f} "
                   f"(members {', '.join(f'{a:.3f}' for a in res['members'])})")
     first = json.loads((runs[0] / RUN_JSON).read_text())
+    train_configs = [json.loads((r / TRAIN_JSON).read_text()) for r in runs]
     results = {
         "configuration": f"ensemble of {len(runs)} runs",
         "fusion": first["model_config"]["fusion"],
-        "protocol": json.loads((runs[0] / TRAIN_JSON).read_text()).get("protocol"),
+        "protocol": train_configs[0].get("protocol"),
         "n_folds": len(scored),
         "ensemble": [str(r) for r in runs],
-        "train_config": json.loads((runs[0] / TRAIN_JSON).read_text()),
-        "member_train_configs": [json.loads((r / TRAIN_JSON).read_text()) for r in runs],
+        "train_config": train_configs[0],
+        "member_train_configs": train_configs,
         "summary": _summarise(scored),
         "folds": scored,
     }

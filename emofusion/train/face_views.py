@@ -105,9 +105,9 @@ def build_views(model: nn.Module, dataset: Dataset, n_views: int, cfg: AugmentCo
 
 
 def cache_fold(model: nn.Module, train_set: Dataset, val_set: Dataset | None, cfg: TrainConfig, device: str,
-               log: Path | None = None, progress: bool = False) -> tuple[FaceViews, FaceViews, Dataset | None]:
-    """A fold's datasets on cached features: (views, the training set = views, the validation set
-    = its view 0). `log` gets the summary (views, clips, seconds)."""
+               log: Path | None = None, progress: bool = False) -> tuple[FaceViews, Dataset | None]:
+    """A fold's datasets on cached features: (training views, validation set = its view 0).
+    `log` gets the summary (views, clips, seconds)."""
     views = build_views(model, train_set, cfg.face_views, cfg.augment, cfg.seed, device=device, progress=progress)
     val_views = None
     if val_set is not None and len(val_set) > 0:
@@ -115,7 +115,7 @@ def cache_fold(model: nn.Module, train_set: Dataset, val_set: Dataset | None, cf
         val_set = val_views.plain()
     if log is not None:
         log.write_text(json.dumps(summary(views, val_views)) + "\n")
-    return views, views, val_set
+    return views, val_set
 
 
 def pick_views(faces: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

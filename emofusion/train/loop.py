@@ -225,10 +225,9 @@ def train_fold(
     if cfg.face_views:
         from emofusion.train import face_views as FV
 
-        views, train_set, val_set = FV.cache_fold(model, train_set, val_set, cfg, env.device,
-                                                  out / FACE_VIEWS if env.is_main else None,
-                                                  progress and env.is_main)
-        fwd_model, step_augment = FV.EncodedFaces(model), FV.face_augment_only(cfg.augment)
+        views, val_set = FV.cache_fold(model, train_set, val_set, cfg, env.device,
+                                       out / FACE_VIEWS if env.is_main else None, progress and env.is_main)
+        train_set, fwd_model, step_augment = views, FV.EncodedFaces(model), FV.face_augment_only(cfg.augment)
     net = torch.nn.parallel.DistributedDataParallel(fwd_model) if env.distributed else fwd_model
     sampler = DistributedSampler(train_set, num_replicas=env.world, rank=env.rank, shuffle=True, seed=cfg.seed)
     loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
