@@ -88,8 +88,9 @@ def test_a_step_on_cached_features_is_a_step_on_crops(cache, tmp_path):
         grads.append((loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}))
     (l1, g1), (l2, g2) = grads
     assert l1 == pytest.approx(l2, rel=1e-4)
+    scale = max(g.norm() for g in g1.values())  # conv biases before BatchNorm get ~0 (rounding noise)
     for n in g1:  # relative to each gradient's size: rounding, not another computation
-        assert (g1[n] - g2[n]).norm() <= 1e-2 * g1[n].norm() + 1e-8, n
+        assert (g1[n] - g2[n]).norm() <= 1e-2 * g1[n].norm() + 1e-5 * scale, n
 
 
 def test_without_augmentation_views_train_the_same_weights(cache, tmp_path):
@@ -101,8 +102,9 @@ def test_without_augmentation_views_train_the_same_weights(cache, tmp_path):
     whole = _train(cache, tmp_path / "every_step", base)
     cached = _train(cache, tmp_path / "views", base.replace(face_views=1))
     (h_whole,), (h_cached,) = whole.history, cached.history
-    # Tolerances: in the full suite (other thread settings) rounding differs by ~0.2 % after 4 steps;
-    # leaving out the blank-face offset (a real bug) moves these figures by far more.
+    # Tolerances: in the full suite (other thread settings) rounding differs by ~0.2 % in the losses
+    # and ~1 % in the weights after 4 steps; leaving out the blank-face offset (a real bug) moves
+    # the training loss by ~3 %.
     assert h_cached["train_loss"] == pytest.approx(h_whole["train_loss"], rel=1e-2)
     assert h_cached["val_loss"] == pytest.approx(h_whole["val_loss"], rel=1e-2)  # validation on cached features
     a = torch.load(tmp_path / "every_step" / LAST, weights_only=False)["model"]
@@ -110,7 +112,7 @@ def test_without_augmentation_views_train_the_same_weights(cache, tmp_path):
     assert a.keys() == b.keys()
     for k in a:  # relative to each tensor's size: float rounding, not a different computation
         diff = (a[k].float() - b[k].float()).norm() / a[k].float().norm().clamp_min(1e-12)
-        assert diff < 1e-2, (k, diff)
+        assert diff < 5e-2, (k, diff)
     assert not torch.equal(a["head.weight"], _model("ia", cache).state_dict()["head.weight"])  # it trained
 
 
