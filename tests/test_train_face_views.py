@@ -110,9 +110,9 @@ def test_without_augmentation_views_train_the_same_weights(cache, tmp_path):
     a = torch.load(tmp_path / "every_step" / LAST, weights_only=False)["model"]
     b = torch.load(tmp_path / "views" / LAST, weights_only=False)["model"]
     assert a.keys() == b.keys()
-    for k in a:  # relative to each tensor's size: float rounding, not a different computation
-        diff = (a[k].float() - b[k].float()).norm() / a[k].float().norm().clamp_min(1e-12)
-        assert diff < 5e-2, (k, diff)
+    for k in a:  # relative to each tensor's size (plus a floor for near-zero ones, e.g. BatchNorm biases)
+        diff = (a[k].float() - b[k].float()).norm()
+        assert diff <= 5e-2 * a[k].float().norm() + 1e-3, (k, diff)
     assert not torch.equal(a["head.weight"], _model("ia", cache).state_dict()["head.weight"])  # it trained
 
 
