@@ -4,7 +4,7 @@
 #   bash scripts/reproduce_audio.sh [DATA_DIR] [WORK_DIR]
 # DATA_DIR defaults to ../shared/data/ravdess-speech, WORK_DIR (caches, runs) to ../work-audio.
 # Training runs as NPROC DDP processes (torchrun, gloo on CPU; default 2 = the 2 cores used here).
-# Set ABLATION=0 to run only the headline.
+# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-29.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/ravdess-speech}
@@ -22,10 +22,12 @@ train() { $PY -m torch.distributed.run --standalone --nproc_per_node "$NPROC" -m
 $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc40d" --audio-kind mfcc --n-mfcc 40 --deltas --modalities audio
 
 # 2. the headline: 5-fold subject-wise CV, 15 epochs (scripts/configs/audio_final.json)
-train --cache "$CACHE/ravdess-mfcc40d" --out "$RUNS/audio_final"
-$PY -m emofusion evaluate "$RUNS/audio_final" --results-name audio_5fold --quiet
+if [ "${REPLICATION_ONLY:-0}" != 1 ]; then
+    train --cache "$CACHE/ravdess-mfcc40d" --out "$RUNS/audio_final"
+    $PY -m emofusion evaluate "$RUNS/audio_final" --results-name audio_5fold --quiet
+fi
 
-if [ "${ABLATION:-1}" = 1 ]; then
+if [ "${ABLATION:-1}" = 1 ] && [ "${REPLICATION_ONLY:-0}" != 1 ]; then
     $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc10" --modalities audio
     train --cache "$CACHE/ravdess-mfcc10" --folds 1 --out "$RUNS/abl_mfcc10_fold1"
     $PY -m emofusion evaluate "$RUNS/abl_mfcc10_fold1" --results-name audio_abl_mfcc10_fold1 --quiet
@@ -90,5 +92,33 @@ if [ "${ABLATION:-1}" = 1 ]; then
     $PY -m emofusion evaluate --ensemble "$RUNS/e30_nval0_5fold" "$RUNS/res_nval0_5fold" "$RUNS/sp_e10_nval0_5fold" \
         "$RUNS/sp_res_nval0_5fold" "$RUNS/sp4_e6_nval0_5fold" "$RUNS/sp4_res_nval0_5fold" --out "$RUNS/ens6_5fold" \
         --results-name audio_abl_ens6_5fold --quiet
+    $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
+fi
+
+# rows 23-29: row 21's recipe mix with fresh seeds, then speed test-time augmentation; row 29 is the
+# headline fixed before they ran. REPLICATION_ONLY=1 runs just this block (the caches are made if missing).
+if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
+    res() { train --fusion audio_res --config scripts/configs/audio_res.json --folds 1,2,3,4,5 "$@"; }
+    for s in 0.8 0.9 1.1 1.2; do
+        $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc40d-speed$s" --audio-kind mfcc --n-mfcc 40 \
+            --deltas --modalities audio --speed $s
+    done
+    X2=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed0.9" --extra-train-cache "$CACHE/ravdess-mfcc40d-speed1.1")
+    X4=(); for s in 0.8 0.9 1.1 1.2; do X4+=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed$s"); done
+    TTA=(--tta-cache "$CACHE/ravdess-mfcc40d-speed0.9" --tta-cache "$CACHE/ravdess-mfcc40d-speed1.1")
+    # --resume: an interrupted run continues where it stopped (a finished fold is not retrained)
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --n-val 0 --seed 1 "${X4[@]}" --out "$RUNS/sp4_res_s1_5fold" --resume
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --n-val 0 --seed 2 "${X4[@]}" --out "$RUNS/sp4_res_s2_5fold" --resume
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 14 --n-val 0 --seed 1 "${X2[@]}" --out "$RUNS/sp_res_s1_5fold" --resume
+    train --cache "$CACHE/ravdess-mfcc40d" --epochs 10 --n-val 0 --seed 1 "${X2[@]}" --out "$RUNS/sp_e10_s1_5fold" --resume
+    for r in sp4_res_s1 sp4_res_s2 sp_res_s1 sp_e10_s1; do
+        $PY -m emofusion evaluate "$RUNS/${r}_5fold" --results-name audio_abl_${r}_5fold --quiet
+    done
+    MEMBERS=("$RUNS/sp4_res_s1_5fold" "$RUNS/sp4_res_s2_5fold" "$RUNS/sp_res_s1_5fold" "$RUNS/sp_e10_s1_5fold")
+    $PY -m emofusion evaluate --ensemble "${MEMBERS[@]}" --out "$RUNS/ens_s12_5fold" --results-name audio_abl_ens_s12_5fold --quiet
+    $PY -m emofusion evaluate --ensemble "$RUNS/sp4_res_s1_5fold" "${TTA[@]}" --out "$RUNS/sp4_res_s1_tta_5fold" \
+        --results-name audio_abl_sp4_res_s1_tta_5fold --quiet
+    $PY -m emofusion evaluate --ensemble "${MEMBERS[@]}" "${TTA[@]}" --out "$RUNS/ens_s12_tta_5fold" \
+        --results-name audio_abl_ens_s12_tta_5fold --quiet
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
