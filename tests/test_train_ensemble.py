@@ -44,3 +44,37 @@ def test_ensemble_refuses_one_run_and_non_runs(runs, tmp_path, capsys):
     assert "at least two runs" in capsys.readouterr().err
     assert cli.main(["evaluate", "--ensemble", str(a), str(tmp_path), "--out", str(tmp_path / "x")]) != 0
     assert "not a training run" in capsys.readouterr().err
+
+
+def test_tta_averages_each_clip_over_its_copies(runs, tmp_path, capsys):
+    cache, (a, _b) = runs
+    # same clip ids and labels, other feature values: stands in for a speed-perturbed copy
+    copy = FeatureCache(write_cache(tmp_path / "copy", actors=(1, 2, 3), per_class=3, classes=tuple(range(8)), seed=5))
+    assert cli.main(["evaluate", "--ensemble", str(a), "--tta-cache", str(copy.root), "--out", str(tmp_path / "t"),
+                     "--quiet"]) == 0
+    res = json.loads((tmp_path / "t" / "results.json").read_text())
+    labels, plain, _ = member_probabilities(a / "fold_1", cache)
+    _, other, _ = member_probabilities(a / "fold_1", copy)
+    _, tta, _ = member_probabilities(a / "fold_1", cache, (copy,))
+    assert not np.allclose(plain, other)
+    np.testing.assert_allclose(tta, (plain + other) / 2, rtol=1e-5, atol=1e-7)
+    assert res["folds"][0]["full"]["accuracy"] == pytest.approx(float(np.mean(tta.argmax(1) == labels)))
+    assert res["tta"] == [{"cache": str(copy.root), "speed": 1.0}] and "TTA" in res["configuration"]
+
+
+def test_tta_refuses_other_clips_other_features_and_no_ensemble(runs, tmp_path, capsys):
+    from train_data import small_media
+
+    from emofusion.config import AudioConfig
+
+    _, (a, _b) = runs
+    fewer = write_cache(tmp_path / "fewer", actors=(1, 2, 3), per_class=2, classes=tuple(range(8)))
+    assert cli.main(["evaluate", "--ensemble", str(a), "--tta-cache", str(fewer), "--out", str(tmp_path / "x")]) == 2
+    assert "other test clips" in capsys.readouterr().err
+    cfg = small_media()
+    cfg = type(cfg)(window_s=cfg.window_s, video=cfg.video, audio=AudioConfig(n_mfcc=12))
+    odd = write_cache(tmp_path / "odd", actors=(1, 2, 3), per_class=3, classes=tuple(range(8)), cfg=cfg)
+    assert cli.main(["evaluate", "--ensemble", str(a), "--tta-cache", str(odd), "--out", str(tmp_path / "x")]) == 2
+    assert "other feature settings" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(a), "--tta-cache", str(odd)]) == 2
+    assert "--tta-cache goes with --ensemble" in capsys.readouterr().err

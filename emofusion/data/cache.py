@@ -41,6 +41,15 @@ def cache_config(cfg: MediaConfig, streams: Iterable[str], speed: float = 1.0) -
     return out
 
 
+def feature_settings(media_config: dict[str, Any], streams: Iterable[str]) -> dict[str, Any]:
+    """What shapes a cache's entries, for comparing two caches: its media settings and streams.
+    Video settings do not shape an audio-only cache, so they are left out of one."""
+    streams = sorted(streams)
+    if "faces" not in streams:
+        media_config = {k: v for k, v in media_config.items() if k != "video"}
+    return {"media_config": media_config, "streams": streams}
+
+
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
@@ -66,10 +75,8 @@ def open_for_writing(root: str | Path, cfg: MediaConfig, streams: Iterable[str],
     cfg_path = root / CONFIG
     if cfg_path.exists():
         have = json.loads(cfg_path.read_text())
-        if "faces" not in want["streams"]:  # video settings do not shape an audio-only cache
-            have = {**have, "media_config": {k: v for k, v in have.get("media_config", {}).items() if k != "video"}}
-            want = {**want, "media_config": {k: v for k, v in want["media_config"].items() if k != "video"}}
-        diffs = _diff(have, want)
+        have = {**have, **feature_settings(have.get("media_config", {}), have.get("streams", []))}
+        diffs = _diff(have, {**want, **feature_settings(want["media_config"], want["streams"])})
         if diffs:
             raise CacheError(
                 f"{root} was made with different settings; use another --out directory or delete it.\n  "
@@ -175,6 +182,11 @@ class FeatureCache:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def same_features(self, other: FeatureCache) -> bool:
+        """Both caches hold the same kind of entries (speed aside), so one model reads either."""
+        return feature_settings(self.config.to_dict(), self.streams) == feature_settings(
+            other.config.to_dict(), other.streams)
 
     def __contains__(self, clip_id: str) -> bool:
         return clip_id in self._by_id

@@ -189,7 +189,8 @@ def load_clip(path: str | Path, cfg: MediaConfig | None = None, *, want: Iterabl
     """Model inputs of one `cfg.window_s` window (centred, or from `start_s`). Raises ClipError.
 
     `speed` != 1 plays the audio faster (> 1) or slower, tempo and pitch together (Kaldi-style
-    speed perturbation): extra training data for `preprocess --speed`, never used at inference."""
+    speed perturbation): extra training data for `preprocess --speed` and copies for test-time augmentation
+    (`evaluate --tta-cache`); the web app never uses it."""
     cfg = cfg or MediaConfig()
     t = time.perf_counter()
     src = _Source(path, cfg, want, speed)

@@ -83,17 +83,15 @@ def make_dataset(cache, actors, streams, in_memory: bool = True):
 
 def extra_caches(cfg: TrainConfig, cache) -> list:
     """The --extra-train-cache caches, each checked to hold the same features as the main one."""
-    def settings(c) -> dict:  # video settings do not shape an audio-only cache (as in data/cache.py)
-        d = c.config.to_dict()
-        return d if "faces" in c.streams else {k: v for k, v in d.items() if k != "video"}
+    return [matching_cache(path, cache, "--extra-train-cache") for path in cfg.extra_train_caches]
 
-    out = []
-    for path in cfg.extra_train_caches:
-        extra = open_cache(path)
-        if settings(extra) != settings(cache) or set(extra.streams) != set(cache.streams):
-            raise UserError(f"--extra-train-cache {path}: made with other feature settings than {cache.root}")
-        out.append(extra)
-    return out
+
+def matching_cache(path: str | Path, cache, flag: str):
+    """The cache at `path`, refused unless its entries are made like `cache`'s (speed aside)."""
+    other = open_cache(path)
+    if not other.same_features(cache):
+        raise UserError(f"{flag} {path}: made with other feature settings than {cache.root}")
+    return other
 
 
 def model_streams(mcfg) -> tuple[str, ...]:

@@ -4,6 +4,11 @@ Each run trained the same folds (same test actors) with another model or recipe;
 run's best.pt scores the fold's test actors on its own cache, the softmax outputs are averaged and
 the mean is scored like a single model. Nothing is tuned on test data: the members and their
 equal weights are fixed before scoring.
+
+Test-time augmentation (`--tta-cache`, one run is then enough): each member also scores the same
+test clips from speed-perturbed caches (`preprocess --speed`), and its softmax outputs over the
+run's cache and those are averaged first. Each clip is scored only from copies of itself, so this is
+what a deployed model could do with one clip in hand.
 """
 
 from __future__ import annotations
@@ -31,34 +36,44 @@ def _fold_dirs(run: Path) -> dict[str, Path]:
     return {d.name: d for d in run.glob("fold_*") if (d / "best.pt").exists()}
 
 
-def member_probabilities(fold_dir: Path, cache) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """(labels, probabilities, test actors) of one run's fold model on that fold's test actors."""
+def member_probabilities(fold_dir: Path, cache, tta: tuple = ()) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(labels, probabilities, test actors) of one run's fold model on that fold's test actors;
+    with `tta` caches, the mean of its probabilities over `cache` and each of them."""
     from emofusion.train.cv import make_dataset
     from emofusion.train.evaluate import _load
     from emofusion.train.loop import predict
 
     split = json.loads((fold_dir / "split.json").read_text())
     model = _load(fold_dir / "best.pt").model
-    labels, logits = predict(model, make_dataset(cache, split["test"], model.inputs, in_memory=False))
-    return labels, _softmax(logits), list(split["test"])
+    scored = []
+    for c in (cache, *tta):
+        dataset = make_dataset(c, split["test"], model.inputs, in_memory=False)
+        labels, logits = predict(model, dataset)
+        scored.append(([r["id"] for r in dataset.records], labels, _softmax(logits)))
+    ids, labels, _ = scored[0]
+    for other_ids, _, _ in scored[1:]:
+        if other_ids != ids:
+            raise UserError(f"{fold_dir.name}: a --tta-cache holds other test clips than {cache.root}")
+    return labels, np.mean([p for _, _, p in scored], axis=0), list(split["test"])
 
 
 def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = None,
-                      progress: bool = True) -> dict[str, Any]:
-    from emofusion.train.cv import RUN_JSON, TRAIN_JSON, open_cache
+                      progress: bool = True, tta: list[Path] | tuple = ()) -> dict[str, Any]:
+    from emofusion.train.cv import RUN_JSON, TRAIN_JSON, matching_cache, open_cache
     from emofusion.train.evaluate import _summarise, _write, markdown
     from emofusion.train.metrics import classify
 
-    if len(runs) < 2:
-        raise UserError("--ensemble needs at least two runs")
+    if len(runs) < 2 and not tta:
+        raise UserError("--ensemble needs at least two runs (or one run with --tta-cache)")
     folds = [_fold_dirs(r) for r in runs]
     common = sorted(set.intersection(*(set(f) for f in folds)), key=lambda n: int(n.split("_")[1]))
     if not common:
         raise UserError("the runs share no trained fold")
     caches = [open_cache(json.loads((r / RUN_JSON).read_text())["cache"]) for r in runs]
+    tta_caches = [tuple(matching_cache(p, c, "--tta-cache") for p in tta) for c in caches]
     scored = []
     for name in common:
-        members = [member_probabilities(f[name], c) for f, c in zip(folds, caches)]
+        members = [member_probabilities(f[name], c, t) for f, c, t in zip(folds, caches, tta_caches)]
         labels, _, actors = members[0]
         for other_labels, _, other_actors in members[1:]:
             if other_actors != actors or not np.array_equal(other_labels, labels):
@@ -72,12 +87,16 @@ def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = No
                   f"(members {', '.join(f'{a:.3f}' for a in res['members'])})")
     first = json.loads((runs[0] / RUN_JSON).read_text())
     train_configs = [json.loads((r / TRAIN_JSON).read_text()) for r in runs]
+    label = f"ensemble of {len(runs)} runs" if len(runs) > 1 else first["model_config"]["fusion"]
+    if tta:
+        label += f" + speed TTA ({', '.join(f'{c.speed:g}' for c in tta_caches[0])})"
     results = {
-        "configuration": f"ensemble of {len(runs)} runs",
+        "configuration": label,
         "fusion": first["model_config"]["fusion"],
         "protocol": train_configs[0].get("protocol"),
         "n_folds": len(scored),
         "ensemble": [str(r) for r in runs],
+        "tta": [{"cache": str(c.root), "speed": c.speed} for c in tta_caches[0]],
         "train_config": train_configs[0],
         "member_train_configs": train_configs,
         "summary": _summarise(scored),

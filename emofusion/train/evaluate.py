@@ -37,6 +37,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN",
                    help="instead: average the class probabilities of these runs' fold models (same folds) "
                         "and score the mean; writes to --out")
+    p.add_argument("--tta-cache", type=Path, action="append", default=[], metavar="CACHE",
+                   help="with --ensemble (repeatable): also score each test clip from this speed-perturbed "
+                        "cache of the same clips (`preprocess --speed`) and average (test-time augmentation)")
 
 
 def _load(path: Path):
@@ -221,8 +224,10 @@ def run(args: argparse.Namespace) -> int:
 
         if not args.out:
             raise UserError("--ensemble needs --out")
-        evaluate_ensemble(args.ensemble, args.out, args.results_name, not args.quiet)
+        evaluate_ensemble(args.ensemble, args.out, args.results_name, not args.quiet, args.tta_cache)
         return 0
+    if args.tta_cache:
+        raise UserError("--tta-cache goes with --ensemble RUN [RUN ...]")
     if args.cremad:
         from emofusion.train.crossdata import run_check
 
