@@ -133,7 +133,12 @@ def markdown(results: dict[str, Any]) -> str:
             a, f = s[cond]["accuracy"], s[cond]["macro_f1"]
             lines.append(f"| {name} | {100 * a['mean']:.1f} +- {100 * a['std']:.1f} % "
                          f"| {100 * f['mean']:.1f} +- {100 * f['std']:.1f} % |")
-    lines += ["", "Mean +- sample std over folds; each fold's model chosen on its validation actors only.", "",
+    chosen = ("each fold's model is its last epoch (no validation actors)"
+              if (results.get("train_config") or {}).get("n_val") == 0
+              else "each fold's model chosen on its validation actors only")
+    if results.get("tta"):
+        chosen += "; each test clip also scored from its speed-perturbed copies and the outputs averaged"
+    lines += ["", f"Mean +- sample std over folds; {chosen}.", "",
               "| fold | test actors | accuracy | macro F1 | training (min) |", "| --- | --- | --- | --- | --- |"]
     for fold in results["folds"]:
         minutes = (fold.get("training") or {}).get("minutes")
