@@ -93,6 +93,22 @@ def test_model_card_figures_come_from_the_results_file(tmp_path):
                  str(tmp_path / "x"), "--command", "c"]) == 2
 
 
+def test_model_card_of_a_run_without_validation_actors(tmp_path):
+    from emofusion.train.model_card import main
+
+    run, res = _ship_fake_run(tmp_path)
+    results = json.loads(res.read_text())
+    results["train_config"] = {"epochs": 10, "n_val": 0, "extra_train_caches": ["c-speed0.9", "c-speed1.1"]}
+    res.write_text(json.dumps(results))
+    out = tmp_path / "models" / "audio"
+    assert main(["--run", str(run), "--fold", "2", "--results", str(res), "--name", "audio", "--out", str(out),
+                 "--command", "c"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert "last epoch" in card["protocol"] and "chosen on validation" not in card["protocol"]
+    assert "2 speed-perturbed copies" in card["data"]
+    assert "last epoch kept" in (out / "card.md").read_text()
+
+
 def test_cremad_label_names():
     from emofusion.train.crossdata import cremad_label
 

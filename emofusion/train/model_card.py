@@ -60,6 +60,12 @@ def build_card(name: str, checkpoint: Path, results_path: Path, fold: int, comma
     if fold_res is None:
         raise ValueError(f"{results_path} has no {fold_name}")
     conds = [c for c in ("full", "audio_zeroed", "video_zeroed") if c in fold_res]
+    tc = results.get("train_config") or {}
+    chosen = ("its last epoch: no validation actors, it trained on every non-test actor" if tc.get("n_val") == 0
+              else "chosen on validation actors of its training side")
+    extra = len(tc.get("extra_train_caches") or ())
+    seen = DATA[data] + (f" Training also saw {extra} speed-perturbed cop{'y' if extra == 1 else 'ies'} of its "
+                         "training clips (`preprocess --speed`, `train --extra-train-cache`)." if extra else "")
     card: dict[str, Any] = {
         "name": name,
         "configuration": results.get("configuration"),
@@ -71,10 +77,10 @@ def build_card(name: str, checkpoint: Path, results_path: Path, fold: int, comma
         "model_config": loaded.model_cfg.to_dict(),
         "media_config": loaded.media_cfg.to_dict(),
         "classes": list(loaded.classes),
-        "data": DATA[data],
+        "data": seen,
         "protocol": (f"{results.get('protocol')} subject-wise cross-validation on RAVDESS actors; this checkpoint "
-                     f"is {fold_name}'s model (test actors {fold_res['test_actors']}, chosen on validation actors "
-                     f"of its training side); {results['n_folds']} fold(s) were run."),
+                     f"is {fold_name}'s model (test actors {fold_res['test_actors']}, {chosen}); "
+                     f"{results['n_folds']} fold(s) were run."),
         "train_config": results.get("train_config"),
         "metrics": {
             "source": _rel(results_path),
@@ -104,7 +110,7 @@ def markdown(card: dict[str, Any]) -> str:
                 f"{tc.get('batch_size')} per process, label smoothing {tc.get('label_smoothing')}, mixup "
                 f"{aug.get('mixup_alpha')}, SpecAugment {aug.get('time_masks')}+{aug.get('freq_masks')} masks, "
                 f"modality dropout {aug.get('modality_dropout')} (p {aug.get('modality_dropout_p')}); "
-                f"selected by validation {tc.get('select_by')}.")
+                + ("last epoch kept." if tc.get("n_val") == 0 else f"selected by validation {tc.get('select_by')}."))
     if tc.get("freeze_face") or tc.get("face_pretrained"):
         start = f"`{Path(tc['face_pretrained']).name}`" if tc.get("face_pretrained") else "its random initialisation"
         training += (f" Face CNN {'frozen at' if tc.get('freeze_face') else 'started from'} {start}"
