@@ -4,7 +4,7 @@
 #   bash scripts/reproduce_audio.sh [DATA_DIR] [WORK_DIR]
 # DATA_DIR defaults to ../shared/data/ravdess-speech, WORK_DIR (caches, runs) to ../work-audio.
 # Training runs as NPROC DDP processes (torchrun, gloo on CPU; default 2 = the 2 cores used here).
-# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-31.
+# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-32.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/ravdess-speech}
@@ -95,7 +95,7 @@ if [ "${ABLATION:-1}" = 1 ] && [ "${REPLICATION_ONLY:-0}" != 1 ]; then
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
 
-# rows 23-31: row 21's recipe mix with fresh seeds, then speed test-time augmentation; row 29 is the
+# rows 23-32: row 21's recipe mix with fresh seeds, then speed test-time augmentation; row 29 is the
 # headline fixed before they ran. REPLICATION_ONLY=1 runs just this block (the caches are made if missing).
 if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
     res() { train --fusion audio_res --config scripts/configs/audio_res.json --folds 1,2,3,4,5 "$@"; }
@@ -125,5 +125,8 @@ if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
     $PY -m emofusion evaluate "$RUNS/sp4_res_rerun_5fold" --results-name audio_abl_sp4_res_rerun_5fold --quiet
     $PY -m emofusion evaluate --ensemble "${MEMBERS[@]}" "$RUNS/sp4_res_rerun_5fold" "${TTA[@]}" \
         --out "$RUNS/ens5_s012_tta_5fold" --results-name audio_abl_ens5_s012_tta_5fold --quiet
+    # row 32: row 30's fold 1 again on the same machine and caches (it must match row 30's fold 1 exactly)
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --n-val 0 --folds 1 "${X4[@]}" --out "$RUNS/sp4_res_rerun2_fold1" --resume
+    $PY -m emofusion evaluate "$RUNS/sp4_res_rerun2_fold1" --results-name audio_abl_sp4_res_rerun2_fold1 --quiet
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
