@@ -30,6 +30,13 @@ def test_analyze_endpoint_is_public():
     assert "/analyze" in api["named_endpoints"]
 
 
+def test_server_warms_up_on_an_example_before_serving():
+    ws.server_url()
+    log = ws.server_log()
+    assert "warmed up on" in log and "failed" not in log.split("warmed up on", 1)[1].splitlines()[0]
+    assert log.index("warmed up on") < log.index("serving")
+
+
 def test_committed_examples_end_to_end():
     clips = ws.example_clips()
     assert len(clips) >= 2, f"expected the committed example clips in {ws.EXAMPLES}"

@@ -47,3 +47,33 @@ def test_webapp_command_refuses_missing_models_without_traceback(tmp_path, capsy
     assert cli.main(["webapp", "--models", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+
+
+class Recording:
+    """A predictor that records what it was asked and answers with a given result or error."""
+
+    def __init__(self, error: Exception | None = None):
+        self.calls: list[str] = []
+        self.error = error
+
+    def analyze(self, path):
+        self.calls.append(path)
+        if self.error:
+            raise self.error
+
+        class Analysis:
+            inputs = media_config = None
+
+            def to_dict(self):
+                return {"error": None, "models": {}, "notices": [], "windows": []}
+        return Analysis()
+
+
+def test_warm_up_analyses_the_clip_and_never_raises(tmp_path, caplog):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"x")
+    ok = Recording()
+    assert AnalysisService(ok, WebAppConfig()).warm_up(clip) is True and ok.calls == [str(clip)]
+    broken = Recording(RuntimeError("decoder exploded"))
+    assert AnalysisService(broken, WebAppConfig()).warm_up(clip) is False and broken.calls == [str(clip)]
+    assert "warm-up on clip.mp4 failed" in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 
 from emofusion.webapp.config import WebAppConfig
@@ -45,9 +46,15 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= cfg.port <= 65535:
         raise UserError(f"--port must be 1..65535, not {cfg.port}")
     check_models_dir(cfg.models_dir, cfg.names)  # before the slow imports
-    from emofusion.webapp.app import build_app, launch_kwargs
+    from emofusion.webapp.app import build_app, example_clips, launch_kwargs
 
     service = AnalysisService(load_predictor(cfg), cfg)
+    examples = example_clips(cfg)
+    if examples:
+        t = time.perf_counter()
+        ok = service.warm_up(examples[0])
+        print(f"emofusion webapp: warmed up on {Path(examples[0]).name} in {time.perf_counter() - t:.1f} s"
+              + ("" if ok else " (it failed; see the log)"), flush=True)
     demo = build_app(service, cfg)
     print(f"emofusion webapp: serving {', '.join(cfg.names)} from {cfg.models_dir}/ "
           f"at http://{cfg.host}:{cfg.port}", flush=True)

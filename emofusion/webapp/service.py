@@ -88,6 +88,15 @@ class AnalysisService:
         self.predictor = predictor
         self.cfg = cfg
 
+    def warm_up(self, clip: str | os.PathLike) -> bool:
+        """Analyse one clip before serving. The first analysis in a process pays one-off costs
+        (codec set-up, librosa's JIT compile, the runtime's first run) that should not fall on the
+        first user; a failure is logged, never raised (the server still starts)."""
+        outcome = self.analyze(clip)
+        if not outcome.ok:
+            log.warning("warm-up on %s failed: %s", Path(clip).name, outcome.payload["error"]["message"])
+        return outcome.ok
+
     def analyze(self, path: str | os.PathLike | None) -> Outcome:
         if not path:
             return Outcome(error_payload("", NO_FILE, "No clip was given: upload or record a video."))
