@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from emofusion.provenance import machine, versions
 
 HELP = "time the media path (decode audio/video, features, face crops) on a generated 720p clip"
 REPO = Path(__file__).resolve().parents[2]
@@ -47,38 +48,6 @@ def default_face() -> Path:
         if p.is_file():
             return p
     raise UserError("no face photo found: pass --face PATH")
-
-
-def machine() -> dict:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()}
-
-
-def versions() -> dict:
-    import av
-    import facenet_pytorch  # noqa: F401
-    import librosa
-    import numpy
-    import torch
-    from importlib.metadata import version
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "av": av.__version__,
-        "libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
-        "facenet_pytorch": version("facenet-pytorch"),
-        "librosa": librosa.__version__,
-        "numpy": numpy.__version__,
-    }
 
 
 def serial_stages(clip: Path, cfg) -> dict[str, dict[str, float]]:

@@ -94,6 +94,14 @@ def matching_cache(path: str | Path, cache, flag: str):
     return other
 
 
+def provenance(cache, extras: list) -> dict[str, Any]:
+    """Machine, libraries and cache fingerprints: what tells two runs of one command apart."""
+    from emofusion import provenance as P
+
+    return {"machine": P.machine(), "versions": P.versions(),
+            "caches": {str(c.root.resolve()): P.cache_fingerprint(c) for c in (cache, *extras)}}
+
+
 def model_streams(mcfg) -> tuple[str, ...]:
     from emofusion.nets.registry import create_model
 
@@ -140,6 +148,7 @@ def run_cv(
                 "media_config": media.to_dict(),
                 "world_size": env.world,
                 "folds": {str(k): s.to_dict() for k, s in folds},
+                "provenance": provenance(cache, extras),
             }
             (out / RUN_JSON).write_text(json.dumps(run_info, indent=2) + "\n")
         for k, split in folds:

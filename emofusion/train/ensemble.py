@@ -99,6 +99,7 @@ def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = No
         "tta": [{"cache": str(c.root), "speed": c.speed} for c in tta_caches[0]],
         "train_config": train_configs[0],
         "member_train_configs": train_configs,
+        "member_provenance": [json.loads((r / RUN_JSON).read_text()).get("provenance") for r in runs],
         "summary": _summarise(scored),
         "folds": scored,
     }

@@ -193,6 +193,7 @@ def evaluate_run(run_dir: str | Path, cache_dir: str | Path | None = None, resul
         "train_config": train_cfg,
         "model_config": info["model_config"],
         "cache": info["cache"],
+        "provenance": info.get("provenance"),
         "summary": _summarise(folds),
         "folds": [{k: v for k, v in f.items() if k != "predictions"} for f in folds],
     }

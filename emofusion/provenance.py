@@ -1,0 +1,110 @@
+"""What a figure was made with: the machine, the library versions, and a fingerprint of a cache.
+
+Recorded beside results so that two runs of one command that disagree can be told apart: a fixed
+seed repeats a run exactly on one machine, but another machine or another set of libraries (which
+the features are computed with) may not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+FINGERPRINT = "fingerprint.json"
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform()}
+
+
+def versions() -> dict[str, Any]:
+    """The libraries that decode, compute features and train."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import av
+    import torch
+
+    out: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
+                           "torch_threads": torch.get_num_threads(), "av": av.__version__,
+                           "libavcodec": ".".join(map(str, av.library_versions["libavcodec"]))}
+    for dist in ("facenet-pytorch", "librosa", "numpy", "scipy", "soxr", "numba"):
+        try:
+            out[dist.replace("-", "_")] = version(dist)
+        except PackageNotFoundError:
+            out[dist.replace("-", "_")] = None
+    return out
+
+
+def cache_fingerprint(cache) -> str:
+    """sha256 over every ok entry's id, label and array contents (not the .npz bytes, which carry
+    zip timestamps). Kept in the cache directory, keyed by the manifest's size and mtime, so a
+    cache is hashed once per state."""
+    from emofusion.data.cache import MANIFEST
+
+    manifest = cache.root / MANIFEST
+    stat = manifest.stat() if manifest.exists() else None
+    key = [stat.st_size, stat.st_mtime_ns] if stat else None
+    store = cache.root / FINGERPRINT
+    if key is not None and store.exists():
+        try:
+            saved = json.loads(store.read_text())
+            if saved.get("manifest") == key:
+                return saved["sha256"]
+        except (OSError, ValueError, KeyError):
+            pass
+    h = hashlib.sha256()
+    for rec in cache.entries:
+        h.update(f"{rec['id']}:{rec['label']};".encode())
+        for name, arr in sorted(cache.load(rec["id"]).items()):
+            if arr is not None:
+                h.update(f"{name}:{arr.dtype}:{arr.shape};".encode())
+                h.update(arr.tobytes())
+    digest = h.hexdigest()
+    if key is not None:
+        try:
+            tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"manifest": key, "sha256": digest}) + "\n")
+            os.replace(tmp, store)
+        except OSError:  # a read-only cache is still fingerprinted, just not remembered
+            pass
+    return digest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m emofusion.provenance CACHE ... [--out FILE]: this machine, its libraries and the
+    caches' fingerprints as JSON, to compare with another session's."""
+    import argparse
+    import sys
+
+    from emofusion.data.cache import CacheError, FeatureCache
+
+    p = argparse.ArgumentParser(prog="python -m emofusion.provenance", description=main.__doc__.splitlines()[0])
+    p.add_argument("caches", nargs="*", type=Path)
+    p.add_argument("--out", type=Path, help="also write the JSON here")
+    args = p.parse_args(argv)
+    try:
+        caches = {str(c): cache_fingerprint(FeatureCache(c)) for c in args.caches}
+    except CacheError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps({"machine": machine(), "versions": versions(), "caches": caches}, indent=1) + "\n"
+    if args.out:
+        args.out.write_text(text)
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
