@@ -105,7 +105,7 @@ def test_model_card_of_a_run_without_validation_actors(tmp_path):
                  "--command", "c"]) == 0
     card = json.loads((out / "card.json").read_text())
     assert "last epoch" in card["protocol"] and "chosen on validation" not in card["protocol"]
-    assert "2 speed-perturbed copies" in card["data"]
+    assert "2 more cache(s)" in card["data"] and "c-speed0.9, c-speed1.1" in card["data"]
     assert "last epoch kept" in (out / "card.md").read_text()
 
 

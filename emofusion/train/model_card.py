@@ -63,9 +63,10 @@ def build_card(name: str, checkpoint: Path, results_path: Path, fold: int, comma
     tc = results.get("train_config") or {}
     chosen = ("its last epoch: no validation actors, it trained on every non-test actor" if tc.get("n_val") == 0
               else "chosen on validation actors of its training side")
-    extra = len(tc.get("extra_train_caches") or ())
-    seen = DATA[data] + (f" Training also saw {extra} speed-perturbed cop{'y' if extra == 1 else 'ies'} of its "
-                         "training clips (`preprocess --speed`, `train --extra-train-cache`)." if extra else "")
+    extra = [Path(c).name for c in tc.get("extra_train_caches") or ()]
+    seen = DATA[data] + (f" Training also saw its training actors' clips in {len(extra)} more cache(s), "
+                         f"`train --extra-train-cache` ({', '.join(extra)}: speed-perturbed copies when made by "
+                         "`preprocess --speed`)." if extra else "")
     card: dict[str, Any] = {
         "name": name,
         "configuration": results.get("configuration"),
