@@ -46,3 +46,21 @@ def test_provenance_command(tmp_path, capsys):
     assert main([str(cache.root), "--out", str(tmp_path / "p.json")]) == 0
     assert json.loads((tmp_path / "p.json").read_text())["caches"] == {str(cache.root): cache_fingerprint(cache)}
     assert main([str(tmp_path / "nope")]) == 2 and "not a feature cache" in capsys.readouterr().err
+
+
+def test_preprocess_twice_gives_the_same_fingerprint(tmp_path, fixtures_dir):
+    """The feature path is deterministic on one machine: a real FLAC preprocessed into two caches
+    (plain and speed-perturbed) fingerprints the same both times, and the two speeds differ."""
+    import shutil
+
+    from emofusion import cli
+
+    data = tmp_path / "data" / "Actor_01"
+    data.mkdir(parents=True)
+    shutil.copy(fixtures_dir / "03-01-05-02-01-01-01.flac", data)
+    prints = {}
+    for name, speed in (("a", "1.0"), ("b", "1.0"), ("s", "0.9")):
+        assert cli.main(["preprocess", str(data.parent), "--out", str(tmp_path / name), "--modalities", "audio",
+                         "--workers", "1", "--speed", speed]) == 0
+        prints[name] = cache_fingerprint(FeatureCache(tmp_path / name))
+    assert prints["a"] == prints["b"] != prints["s"]
