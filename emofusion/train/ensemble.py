@@ -69,7 +69,8 @@ def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = No
     common = sorted(set.intersection(*(set(f) for f in folds)), key=lambda n: int(n.split("_")[1]))
     if not common:
         raise UserError("the runs share no trained fold")
-    caches = [open_cache(json.loads((r / RUN_JSON).read_text())["cache"]) for r in runs]
+    infos = [json.loads((r / RUN_JSON).read_text()) for r in runs]
+    caches = [open_cache(info["cache"]) for info in infos]
     tta_caches = [tuple(matching_cache(p, c, "--tta-cache") for p in tta) for c in caches]
     scored = []
     for name in common:
@@ -85,7 +86,7 @@ def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = No
         if progress:
             print(f"{name}: ensemble accuracy {res['full']['accuracy']:.3f} "
                   f"(members {', '.join(f'{a:.3f}' for a in res['members'])})")
-    first = json.loads((runs[0] / RUN_JSON).read_text())
+    first = infos[0]
     train_configs = [json.loads((r / TRAIN_JSON).read_text()) for r in runs]
     label = f"ensemble of {len(runs)} runs" if len(runs) > 1 else first["model_config"]["fusion"]
     if tta:
@@ -99,7 +100,7 @@ def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = No
         "tta": [{"cache": str(c.root), "speed": c.speed} for c in tta_caches[0]],
         "train_config": train_configs[0],
         "member_train_configs": train_configs,
-        "member_provenance": [json.loads((r / RUN_JSON).read_text()).get("provenance") for r in runs],
+        "member_provenance": [info.get("provenance") for info in infos],
         "summary": _summarise(scored),
         "folds": scored,
     }
