@@ -15,5 +15,7 @@ NUM_CLASSES = len(CLASSES)
 
 # Names of the model inputs; ONNX graphs, caches and backends all use these keys.
 AUDIO = "audio"
+# Registered models that read the audio stream only (no face CNN).
+AUDIO_ONLY_MODELS: tuple[str, ...] = ("audio", "audio_res", "audio_cnn2d")
 FACES = "faces"
 LOGITS = "logits"

@@ -180,3 +180,38 @@ def test_audio_res_shapes_and_dynamic_batch_onnx(tmp_path):
             want = model(x).numpy()
         got = sess.run(None, {"audio": x.numpy()})[0]
         np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_audio_cnn2d_reads_feature_planes_and_exports_with_a_dynamic_batch(tmp_path):
+    """The 2D audio baseline: log-mel + deltas as 3 planes, any T, a width that does not split
+    into the planes refused, and an ONNX graph with a free batch that matches PyTorch."""
+    import onnxruntime as ort
+
+    from emofusion.config import AudioConfig, MediaConfig
+    from emofusion.export.onnx import export_onnx
+    from emofusion.nets.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("audio_cnn2d", audio_channels=3 * 32, audio_planes=3, audio_width=8).eval()
+    assert model.inputs == ("audio",)
+    with torch.no_grad():
+        for t in (4, 156, 301):
+            assert model(torch.randn(2, 96, t)).shape == (2, 8)
+        # the planes really are separate inputs: swapping the delta blocks changes the output
+        x = torch.randn(1, 96, 156)
+        swapped = torch.cat([x[:, :32], x[:, 64:], x[:, 32:64]], dim=1)
+        assert not torch.allclose(model(x), model(swapped))
+    with pytest.raises(ValueError, match="multiple of audio_planes"):
+        create_model("audio_cnn2d", audio_channels=100, audio_planes=3)
+    media = MediaConfig(audio=AudioConfig(kind="logmel", n_mels=32, deltas=True))
+    ckpt = save_checkpoint(tmp_path / "m.pt", model, model.cfg, media)
+    path = export_onnx(load_checkpoint(ckpt), tmp_path / "m.onnx")
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    for b in (1, 5):
+        x = torch.randn(b, 96, 156)
+        with torch.no_grad():
+            want = model(x).numpy()
+        got = sess.run(None, {"audio": x.numpy()})[0]
+        np.testing.assert_allclose(got, want, atol=1e-4)

@@ -75,6 +75,38 @@ def test_tta_refuses_other_clips_other_features_and_no_ensemble(runs, tmp_path, 
     cfg = type(cfg)(window_s=cfg.window_s, video=cfg.video, audio=AudioConfig(n_mfcc=12))
     odd = write_cache(tmp_path / "odd", actors=(1, 2, 3), per_class=3, classes=tuple(range(8)), cfg=cfg)
     assert cli.main(["evaluate", "--ensemble", str(a), "--tta-cache", str(odd), "--out", str(tmp_path / "x")]) == 2
-    assert "other feature settings" in capsys.readouterr().err
+    assert "no --tta-cache is made with the feature settings" in capsys.readouterr().err
     assert cli.main(["evaluate", str(a), "--tta-cache", str(odd)]) == 2
     assert "--tta-cache goes with --ensemble" in capsys.readouterr().err
+
+
+def test_tta_gives_each_member_the_copies_made_like_its_own_cache(runs, tmp_path, capsys):
+    """An MFCC member and one on other features in one ensemble: each is scored from the copies
+    made with its own features; copies at other speeds for one member are refused."""
+    from train_data import small_media
+
+    from emofusion.config import AudioConfig
+    from emofusion.train.ensemble import member_tta
+
+    cache, (a, _b) = runs
+    base = small_media()
+    odd_cfg = type(base)(window_s=base.window_s, video=base.video, audio=AudioConfig(n_mfcc=12))
+    odd = FeatureCache(write_cache(tmp_path / "odd", actors=(1, 2, 3), per_class=3, classes=tuple(range(8)),
+                                   cfg=odd_cfg))
+    cfg = TrainConfig(fusion="audio", epochs=1, seed=0, protocol="custom", test_actors=(3,), val_actors=(2,))
+    c = run_cv(odd.root, cfg, tmp_path / "odd_run", progress=False)
+    copies = {}
+    for name, media, speed in (("a09", None, 0.9), ("odd09", odd_cfg, 0.9), ("odd11", odd_cfg, 1.1)):
+        copies[name] = FeatureCache(write_cache(tmp_path / name, actors=(1, 2, 3), per_class=3,
+                                                classes=tuple(range(8)), cfg=media, seed=7, speed=speed))
+    picked = member_tta([copies["odd09"].root, copies["a09"].root], [cache, odd])
+    assert [[t.root for t in m] for m in picked] == [[copies["a09"].root], [copies["odd09"].root]]
+    args = ["evaluate", "--ensemble", str(a), str(c), "--tta-cache", str(copies["a09"].root),
+            "--tta-cache", str(copies["odd09"].root), "--out", str(tmp_path / "mixed"), "--quiet"]
+    assert cli.main(args) == 0
+    res = json.loads((tmp_path / "mixed" / "results.json").read_text())
+    assert res["member_tta"] == [[str(copies["a09"].root)], [str(copies["odd09"].root)]]
+    assert res["tta"] == [{"cache": str(copies["a09"].root), "speed": 0.9}]
+    args[args.index(str(copies["odd09"].root))] = str(copies["odd11"].root)
+    assert cli.main(args) == 2
+    assert "give every member the same speeds" in capsys.readouterr().err

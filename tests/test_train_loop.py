@@ -161,3 +161,19 @@ def test_freeze_face_on_an_audio_model_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match="no face CNN"):
         prepare_face(create_model("audio"), TrainConfig(fusion="audio", freeze_face=True))
+
+
+def test_audio_cnn2d_trains_on_log_mel_planes_from_the_cache(tmp_path):
+    """A log-mel + deltas cache gives the 2D audio net three planes; it trains and learns the cue."""
+    from emofusion.config import AudioConfig
+
+    base = small_media()
+    media = type(base)(window_s=base.window_s, video=base.video,
+                       audio=AudioConfig(kind="logmel", n_mels=16, deltas=True))
+    cache = FeatureCache(write_cache(tmp_path / "c", actors=(1, 2, 3), per_class=6, cfg=media, strength=3.0))
+    cfg = TrainConfig(fusion="audio_cnn2d", epochs=6, lr=3e-3, model={"audio_width": 8})
+    mcfg = model_config(cfg, cache.config)
+    assert (mcfg.audio_channels, mcfg.audio_planes) == (48, 3)
+    res = train_fold(mcfg, cfg, make_dataset(cache, (1, 2), ("audio",)), make_dataset(cache, (3,), ("audio",)),
+                     tmp_path / "run", cache.config, progress=False)
+    assert res.history[-1]["val_acc"] > 0.5  # 4 classes: chance is 0.25

@@ -49,6 +49,7 @@ def write_cache(
     cfg: MediaConfig | None = None,
     seed: int = 0,
     strength: float = 1.0,
+    speed: float = 1.0,
 ) -> Path:
     """A cache whose label = 2 * audio_bit + face_bit for 4 classes.
 
@@ -57,7 +58,7 @@ def write_cache(
     and more classes, the audio cue is the class itself (channel label+1 raised), a learnable task.
     """
     cfg = cfg or small_media()
-    open_for_writing(root, cfg, streams)
+    open_for_writing(root, cfg, streams, speed)
     rng = np.random.default_rng(seed)
     for actor in actors:
         for label in classes:

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from emofusion.constants import AUDIO_ONLY_MODELS
+
 HELP = "seconds per training epoch per configuration (224 and 112 px faces), extrapolated to RAVDESS folds"
 REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
 # RAVDESS audio-visual speech: 24 actors x 60 clips. A Luna-Jimenez 5-fold split trains on
@@ -23,7 +25,6 @@ CLIPS_PER_ACTOR = 60
 TRAIN_ACTORS, VAL_ACTORS = 15, 4
 FROZEN = "-frozen"
 VIEWS = "-views"  # frozen face CNN + cached face features (train --freeze-face --face-views V)
-AUDIO_ONLY = ("audio", "audio_res")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -255,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    plan = [(m, None if m in AUDIO_ONLY else s) for m in models for s in (sizes[:1] if m in AUDIO_ONLY else sizes)]
+    plan = [(m, None if m in AUDIO_ONLY_MODELS else s) for m in models for s in (sizes[:1] if m in AUDIO_ONLY_MODELS else sizes)]
     load0 = [round(v, 2) for v in os.getloadavg()]
     rows = []
     sized = [(model, size or sizes[0]) for model, size in plan]

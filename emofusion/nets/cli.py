@@ -15,8 +15,9 @@ from typing import Any
 HELP = "parameter counts (per part) and MACs per clip of every registered model"
 
 # Model parts, by top-level submodule name (see fusion.PARTS).
-# audio_res also has an input BatchNorm and a stem before its audio_tcn stages.
-PART_GROUPS = {"face CNN": ("face",), "temporal": ("audio_tcn", "video_tcn", "input_norm", "stem"), "fusion": ("fusion",), "head": ("head",)}
+# audio_res also has an input BatchNorm and a stem before its audio_tcn stages; audio_cnn2d
+# has the same before its 2D stages.
+PART_GROUPS = {"face CNN": ("face",), "temporal": ("audio_tcn", "video_tcn", "input_norm", "stem", "stages"), "fusion": ("fusion",), "head": ("head",)}
 # REFERENCE.md "Networks": parameter counts at 224 px.
 REFERENCE_PARAMS = {"ia": 1.85e6, "it": 1.94e6, "lt": 2.05e6}
 

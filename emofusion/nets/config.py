@@ -38,7 +38,8 @@ class ModelConfig:
     it_blocks: int = 1  # IT: cross-attention blocks per direction
     lt_blocks: int = 1  # LT: cross-attention blocks per direction (the reference: one each way)
     mlp_ratio: float = 2.0  # hidden width of the attention-block MLPs, relative to the stream width
-    audio_width: int = 64  # audio_res only: channels of its first stage (then 2x, 4x)
+    audio_width: int = 64  # audio_res / audio_cnn2d only: channels of the first stage (then 2x, 4x...)
+    audio_planes: int = 1  # audio_cnn2d only: feature blocks stacked in audio_channels (3 with deltas)
 
     def __post_init__(self) -> None:
         if self.gate not in GATES:
@@ -47,6 +48,8 @@ class ModelConfig:
             raise ValueError(f"face_size must be a multiple of 16 and >= 64, got {self.face_size}")
         if self.heads < 1 or 64 % self.heads:
             raise ValueError(f"heads must divide 64 (the video stage-1 width), got {self.heads}")
+        if self.audio_planes < 1:
+            raise ValueError(f"audio_planes must be >= 1, got {self.audio_planes}")
         if self.num_classes < 2:
             raise ValueError(f"num_classes must be >= 2, got {self.num_classes}")
 

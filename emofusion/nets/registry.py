@@ -20,7 +20,7 @@ class UnknownModelError(ValueError):
 
 _BUILDERS: dict[str, Callable[[ModelConfig], Any]] = {}
 # Modules whose import registers the built-in models.
-_BUILTIN_MODULES = ("emofusion.nets.fusion", "emofusion.nets.audio_resnet")
+_BUILTIN_MODULES = ("emofusion.nets.fusion", "emofusion.nets.audio_resnet", "emofusion.nets.audio_cnn2d")
 
 
 def register_model(name: str) -> Callable:

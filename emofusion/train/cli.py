@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from emofusion.constants import AUDIO_ONLY_MODELS
+
 HELP = "train a model with subject-wise cross-validation on a feature cache, then evaluate each fold"
 
 
@@ -23,8 +25,8 @@ def _ints(text: str) -> tuple[int, ...]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", required=True, type=Path, help="feature cache made by `emofusion preprocess`")
     p.add_argument("--out", required=True, type=Path, help="run directory (fold_k/ per fold)")
-    p.add_argument("--fusion", default="ia", choices=["ia", "it", "lt", "audio", "video", "audio_res"],
-                   help="registered model: the fusions, the two baselines, or the wider audio_res")
+    p.add_argument("--fusion", default="ia", choices=["ia", "it", "lt", "video", *AUDIO_ONLY_MODELS],
+                   help="registered model: the fusions, the two baselines, or the wider audio_res / audio_cnn2d")
     p.add_argument("--config", type=Path, help="TrainConfig JSON to start from (flags below override it)")
     p.add_argument("--resume", action="store_true", help="continue each fold from its last.pt")
     p.add_argument("--protocol", choices=["5fold", "6fold", "reference", "custom"])
@@ -110,7 +112,7 @@ def config_from_args(args: argparse.Namespace):
             if missing:
                 raise UserError(f"--extra-train-cache: no such directory {', '.join(missing)}")
             top["extra_train_caches"] = tuple(str(c.resolve()) for c in args.extra_train_cache)
-        if args.fusion in ("audio", "audio_res") and (top.get("face_pretrained") or top.get("freeze_face")
+        if args.fusion in AUDIO_ONLY_MODELS and (top.get("face_pretrained") or top.get("freeze_face")
                                                       or top.get("face_views")):
             raise UserError(f"--face-pretrained / --freeze-face / --face-views need a model with a face CNN, "
                             f"not {args.fusion!r}")

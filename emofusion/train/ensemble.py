@@ -8,7 +8,9 @@ equal weights are fixed before scoring.
 Test-time augmentation (`--tta-cache`, one run is then enough): each member also scores the same
 test clips from speed-perturbed caches (`preprocess --speed`), and its softmax outputs over the
 run's cache and those are averaged first. Each clip is scored only from copies of itself, so this is
-what a deployed model could do with one clip in hand.
+what a deployed model could do with one clip in hand. Members may read different features (MFCC,
+log-mel): each uses the --tta-cache copies made like its own cache, and every member must find
+copies at the same speeds.
 """
 
 from __future__ import annotations
@@ -57,9 +59,27 @@ def member_probabilities(fold_dir: Path, cache, tta: tuple = ()) -> tuple[np.nda
     return labels, np.mean([p for _, _, p in scored], axis=0), list(split["test"])
 
 
+def member_tta(tta: list, caches: list) -> list[tuple]:
+    """Per member cache, the TTA caches made with its feature settings (speed aside), in the given
+    order; refused unless every member gets copies at the same speeds."""
+    from emofusion.train.cv import open_cache
+
+    opened = [open_cache(p) for p in tta]
+    per_member = [tuple(t for t in opened if t.same_features(c)) for c in caches]
+    for c, mine in zip(caches, per_member):
+        if not mine:
+            raise UserError(f"no --tta-cache is made with the feature settings of {c.root}")
+    speeds = [sorted(t.speed for t in mine) for mine in per_member]
+    for c, s in zip(caches, speeds):
+        if s != speeds[0]:
+            raise UserError(f"--tta-cache: {c.root} has copies at speeds {s}, {caches[0].root} at {speeds[0]}; "
+                            "give every member the same speeds")
+    return per_member
+
+
 def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = None,
                       progress: bool = True, tta: list[Path] | tuple = ()) -> dict[str, Any]:
-    from emofusion.train.cv import RUN_JSON, TRAIN_JSON, matching_cache, open_cache
+    from emofusion.train.cv import RUN_JSON, TRAIN_JSON, open_cache
     from emofusion.train.evaluate import _summarise, _write, markdown
     from emofusion.train.metrics import classify
 
@@ -71,7 +91,7 @@ def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = No
         raise UserError("the runs share no trained fold")
     infos = [json.loads((r / RUN_JSON).read_text()) for r in runs]
     caches = [open_cache(info["cache"]) for info in infos]
-    tta_caches = [tuple(matching_cache(p, c, "--tta-cache") for p in tta) for c in caches]
+    tta_caches = member_tta(list(tta), caches) if tta else [() for _ in caches]
     scored = []
     for name in common:
         members = [member_probabilities(f[name], c, t) for f, c, t in zip(folds, caches, tta_caches)]
@@ -98,6 +118,7 @@ def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = No
         "n_folds": len(scored),
         "ensemble": [str(r) for r in runs],
         "tta": [{"cache": str(c.root), "speed": c.speed} for c in tta_caches[0]],
+        "member_tta": [[str(c.root) for c in t] for t in tta_caches],
         "train_config": train_configs[0],
         "member_train_configs": train_configs,
         "member_provenance": [info.get("provenance") for info in infos],
