@@ -18,6 +18,8 @@ HELP = "parameter counts (per part) and MACs per clip of every registered model"
 # audio_res also has an input BatchNorm and a stem before its audio_tcn stages; audio_cnn2d
 # has the same before its 2D stages.
 PART_GROUPS = {"face CNN": ("face",), "temporal": ("audio_tcn", "video_tcn", "input_norm", "stem", "stages"), "fusion": ("fusion",), "head": ("head",)}
+# Models counted at the input they were trained on rather than the ModelConfig defaults.
+PROFILE_OVERRIDES = {"audio_cnn2d": dict(audio_channels=192, audio_planes=3, audio_width=16)}
 # REFERENCE.md "Networks": parameter counts at 224 px.
 REFERENCE_PARAMS = {"ia": 1.85e6, "it": 1.94e6, "lt": 2.05e6}
 
@@ -39,7 +41,7 @@ def profile_model(name: str, face_size: int) -> dict[str, Any]:
 
     from emofusion.nets.registry import create_model
 
-    model = create_model(name, face_size=face_size).eval()
+    model = create_model(name, face_size=face_size, **PROFILE_OVERRIDES.get(name, {})).eval()
     cfg = model.cfg
     params = {part: 0 for part in PART_GROUPS}
     for pname, p in model.named_parameters():
@@ -105,7 +107,8 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
         "- Parameter counts do not depend on the face size; MACs do.",
         "- IA is ~37 k parameters below the reference because its attention builds only the query and key",
         "  projections it uses (the reference also carries value and output projections that get no gradient).",
-        "- Per clip = 15 face frames + one 10 x 156 MFCC window (the ModelConfig defaults).",
+        "- Per clip = 15 face frames + one 10 x 156 MFCC window (the ModelConfig defaults); audio_cnn2d is",
+        "  counted as trained: 64 log-mel bands + deltas (3 planes, 192 x 156), width 16.",
         "",
     ]
     return "\n".join(lines)
