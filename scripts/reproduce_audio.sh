@@ -4,7 +4,7 @@
 #   bash scripts/reproduce_audio.sh [DATA_DIR] [WORK_DIR]
 # DATA_DIR defaults to ../shared/data/ravdess-speech, WORK_DIR (caches, runs) to ../work-audio.
 # Training runs as NPROC DDP processes (torchrun, gloo on CPU; default 2 = the 2 cores used here).
-# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-32.
+# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-38.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/ravdess-speech}
@@ -128,5 +128,28 @@ if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
     # row 32: row 30's fold 1 again on the same machine and caches (it must match row 30's fold 1 exactly)
     res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --n-val 0 --folds 1 "${X4[@]}" --out "$RUNS/sp4_res_rerun2_fold1" --resume
     $PY -m emofusion evaluate "$RUNS/sp4_res_rerun2_fold1" --results-name audio_abl_sp4_res_rerun2_fold1 --quiet
+    # rows 33-38 (session 5, fixed before they ran): five-speed TTA; fresh seeds 3, 2, 2 of rows 23, 25, 26;
+    # the 2D CNN on log-mel 64 + deltas; row 38 (headline) = rows 23-26 and 34-37 with each member's own TTA copies
+    TTA4=(); for s in 0.8 0.9 1.1 1.2; do TTA4+=(--tta-cache "$CACHE/ravdess-mfcc40d-speed$s"); done
+    $PY -m emofusion evaluate --ensemble "${MEMBERS[@]}" "${TTA4[@]}" --out "$RUNS/ens_s12_tta4_5fold" \
+        --results-name audio_abl_ens_s12_tta4_5fold --quiet
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --n-val 0 --seed 3 "${X4[@]}" --out "$RUNS/sp4_res_s3_5fold" --resume
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 14 --n-val 0 --seed 2 "${X2[@]}" --out "$RUNS/sp_res_s2_5fold" --resume
+    train --cache "$CACHE/ravdess-mfcc40d" --epochs 10 --n-val 0 --seed 2 "${X2[@]}" --out "$RUNS/sp_e10_s2_5fold" --resume
+    L="$CACHE/ravdess-logmel64d"
+    $PY -m emofusion preprocess "$DATA" --out "$L" --audio-kind logmel --n-mels 64 --deltas --modalities audio
+    for s in 0.9 1.1; do
+        $PY -m emofusion preprocess "$DATA" --out "$L-speed$s" --audio-kind logmel --n-mels 64 --deltas \
+            --modalities audio --speed $s
+    done
+    train --cache "$L" --fusion audio_cnn2d --config scripts/configs/audio_cnn2d.json --epochs 14 --n-val 0 \
+        --folds 1,2,3,4,5 --extra-train-cache "$L-speed0.9" --extra-train-cache "$L-speed1.1" \
+        --out "$RUNS/sp_cnn2d_5fold" --resume
+    for r in sp4_res_s3 sp_res_s2 sp_e10_s2 sp_cnn2d; do
+        $PY -m emofusion evaluate "$RUNS/${r}_5fold" --results-name audio_abl_${r}_5fold --quiet
+    done
+    $PY -m emofusion evaluate --ensemble "${MEMBERS[@]}" "$RUNS/sp4_res_s3_5fold" "$RUNS/sp_res_s2_5fold" \
+        "$RUNS/sp_e10_s2_5fold" "$RUNS/sp_cnn2d_5fold" "${TTA[@]}" --tta-cache "$L-speed0.9" --tta-cache "$L-speed1.1" \
+        --out "$RUNS/ens8_tta_5fold" --results-name audio_abl_ens8_tta_5fold --quiet
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
