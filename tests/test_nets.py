@@ -153,14 +153,30 @@ def test_multi_head_attention_and_extra_blocks(name):
         ModelConfig(fusion=name, heads=3)
 
 
+def _assert_audio_onnx_matches(model, media, tmp_path):
+    """Checkpoint -> ONNX -> ONNX Runtime gives PyTorch's logits at batch 1 and 5 (a free batch)."""
+    import onnxruntime as ort
+
+    from emofusion.export.onnx import export_onnx
+    from emofusion.nets.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "m.pt", model, model.cfg, media)
+    path = export_onnx(load_checkpoint(ckpt), tmp_path / "m.onnx")
+    opts = ort.SessionOptions()
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    for b in (1, 5):
+        x = torch.randn(b, model.cfg.audio_channels, 156)
+        with torch.no_grad():
+            want = model(x).numpy()
+        got = sess.run(None, {"audio": x.numpy()})[0]
+        np.testing.assert_allclose(got, want, atol=1e-4)
+
+
 def test_audio_res_shapes_and_dynamic_batch_onnx(tmp_path):
     """The wider audio baseline: any feature width, any T >= 4, and an ONNX graph whose batch is
     free (integer padding only) that matches PyTorch at batch 1 and 5."""
-    import onnxruntime as ort
-
     from emofusion.config import AudioConfig, MediaConfig
-    from emofusion.export.onnx import export_onnx
-    from emofusion.nets.checkpoint import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("audio_res", audio_channels=120, audio_width=16).eval()
@@ -168,28 +184,13 @@ def test_audio_res_shapes_and_dynamic_batch_onnx(tmp_path):
     with torch.no_grad():
         for t in (4, 156, 301):
             assert model(torch.randn(2, 120, t)).shape == (2, 8)
-    media = MediaConfig(audio=AudioConfig(n_mfcc=40, deltas=True))
-    ckpt = save_checkpoint(tmp_path / "m.pt", model, model.cfg, media)
-    path = export_onnx(load_checkpoint(ckpt), tmp_path / "m.onnx")
-    opts = ort.SessionOptions()
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    for b in (1, 5):
-        x = torch.randn(b, 120, 156)
-        with torch.no_grad():
-            want = model(x).numpy()
-        got = sess.run(None, {"audio": x.numpy()})[0]
-        np.testing.assert_allclose(got, want, atol=1e-4)
+    _assert_audio_onnx_matches(model, MediaConfig(audio=AudioConfig(n_mfcc=40, deltas=True)), tmp_path)
 
 
 def test_audio_cnn2d_reads_feature_planes_and_exports_with_a_dynamic_batch(tmp_path):
     """The 2D audio baseline: log-mel + deltas as 3 planes, any T, a width that does not split
     into the planes refused, and an ONNX graph with a free batch that matches PyTorch."""
-    import onnxruntime as ort
-
     from emofusion.config import AudioConfig, MediaConfig
-    from emofusion.export.onnx import export_onnx
-    from emofusion.nets.checkpoint import load_checkpoint, save_checkpoint
 
     torch.manual_seed(0)
     model = create_model("audio_cnn2d", audio_channels=3 * 32, audio_planes=3, audio_width=8).eval()
@@ -203,15 +204,4 @@ def test_audio_cnn2d_reads_feature_planes_and_exports_with_a_dynamic_batch(tmp_p
         assert not torch.allclose(model(x), model(swapped))
     with pytest.raises(ValueError, match="multiple of audio_planes"):
         create_model("audio_cnn2d", audio_channels=100, audio_planes=3)
-    media = MediaConfig(audio=AudioConfig(kind="logmel", n_mels=32, deltas=True))
-    ckpt = save_checkpoint(tmp_path / "m.pt", model, model.cfg, media)
-    path = export_onnx(load_checkpoint(ckpt), tmp_path / "m.onnx")
-    opts = ort.SessionOptions()
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    for b in (1, 5):
-        x = torch.randn(b, 96, 156)
-        with torch.no_grad():
-            want = model(x).numpy()
-        got = sess.run(None, {"audio": x.numpy()})[0]
-        np.testing.assert_allclose(got, want, atol=1e-4)
+    _assert_audio_onnx_matches(model, MediaConfig(audio=AudioConfig(kind="logmel", n_mels=32, deltas=True)), tmp_path)
