@@ -16,29 +16,10 @@ import torch
 from torch import nn
 
 from emofusion.constants import AUDIO
-from emofusion.nets.audio_resnet import stats_pool
 from emofusion.nets.config import ModelConfig
 from emofusion.nets.fusion import EmotionNet
+from emofusion.nets.layers import ResBlock, stats_pool
 from emofusion.nets.registry import register_model
-
-
-class ResBlock2d(nn.Module):
-    """Two Conv2d(3x3)+BN, ReLU between and after; 1x1 conv on the skip when the shape changes."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.relu = nn.ReLU(inplace=True)
-        self.skip: nn.Module = nn.Identity()
-        if stride != 1 or cin != cout:
-            self.skip = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(y)) + self.skip(x))
 
 
 class AudioCNN2d(EmotionNet):
@@ -59,10 +40,10 @@ class AudioCNN2d(EmotionNet):
             nn.Conv2d(cfg.audio_planes, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)
         )
         self.stages = nn.Sequential(
-            ResBlock2d(w, w, stride=2),
-            ResBlock2d(w, 2 * w, stride=2),
-            ResBlock2d(2 * w, 4 * w, stride=2),
-            ResBlock2d(4 * w, 8 * w, stride=2),
+            ResBlock(w, w, stride=2, dims=2),
+            ResBlock(w, 2 * w, stride=2, dims=2),
+            ResBlock(2 * w, 4 * w, stride=2, dims=2),
+            ResBlock(4 * w, 8 * w, stride=2, dims=2),
         )
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:

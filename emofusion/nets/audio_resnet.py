@@ -17,33 +17,8 @@ from torch import nn
 from emofusion.constants import AUDIO
 from emofusion.nets.config import ModelConfig
 from emofusion.nets.fusion import EmotionNet
+from emofusion.nets.layers import ResBlock, stats_pool
 from emofusion.nets.registry import register_model
-
-
-class ResBlock1d(nn.Module):
-    """Two Conv1d(k=3)+BN, ReLU between and after; 1x1 conv on the skip when the shape changes."""
-
-    def __init__(self, cin: int, cout: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv1d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm1d(cout)
-        self.conv2 = nn.Conv1d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm1d(cout)
-        self.relu = nn.ReLU(inplace=True)
-        self.skip: nn.Module = nn.Identity()
-        if stride != 1 or cin != cout:
-            self.skip = nn.Sequential(nn.Conv1d(cin, cout, 1, stride, 0, bias=False), nn.BatchNorm1d(cout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(y)) + self.skip(x))
-
-
-def stats_pool(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, T) -> (B, 2C): mean and standard deviation over time."""
-    mean = x.mean(dim=-1)
-    std = (x.var(dim=-1, unbiased=False) + 1e-5).sqrt()
-    return torch.cat([mean, std], dim=1)
 
 
 class AudioResNet(EmotionNet):
@@ -59,11 +34,11 @@ class AudioResNet(EmotionNet):
             nn.Conv1d(cfg.audio_channels, w, 5, 1, 2, bias=False), nn.BatchNorm1d(w), nn.ReLU(inplace=True)
         )
         self.audio_tcn = nn.Sequential(
-            ResBlock1d(w, w),
-            ResBlock1d(w, 2 * w, stride=2),
-            ResBlock1d(2 * w, 2 * w),
-            ResBlock1d(2 * w, 4 * w, stride=2),
-            ResBlock1d(4 * w, 4 * w),
+            ResBlock(w, w),
+            ResBlock(w, 2 * w, stride=2),
+            ResBlock(2 * w, 2 * w),
+            ResBlock(2 * w, 4 * w, stride=2),
+            ResBlock(4 * w, 4 * w),
         )
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:

@@ -90,3 +90,33 @@ class ImageNetNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+
+class ResBlock(nn.Module):
+    """Basic residual block in 1D (audio_res) or 2D (audio_cnn2d): two k=3 convs with BN, ReLU
+    between and after the sum; a 1x1 conv + BN on the skip when the stride or width changes."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, dims: int = 1):
+        super().__init__()
+        if dims not in (1, 2):
+            raise ValueError(f"dims must be 1 or 2, got {dims}")
+        conv, bn = (nn.Conv1d, nn.BatchNorm1d) if dims == 1 else (nn.Conv2d, nn.BatchNorm2d)
+        self.conv1 = conv(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = bn(cout)
+        self.conv2 = conv(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = bn(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.skip: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.skip = nn.Sequential(conv(cin, cout, 1, stride, 0, bias=False), bn(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(y)) + self.skip(x))
+
+
+def stats_pool(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, T) -> (B, 2C): mean and standard deviation over time."""
+    mean = x.mean(dim=-1)
+    std = (x.var(dim=-1, unbiased=False) + 1e-5).sqrt()
+    return torch.cat([mean, std], dim=1)
