@@ -4,7 +4,7 @@
 #   bash scripts/reproduce_audio.sh [DATA_DIR] [WORK_DIR]
 # DATA_DIR defaults to ../shared/data/ravdess-speech, WORK_DIR (caches, runs) to ../work-audio.
 # Training runs as NPROC DDP processes (torchrun, gloo on CPU; default 2 = the 2 cores used here).
-# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-38.
+# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-39.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/ravdess-speech}
@@ -151,5 +151,8 @@ if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
     $PY -m emofusion evaluate --ensemble "${MEMBERS[@]}" "$RUNS/sp4_res_s3_5fold" "$RUNS/sp_res_s2_5fold" \
         "$RUNS/sp_e10_s2_5fold" "$RUNS/sp_cnn2d_5fold" "${TTA[@]}" --tta-cache "$L-speed0.9" --tta-cache "$L-speed1.1" \
         --out "$RUNS/ens8_tta_5fold" --results-name audio_abl_ens8_tta_5fold --quiet
+    # row 39 (post hoc, after row 38's figures): row 38 without the 2D CNN
+    $PY -m emofusion evaluate --ensemble "${MEMBERS[@]}" "$RUNS/sp4_res_s3_5fold" "$RUNS/sp_res_s2_5fold" \
+        "$RUNS/sp_e10_s2_5fold" "${TTA[@]}" --out "$RUNS/ens7_tta_5fold" --results-name audio_abl_ens7_tta_5fold --quiet
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
