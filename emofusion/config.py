@@ -60,9 +60,13 @@ class AudioConfig:
     deltas: bool = False  # append first and second differences as extra channels
 
     @property
+    def planes(self) -> int:
+        """Feature blocks stacked along the channels: the bands, then their deltas and delta-deltas."""
+        return 3 if self.deltas else 1
+
+    @property
     def channels(self) -> int:
-        base = self.n_mfcc if self.kind == "mfcc" else self.n_mels
-        return base * (3 if self.deltas else 1)
+        return (self.n_mfcc if self.kind == "mfcc" else self.n_mels) * self.planes
 
 
 @dataclass(frozen=True)

@@ -256,7 +256,9 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    plan = [(m, None if m in AUDIO_ONLY_MODELS else s) for m in models for s in (sizes[:1] if m in AUDIO_ONLY_MODELS else sizes)]
+    # audio-only models have no face size: one row each
+    plan = [(m, None) if m in AUDIO_ONLY_MODELS else (m, s) for m in models
+            for s in (sizes[:1] if m in AUDIO_ONLY_MODELS else sizes)]
     load0 = [round(v, 2) for v in os.getloadavg()]
     rows = []
     sized = [(model, size or sizes[0]) for model, size in plan]

@@ -49,7 +49,7 @@ def model_config(cfg: TrainConfig, media):
     base = dict(
         fusion=cfg.fusion,
         audio_channels=media.audio.channels,
-        audio_planes=3 if media.audio.deltas else 1,
+        audio_planes=media.audio.planes,
         audio_frames=media.audio_frames,
         n_frames=media.video.n_frames,
         face_size=media.video.face_size,
