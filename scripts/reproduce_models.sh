@@ -78,14 +78,17 @@ done
 # 5. INT8 accuracy of the shipped runs' fold models (results/quantization.*)
 $PY -m emofusion bench quantization "$AUDIO_RUN" "$WORK/runs/ia_sp_frozen10" "$WORK/runs/lt_sp_frozen10"
 
-# 6-7. (FIVE_FOLD_IA=1, FIVE_FOLD_LT=1) IA / LT with the shipped recipe on all 5 folds: fold 1 is the
-#    shipped model's own run (copied, so it is not trained twice), folds 2-5 are new
-#    -> results/{ia,lt}_stills112f5_sp_5fold.*
-for f in ia lt; do
+# 6-8. (FIVE_FOLD_IA=1, FIVE_FOLD_LT=1, FIVE_FOLD_IT=1) IA / LT / IT with the shipped recipe on all 5
+#    folds: for IA and LT fold 1 is the shipped model's own run (copied, so it is not trained twice) and
+#    folds 2-5 are new; IT is not shipped, so all its folds are new
+#    -> results/{ia,lt,it}_stills112f5_sp_5fold.*
+for f in ia lt it; do
     flag=FIVE_FOLD_${f^^}
     [ "${!flag:-0}" = 1 ] || continue
     mkdir -p "$WORK/runs/${f}_sp_frozen10_5fold"
-    [ -d "$WORK/runs/${f}_sp_frozen10_5fold/fold_1" ] || cp -r "$WORK/runs/${f}_sp_frozen10/fold_1" "$WORK/runs/${f}_sp_frozen10_5fold/"
+    if [ $f != it ] && [ ! -d "$WORK/runs/${f}_sp_frozen10_5fold/fold_1" ]; then
+        cp -r "$WORK/runs/${f}_sp_frozen10/fold_1" "$WORK/runs/${f}_sp_frozen10_5fold/"
+    fi
     $PY -m emofusion train --cache "$WORK/ravdess-mfcc40d-stills112f5" --fusion $f --config scripts/configs/fusion_$f.json \
         --folds 1,2,3,4,5 --freeze-face --n-val 0 --epochs 10 "${X[@]}" --out "$WORK/runs/${f}_sp_frozen10_5fold" --resume --quiet
     $PY -m emofusion evaluate "$WORK/runs/${f}_sp_frozen10_5fold" --results-name ${f}_stills112f5_sp_5fold --quiet
