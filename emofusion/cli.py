@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "emofusion.train.evaluate",
     "export": "emofusion.export.cli",
     "bench": "emofusion.bench.cli",
+    "provenance": "emofusion.provenance",
     "predict": "emofusion.webapp.predict_cli",
     "webapp": "emofusion.webapp.cli",
 }

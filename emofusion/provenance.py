@@ -82,23 +82,22 @@ def cache_fingerprint(cache) -> str:
     return digest
 
 
-def main(argv: list[str] | None = None) -> int:
-    """python -m emofusion.provenance CACHE ... [--out FILE]: this machine, its libraries and the
-    caches' fingerprints as JSON, to compare with another session's."""
-    import argparse
-    import sys
+HELP = "this machine, its libraries and caches' content fingerprints as JSON (to compare sessions)"
 
+
+def add_arguments(p) -> None:
+    p.add_argument("caches", nargs="*", type=Path, help="feature caches to fingerprint")
+    p.add_argument("--out", type=Path, help="also write the JSON here")
+
+
+def run(args) -> int:
+    from emofusion.cli import UserError
     from emofusion.data.cache import CacheError, FeatureCache
 
-    p = argparse.ArgumentParser(prog="python -m emofusion.provenance", description=main.__doc__.splitlines()[0])
-    p.add_argument("caches", nargs="*", type=Path)
-    p.add_argument("--out", type=Path, help="also write the JSON here")
-    args = p.parse_args(argv)
     try:
         caches = {str(c): cache_fingerprint(FeatureCache(c)) for c in args.caches}
     except CacheError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        raise UserError(str(exc)) from None
     text = json.dumps({"machine": machine(), "versions": versions(), "caches": caches}, indent=1) + "\n"
     if args.out:
         args.out.write_text(text)
@@ -107,4 +106,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from emofusion.cli import main
+
+    raise SystemExit(main(["provenance", *__import__("sys").argv[1:]]))
