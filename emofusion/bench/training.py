@@ -28,7 +28,7 @@ VIEWS = "-views"  # frozen face CNN + cached face features (train --freeze-face 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--models", default="audio,audio_res,video,ia,it,lt,ia-frozen,lt-frozen,ia-views,lt-views",
+    p.add_argument("--models", default="audio,audio_res,audio_cnn2d,video,ia,it,lt,ia-frozen,lt-frozen,ia-views,lt-views",
                    help="registered models; NAME-frozen = with the face CNN frozen (train --freeze-face); "
                         "NAME-views = frozen and trained on cached face features (--face-views)")
     p.add_argument("--views", type=int, default=8, help="face views per clip for the NAME-views fold estimate")
@@ -68,15 +68,16 @@ def measure(name: str, size: int, batch: int, n: int, warmup: int, ddp: bool = F
     import torch
     import torch.nn.functional as F
 
-    from emofusion.constants import FACES, NUM_CLASSES
-    from emofusion.nets.registry import create_model
+    from emofusion.constants import AUDIO, FACES, NUM_CLASSES
+    from emofusion.nets.registry import TRAINED_PROFILES, create_model
     from emofusion.train.augment import augment_batch
     from emofusion.train.config import AugmentConfig
     from emofusion.train.face_views import EncodedFaces, face_augment_only
 
     torch.manual_seed(0)
     views = name.endswith(VIEWS)
-    model = create_model(name.removesuffix(FROZEN).removesuffix(VIEWS), face_size=size)
+    base = name.removesuffix(FROZEN).removesuffix(VIEWS)
+    model = create_model(base, face_size=size, **TRAINED_PROFILES.get(base, {}))
     if views or name.endswith(FROZEN):
         model.freeze_face()
     cfg = model.cfg
@@ -120,7 +121,8 @@ def measure(name: str, size: int, batch: int, n: int, warmup: int, ddp: bool = F
     return {"train_step_s": statistics.median(steps), "eval_batch_s": statistics.median(evals),
             "train_step_cpu_s": statistics.median(cpu), "eval_batch_cpu_s": statistics.median(eval_cpu),
             "train_steps_s": steps, "eval_batches_s": evals,
-            "encode_clip_s": statistics.median(encodes) if encodes else None}
+            "encode_clip_s": statistics.median(encodes) if encodes else None,
+            "audio_input": [cfg.audio_channels, cfg.audio_frames] if AUDIO in model.inputs else None}
 
 
 def _ddp_worker(rank: int, world: int, port: int, threads: int, plan, args_t, out_dir: str) -> None:
@@ -167,6 +169,7 @@ def measure_ddp(plan, procs: int, batch: int, n: int, warmup: int) -> list[dict[
         # every process computes the face views of all training clips itself (train/face_views.py)
         encodes = [r["encode_clip_s"] for r in ranks if r.get("encode_clip_s")]
         row["encode_clip_s"] = max(encodes) if encodes else None
+        row["audio_input"] = ranks[0].get("audio_input")
         row.update(train_steps_s=[r["train_steps_s"] for r in ranks], eval_batches_s=[r["eval_batches_s"] for r in ranks],
                    threads=threads * procs)
         rows.append(row)
@@ -202,6 +205,21 @@ def _workers(h: dict[str, Any]) -> str:
     return f"{h['threads']} threads"
 
 
+def _audio_inputs(rows: list[dict[str, Any]]) -> list[str]:
+    """One line naming the audio input each model was timed at (ModelConfig defaults, except the
+    trained profiles of nets.registry.TRAINED_PROFILES)."""
+    shapes: dict[str, list[str]] = {}
+    for r in rows:
+        if r.get("audio_input"):
+            shape = "x".join(map(str, r["audio_input"]))
+            if r["model"] not in shapes.setdefault(shape, []):
+                shapes[shape].append(r["model"])
+    if not shapes:
+        return []
+    parts = [f"{shape} ({', '.join(models)})" for shape, models in shapes.items()]
+    return [f"Audio input per clip, channels x frames: {'; '.join(parts)}.", ""]
+
+
 def markdown(res: dict[str, Any]) -> str:
     h = res["setup"]
     lines = [
@@ -219,6 +237,7 @@ def markdown(res: dict[str, Any]) -> str:
         "over each validation clip before training (`train --freeze-face --face-views`); steps and validation "
         "run on the cached features; 'precompute' is that CNN pass, timed alone per clip and scaled to the "
         "fold.", "",
+        *_audio_inputs(res["rows"]),
         "| configuration | face px | train step (s) | step CPU (s) | val batch (s) | precompute (s) | epoch (s) "
         "| fold (min) | idle epoch (s) | idle fold (min) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",

@@ -18,8 +18,6 @@ HELP = "parameter counts (per part) and MACs per clip of every registered model"
 # audio_res also has an input BatchNorm and a stem before its audio_tcn stages; audio_cnn2d
 # has the same before its 2D stages.
 PART_GROUPS = {"face CNN": ("face",), "temporal": ("audio_tcn", "video_tcn", "input_norm", "stem", "stages"), "fusion": ("fusion",), "head": ("head",)}
-# Models counted at the input they were trained on rather than the ModelConfig defaults.
-PROFILE_OVERRIDES = {"audio_cnn2d": dict(audio_channels=192, audio_planes=3, audio_width=16)}
 # REFERENCE.md "Networks": parameter counts at 224 px.
 REFERENCE_PARAMS = {"ia": 1.85e6, "it": 1.94e6, "lt": 2.05e6}
 
@@ -39,9 +37,9 @@ def profile_model(name: str, face_size: int) -> dict[str, Any]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from emofusion.nets.registry import create_model
+    from emofusion.nets.registry import TRAINED_PROFILES, create_model
 
-    model = create_model(name, face_size=face_size, **PROFILE_OVERRIDES.get(name, {})).eval()
+    model = create_model(name, face_size=face_size, **TRAINED_PROFILES.get(name, {})).eval()
     cfg = model.cfg
     params = {part: 0 for part in PART_GROUPS}
     for pname, p in model.named_parameters():

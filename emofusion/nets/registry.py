@@ -21,6 +21,10 @@ class UnknownModelError(ValueError):
 _BUILDERS: dict[str, Callable[[ModelConfig], Any]] = {}
 # Modules whose import registers the built-in models.
 _BUILTIN_MODULES = ("emofusion.nets.fusion", "emofusion.nets.audio_resnet", "emofusion.nets.audio_cnn2d")
+# Models whose ModelConfig defaults are not the input they were trained on: `emofusion params` and
+# `emofusion bench train` build them at that input (audio_cnn2d: log-mel 64 + deltas as 3 planes).
+TRAINED_PROFILES: dict[str, dict[str, Any]] = {
+    "audio_cnn2d": dict(audio_channels=192, audio_planes=3, audio_width=16)}
 
 
 def register_model(name: str) -> Callable:
