@@ -92,32 +92,6 @@ if [ "${ABLATION:-1}" = 1 ] && [ "${REPLICATION_ONLY:-0}" != 1 ]; then
     $PY -m emofusion evaluate --ensemble "$RUNS/e30_nval0_5fold" "$RUNS/res_nval0_5fold" "$RUNS/sp_e10_nval0_5fold" \
         "$RUNS/sp_res_nval0_5fold" "$RUNS/sp4_e6_nval0_5fold" "$RUNS/sp4_res_nval0_5fold" --out "$RUNS/ens6_5fold" \
         --results-name audio_abl_ens6_5fold --quiet
-    # rows 40-47 (session 6, fixed before they ran): fresh seeds 3, 4, 3, 4, 5 of rows 16, 20, 15, 16, 20;
-    # row 45 (headline) = all 14 speed-perturbed 5-fold models with five-speed TTA; rows 46-47 take one change away each
-    res --cache "$CACHE/ravdess-mfcc40d" --epochs 14 --n-val 0 --seed 3 "${X2[@]}" --out "$RUNS/sp_res_s3_5fold" --resume
-    res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --n-val 0 --seed 4 "${X4[@]}" --out "$RUNS/sp4_res_s4_5fold" --resume
-    train --cache "$CACHE/ravdess-mfcc40d" --epochs 10 --n-val 0 --seed 3 "${X2[@]}" --out "$RUNS/sp_e10_s3_5fold" --resume
-    res --cache "$CACHE/ravdess-mfcc40d" --epochs 14 --n-val 0 --seed 4 "${X2[@]}" --out "$RUNS/sp_res_s4_5fold" --resume
-    res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --n-val 0 --seed 5 "${X4[@]}" --out "$RUNS/sp4_res_s5_5fold" --resume
-    for r in sp_res_s3 sp4_res_s4 sp_e10_s3 sp_res_s4 sp4_res_s5; do
-        $PY -m emofusion evaluate "$RUNS/${r}_5fold" --results-name audio_abl_${r}_5fold --quiet
-    done
-    for s in 0.8 1.2; do
-        $PY -m emofusion preprocess "$DATA" --out "$L-speed$s" --audio-kind logmel --n-mels 64 --deltas \
-            --modalities audio --speed $s
-    done
-    M8=("${MEMBERS[@]}" "$RUNS/sp4_res_s3_5fold" "$RUNS/sp_res_s2_5fold" "$RUNS/sp_e10_s2_5fold" "$RUNS/sp_cnn2d_5fold")
-    M14=("${MEMBERS[@]}" "$RUNS/sp4_res_rerun_5fold" "$RUNS/sp4_res_s3_5fold" "$RUNS/sp_res_s2_5fold"
-         "$RUNS/sp_e10_s2_5fold" "$RUNS/sp_cnn2d_5fold" "$RUNS/sp_res_s3_5fold" "$RUNS/sp4_res_s4_5fold"
-         "$RUNS/sp_e10_s3_5fold" "$RUNS/sp_res_s4_5fold" "$RUNS/sp4_res_s5_5fold")
-    T2=("${TTA[@]}" --tta-cache "$L-speed0.9" --tta-cache "$L-speed1.1")
-    T4=("${TTA4[@]}"); for s in 0.8 0.9 1.1 1.2; do T4+=(--tta-cache "$L-speed$s"); done
-    $PY -m emofusion evaluate --ensemble "${M14[@]}" "${T4[@]}" --out "$RUNS/ens14_tta4_5fold" \
-        --results-name audio_abl_ens14_tta4_5fold --quiet
-    $PY -m emofusion evaluate --ensemble "${M14[@]}" "${T2[@]}" --out "$RUNS/ens14_tta_5fold" \
-        --results-name audio_abl_ens14_tta_5fold --quiet
-    $PY -m emofusion evaluate --ensemble "${M8[@]}" "${T4[@]}" --out "$RUNS/ens8_tta4_5fold" \
-        --results-name audio_abl_ens8_tta4_5fold --quiet
     $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
 
