@@ -105,7 +105,9 @@ def run(args) -> int:
     return 0
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m emofusion.provenance: the same as `emofusion provenance`
+    import sys
+
     from emofusion.cli import main
 
-    raise SystemExit(main(["provenance", *__import__("sys").argv[1:]]))
+    raise SystemExit(main(["provenance", *sys.argv[1:]]))
