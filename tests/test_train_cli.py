@@ -94,3 +94,47 @@ def test_bad_inputs_are_user_errors(tmp_path, capsys):
 def test_module_entry_point_help():
     out = subprocess.run([sys.executable, "-m", "emofusion", "train", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--resume" in out.stdout
+
+
+def _config(*argv):
+    import argparse
+
+    from emofusion.train.cli import add_arguments, config_from_args
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    return config_from_args(p.parse_args(["--cache", "c", "--out", "o", *argv]))
+
+
+@pytest.mark.parametrize("flags, fusion", [
+    ([], "audio_cnn2d"),  # no --fusion: the config's model, not the parser's default
+    (["--fusion", "lt"], "lt"),  # a flag the user wrote beats the file
+])
+def test_fusion_from_config_unless_the_flag_is_given(tmp_path, flags, fusion):
+    from emofusion.train.config import TrainConfig
+
+    cfg_file = tmp_path / "cfg.json"
+    TrainConfig(fusion="audio_cnn2d", lr=0.002).save(cfg_file)
+    cfg = _config("--config", str(cfg_file), *flags)
+    assert cfg.fusion == fusion
+    assert cfg.lr == 0.002  # the rest of the file is kept either way
+
+
+def test_the_issues_command_trains_the_configs_model():
+    """`train --config scripts/configs/audio_cnn2d.json` used to train IA silently (issue 15)."""
+    from pathlib import Path
+
+    configs = Path(__file__).resolve().parents[1] / "scripts" / "configs"
+    assert _config("--config", str(configs / "audio_cnn2d.json")).fusion == "audio_cnn2d"
+    assert _config("--config", str(configs / "audio_res.json")).fusion == "audio_res"
+    assert _config().fusion == "ia"  # neither flag nor file: the TrainConfig default
+
+
+def test_face_flags_are_refused_for_an_audio_model_named_by_the_config(tmp_path):
+    from emofusion.cli import UserError
+    from emofusion.train.config import TrainConfig
+
+    cfg_file = tmp_path / "cfg.json"
+    TrainConfig(fusion="audio").save(cfg_file)
+    with pytest.raises(UserError, match="need a model with a face CNN"):
+        _config("--config", str(cfg_file), "--freeze-face")

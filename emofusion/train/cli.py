@@ -25,9 +25,10 @@ def _ints(text: str) -> tuple[int, ...]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", required=True, type=Path, help="feature cache made by `emofusion preprocess`")
     p.add_argument("--out", required=True, type=Path, help="run directory (fold_k/ per fold)")
-    p.add_argument("--fusion", default="ia", choices=["ia", "it", "lt", "video", *AUDIO_ONLY_MODELS],
-                   help="registered model: the fusions, the two baselines, or the wider audio_res / audio_cnn2d")
-    p.add_argument("--config", type=Path, help="TrainConfig JSON to start from (flags below override it)")
+    p.add_argument("--fusion", choices=["ia", "it", "lt", "video", *AUDIO_ONLY_MODELS],
+                   help="registered model: the fusions, the two baselines, or the wider audio_res / audio_cnn2d "
+                        "(default: the --config file's fusion, else ia)")
+    p.add_argument("--config", type=Path, help="TrainConfig JSON to start from (flags override it)")
     p.add_argument("--resume", action="store_true", help="continue each fold from its last.pt")
     p.add_argument("--protocol", choices=["5fold", "6fold", "reference", "custom"])
     p.add_argument("--folds", type=_ints, help="1-based folds to run, e.g. 1,2 (default: all)")
@@ -73,7 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-TOP = ("protocol", "folds", "test_actors", "val_actors", "n_val", "epochs", "batch_size", "optimizer", "lr",
+TOP = ("fusion", "protocol", "folds", "test_actors", "val_actors", "n_val", "epochs", "batch_size", "optimizer", "lr",
        "momentum", "weight_decay", "schedule", "milestones", "gamma", "seed", "label_smoothing", "precise_bn",
        "select_by", "num_workers", "device", "face_views")
 AUG = ("modality_dropout", "modality_dropout_p", "mixup_alpha", "time_masks", "freq_masks", "audio_noise")
@@ -112,11 +113,12 @@ def config_from_args(args: argparse.Namespace):
             if missing:
                 raise UserError(f"--extra-train-cache: no such directory {', '.join(missing)}")
             top["extra_train_caches"] = tuple(str(c.resolve()) for c in args.extra_train_cache)
-        if args.fusion in AUDIO_ONLY_MODELS and (top.get("face_pretrained") or top.get("freeze_face")
-                                                      or top.get("face_views")):
+        fusion = top.get("fusion", cfg.fusion)
+        if fusion in AUDIO_ONLY_MODELS and (top.get("face_pretrained") or top.get("freeze_face")
+                                            or top.get("face_views")):
             raise UserError(f"--face-pretrained / --freeze-face / --face-views need a model with a face CNN, "
-                            f"not {args.fusion!r}")
-        return cfg.replace(fusion=args.fusion, model=model, augment=dataclasses.replace(cfg.augment, **aug), **top)
+                            f"not {fusion!r}")
+        return cfg.replace(model=model, augment=dataclasses.replace(cfg.augment, **aug), **top)
     except (ValueError, OSError) as exc:
         raise UserError(f"bad training configuration: {exc}") from None
 
