@@ -1,4 +1,5 @@
-"""Reduced-precision ONNX: CPU INT8 (static, QDQ, per-channel) and GPU FP16.
+"""Reduced-precision ONNX: CPU INT8 and TensorRT INT8 (static QDQ, per-channel; two separate graphs)
+and GPU FP16.
 
 INT8 calibration ranges come from REAL preprocessed clips (a feature cache, or decoded clips),
 never from random tensors: MFCC values span hundreds while faces are in [0, 1], and ranges
@@ -79,8 +80,41 @@ FLOAT_INPUTS = ("audio",)
 def quantize_int8(onnx_in: str | Path, onnx_out: str | Path, feeds: list[dict[str, np.ndarray]],
                   method: str = "minmax", per_channel: bool = True,
                   float_inputs: tuple[str, ...] = FLOAT_INPUTS) -> Path:
-    """Static INT8 (QDQ: activations uint8, weights int8 per channel) calibrated on `feeds`;
-    the layers reading `float_inputs` directly stay float."""
+    """Static INT8 for ONNX Runtime on CPU (QDQ: activations uint8 asymmetric, weights int8 per
+    channel, int32 biases) calibrated on `feeds`; the layers reading `float_inputs` stay float.
+
+    Not for TensorRT, whose ONNX parser takes symmetric Q/DQ only: see `quantize_int8_tensorrt`."""
+    from onnxruntime.quantization import QuantType
+
+    return _quantize_static(onnx_in, onnx_out, feeds, method, per_channel, float_inputs,
+                            activation_type=QuantType.QUInt8,
+                            extra_options={"CalibTensorRangeSymmetric": False},
+                            meta={"format": "QDQ", "activations": "uint8 asymmetric",
+                                  "target": "onnxruntime-cpu"})
+
+
+# TensorRT's explicit quantization: INT8 Q/DQ with zero-point 0 everywhere (symmetric), activations
+# per tensor, weights per output channel in [-127, 127]; biases stay float (a DequantizeLinear of an
+# int32 bias is rejected by its ONNX parser). ONNX Runtime's own guidance for GPU/TensorRT targets is
+# symmetric QInt8 for activations and weights (quantize_static's docstring).
+TENSORRT_QDQ_OPTIONS = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
+
+
+def quantize_int8_tensorrt(onnx_in: str | Path, onnx_out: str | Path, feeds: list[dict[str, np.ndarray]],
+                           method: str = "minmax", per_channel: bool = True,
+                           float_inputs: tuple[str, ...] = FLOAT_INPUTS) -> Path:
+    """Static INT8 QDQ graph made for TensorRT (symmetric int8 activations and weights, float
+    biases), calibrated on the same real `feeds` as the CPU graph; a separate file from it."""
+    from onnxruntime.quantization import QuantType
+
+    return _quantize_static(onnx_in, onnx_out, feeds, method, per_channel, float_inputs,
+                            activation_type=QuantType.QInt8, extra_options=dict(TENSORRT_QDQ_OPTIONS),
+                            meta={"format": "QDQ", "activations": "int8 symmetric",
+                                  "target": "tensorrt"})
+
+
+def _quantize_static(onnx_in, onnx_out, feeds, method, per_channel, float_inputs, activation_type,
+                     extra_options: dict, meta: dict) -> Path:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -102,15 +136,15 @@ def quantize_int8(onnx_in: str | Path, onnx_out: str | Path, feeds: list[dict[st
         quantize_static(
             str(pre), str(onnx_out), make_reader(feeds),
             quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+            activation_type=activation_type, weight_type=QuantType.QInt8,
             calibrate_method=methods[method], nodes_to_exclude=exclude,
-            extra_options={"CalibTensorRangeSymmetric": False},
+            extra_options=extra_options,
         )
     src = onnx.load(str(onnx_in), load_external_data=False)
     out = onnx.load(str(onnx_out))
     _copy_metadata(src, out, "int8", {"calibration": json.dumps(
-        {"clips": len(feeds), "method": method, "per_channel": per_channel, "format": "QDQ",
-         "float_nodes": exclude})})
+        {"clips": len(feeds), "method": method, "per_channel": per_channel, **meta,
+         "float_nodes": exclude}), "quantized_for": meta["target"]})
     onnx.save(out, str(onnx_out))
     return onnx_out
 
@@ -120,10 +154,12 @@ def convert_fp16(onnx_in: str | Path, onnx_out: str | Path) -> Path:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
+    from emofusion.nets.checkpoint import file_sha256
+
     src = onnx.load(str(onnx_in))
     out = convert_float_to_float16(src, keep_io_types=True)
     _toposort(out.graph)  # the converter appends its input casts at the end of the node list
-    _copy_metadata(src, out, "fp16")
+    _copy_metadata(src, out, "fp16", {"converted_from_sha256": file_sha256(onnx_in)})
     onnx.checker.check_model(out)
     onnx.save(out, str(onnx_out))
     return Path(onnx_out)
