@@ -1,12 +1,15 @@
 """TensorRT engines (GPU machines with `emofusion[tensorrt]` only; skip here with the reason).
 
 Nothing is mocked: without tensorrt and a CUDA GPU these tests skip; with them they build real
-engines and compare with ONNX Runtime on real clips.
+engines and compare with ONNX Runtime on real clips. How to run them: docs/TENSORRT.md. What can be
+checked without a GPU (graphs, version gate, cache keys, stale engines) is in
+test_export_tensorrt_cpu.py.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,12 +71,13 @@ def test_stale_engine_is_refused(engine, tmp_path):
 
 
 def test_int8_engine_from_qdq_graph(trt_ready, tmp_path):
-    from emofusion.export.quantize import quantize_int8
+    from emofusion.export.quantize import quantize_int8_tensorrt
     from emofusion.export.tensorrt import build_engine
     from emofusion.infer.backends import OrtBackend, TensorRTBackend
 
     calib = [{k: v[None] for k, v in f.items()} for f in es.real_feeds()]
-    qdq = quantize_int8(es.onnx_file("lt"), tmp_path / "lt.int8.onnx", calib)
+    # the symmetric Q/DQ graph made for TensorRT (the CPU INT8 graph is refused: CPU tests check it)
+    qdq = quantize_int8_tensorrt(es.onnx_file("lt"), tmp_path / "lt.trt-int8.onnx", calib)
     plan = build_engine(qdq, tmp_path / "lt.int8.plan", precision="int8")
     feeds = es.batch(("audio", "faces"), 8)
     got = TensorRTBackend(plan, qdq).run(feeds)
@@ -92,3 +96,27 @@ def test_auto_backend_picks_tensorrt(trt_ready, tmp_path, monkeypatch):
     shutil.copyfile(es.checkpoint("ia"), d / "model.pt")
     b = create_backend(d)
     assert b.name == "tensorrt" and "tensorrt" in b.reason
+
+
+def test_ort_tensorrt_provider_runs_and_caches(trt_ready, tmp_path, monkeypatch):
+    """ONNX Runtime's TensorRT provider with the options ort_provider_config sets: it really runs
+    the FP16 graph, writes its engine and timing caches where we said, agrees with CPU."""
+    from emofusion.export.tensorrt import graph_for_precision
+    from emofusion.infer.backends import OrtBackend, ort_provider_config
+
+    monkeypatch.setenv("EMOFUSION_CACHE", str(tmp_path / "cache"))
+    fp16 = graph_for_precision(es.onnx_file("ia"), "fp16")
+    config, notes = ort_provider_config(fp16, ["TensorrtExecutionProvider", "CUDAExecutionProvider",
+                                               "CPUExecutionProvider"])
+    if notes:
+        pytest.skip("; ".join(notes))  # e.g. this onnxruntime links another TensorRT major
+    b = OrtBackend(fp16, providers=config)
+    assert b.providers[:2] == ["TensorrtExecutionProvider", "CUDAExecutionProvider"], b.providers
+    feeds = es.batch(b.inputs, 8)
+    got = b.run(feeds)
+    want = OrtBackend(es.onnx_file("ia"), providers=["CPUExecutionProvider"]).run(feeds)
+    assert (got.argmax(1) == want.argmax(1)).mean() >= 0.9
+    opts = config[0][1]
+    assert opts["trt_fp16_enable"] is True
+    assert any(p.is_file() for p in Path(opts["trt_engine_cache_path"]).rglob("*"))
+    assert any(p.is_file() for p in Path(opts["trt_timing_cache_path"]).rglob("*"))

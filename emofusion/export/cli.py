@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="output dir (default: next to each checkpoint; required for triton)")
     parser.add_argument("--int8", action="store_true",
-                        help="also write a static INT8 (QDQ) ONNX calibrated on --calib-cache clips")
+                        help="also write a static INT8 (QDQ) ONNX calibrated on --calib-cache clips for CPU "
+                             "(model.int8.onnx) and, with --to tensorrt|all, the symmetric one TensorRT builds "
+                             "its INT8 engine from (model.trt-int8.onnx)")
     parser.add_argument("--calib-cache", type=Path, default=None,
                         help="feature cache dir (emofusion preprocess) with real clips for INT8 calibration")
     parser.add_argument("--calib-clips", type=int, default=128, help="clips used for calibration (default: %(default)s)")
@@ -76,6 +78,13 @@ def run(args: argparse.Namespace) -> int:
     if args.to == "tensorrt" and not trt_ok:
         raise UserError("TensorRT export needs the tensorrt package and an NVIDIA GPU "
                         "(pip install 'emofusion[tensorrt]'); neither is usable here")
+    if want_trt and trt_ok:  # the version gate, before any export work
+        from emofusion.export.tensorrt import TensorRTError, load_tensorrt
+
+        try:
+            load_tensorrt()
+        except TensorRTError as exc:
+            raise UserError(str(exc)) from exc
     onnx_files: dict[str, Path] = {}
     engines: dict[str, Path] = {}
     for ckpt in ckpts:
@@ -92,21 +101,30 @@ def run(args: argparse.Namespace) -> int:
             onnx_path = export_onnx(loaded, out_dir / "model.onnx", exporter=args.exporter)
         onnx_files[name] = onnx_path
         print(f"{name}: wrote {onnx_path}")
-        int8_path = None
+        trt_int8 = None
         if args.int8:
-            from emofusion.export.quantize import quantize_int8
+            from emofusion.export.quantize import quantize_int8, quantize_int8_tensorrt
 
-            int8_path = quantize_int8(onnx_path, out_dir / "model.int8.onnx", calib)
-            print(f"{name}: wrote {int8_path}")
+            print(f"{name}: wrote {quantize_int8(onnx_path, out_dir / 'model.int8.onnx', calib)}")
+            if want_trt:  # TensorRT takes symmetric Q/DQ only: its own graph, same calibration clips
+                from emofusion.export.tensorrt import TRT_INT8_ONNX
+
+                trt_int8 = quantize_int8_tensorrt(onnx_path, out_dir / TRT_INT8_ONNX, calib)
+                print(f"{name}: wrote {trt_int8}")
         if args.fp16:
             from emofusion.export.quantize import convert_fp16
 
             print(f"{name}: wrote {convert_fp16(onnx_path, out_dir / 'model.fp16.onnx')}")
         if want_trt and trt_ok:
-            from emofusion.export.tensorrt import build_engine
+            from emofusion.export.tensorrt import TensorRTError, build_engine
 
-            src, precision = (int8_path, "int8") if int8_path else (onnx_path, "fp16")
-            engines[name] = build_engine(src, out_dir / "model.plan", precision=precision)
+            # Strongly typed engines take their precision from the graph: the TensorRT INT8 graph,
+            # else the FP32 graph converted to FP16 by build_engine.
+            src, precision = (trt_int8, "int8") if trt_int8 else (onnx_path, "fp16")
+            try:
+                engines[name] = build_engine(src, out_dir / "model.plan", precision=precision)
+            except TensorRTError as exc:
+                raise UserError(str(exc)) from exc
             print(f"{name}: wrote {engines[name]} ({precision})")
         elif want_trt:
             print(f"{name}: skipped TensorRT (tensorrt package or NVIDIA GPU not available)")
