@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import re
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from emofusion.infer.sources import ModelFiles, onnx_for_checkpoint, onnx_metada
 log = logging.getLogger(__name__)
 
 KINDS = ("auto", "torch", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "int8")
 # Best first; filtered by what the installed onnxruntime offers and what the machine can run.
 ORT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
@@ -94,6 +96,20 @@ def tensorrt_present() -> bool:
     return importlib.util.find_spec("tensorrt") is not None
 
 
+def ort_tensorrt_major() -> int | None:
+    """The TensorRT major version this onnxruntime's TensorRT provider library links against
+    (libnvinfer.so.N in its dynamic section), or None without that library. ORT's TensorRT EP only
+    loads with that major's libraries, whatever the tensorrt Python package is."""
+    import onnxruntime as ort
+
+    capi = Path(ort.__file__).parent / "capi"
+    for lib in sorted(capi.glob("libonnxruntime_providers_tensorrt*")):
+        m = re.search(rb"libnvinfer\.so\.(\d+)", lib.read_bytes())
+        if m:
+            return int(m.group(1))
+    return None
+
+
 def ort_providers() -> list[str]:
     """ORT providers worth asking for here: installed ones, GPU ones only with a GPU present."""
     import onnxruntime as ort
@@ -113,13 +129,80 @@ def ort_providers() -> list[str]:
     return wanted or ["CPUExecutionProvider"]
 
 
+def tensorrt_provider_options(onnx_path: str | Path, gpu_name: str, tensorrt_version: str,
+                              profile: tuple[int, int, int] | None = None) -> dict[str, Any]:
+    """Options for ORT's TensorRT execution provider, as its documentation recommends: FP16 when the
+    graph is the FP16 one, engine and timing caches on disk (keyed by GPU + TensorRT version + ONNX
+    hash, ORT version too for engines), and an explicit optimization profile for batch 1..32."""
+    import onnxruntime as ort
+
+    from emofusion.export.tensorrt import PROFILE, graph_precision, input_shapes, safe_name
+    from emofusion.infer.sources import cache_dir
+    from emofusion.nets.checkpoint import file_sha256
+
+    lo, opt, hi = profile or PROFILE
+    shapes = input_shapes(onnx_path)
+
+    def spec(batch: int) -> str:
+        return ",".join(f"{n}:{'x'.join(str(d) for d in (batch, *s))}" for n, s in shapes.items())
+
+    device = f"{safe_name(gpu_name)}-trt{safe_name(tensorrt_version)}"
+    root = cache_dir("ort-tensorrt")
+    engines = root / f"{device}-ort{safe_name(ort.__version__)}-{file_sha256(onnx_path)[:16]}"
+    timing = root / f"timing-{device}"
+    engines.mkdir(parents=True, exist_ok=True)
+    timing.mkdir(parents=True, exist_ok=True)
+    return {"device_id": 0, "trt_fp16_enable": graph_precision(onnx_path) == "fp16",
+            "trt_engine_cache_enable": True, "trt_engine_cache_path": str(engines),
+            "trt_timing_cache_enable": True, "trt_timing_cache_path": str(timing),
+            "trt_profile_min_shapes": spec(lo), "trt_profile_opt_shapes": spec(opt),
+            "trt_profile_max_shapes": spec(hi)}
+
+
+def ort_provider_config(onnx_path: str | Path, names: list[str] | None = None,
+                        environment: dict[str, Any] | None = None) -> tuple[list, list[str]]:
+    """(providers with options for ORT, notes on providers left out). TensorRT first, then CUDA as
+    the fallback for what TensorRT does not take, then CPU. `environment` ({gpu_name,
+    tensorrt_version}) defaults to this machine's."""
+    names = list(names or ort_providers())
+    config: list = []
+    notes: list[str] = []
+    for name in names:
+        if name == "TensorrtExecutionProvider":
+            try:
+                env = environment or _trt_environment()
+                config.append((name, tensorrt_provider_options(onnx_path, env["gpu_name"],
+                                                               env["tensorrt_version"])))
+            except Exception as exc:  # version gate, ORT/TensorRT major mismatch: fall back to CUDA
+                notes.append(f"TensorrtExecutionProvider left out: {exc}")
+        elif name == "CUDAExecutionProvider":
+            config.append((name, {"device_id": 0}))
+        else:
+            config.append(name)
+    return config, notes
+
+
+def _trt_environment() -> dict[str, Any]:
+    from emofusion.export.tensorrt import live_environment, parse_version
+
+    env = live_environment()
+    linked = ort_tensorrt_major()
+    have = parse_version(env["tensorrt_version"])[0]
+    if linked is not None and linked != have:
+        raise RuntimeError(f"this onnxruntime's TensorRT provider needs TensorRT {linked}.x libraries, "
+                           f"TensorRT {env['tensorrt_version']} is installed")
+    return env
+
+
 class OrtBackend(Backend):
     """ONNX Runtime; `device` is the provider the session really uses (it may fall back)."""
 
     name = "onnxruntime"
 
-    def __init__(self, onnx_path: str | Path, providers: list[str] | None = None,
+    def __init__(self, onnx_path: str | Path, providers: list | None = None,
                  threads: int | None = None):
+        """`providers`: names or (name, options) pairs as ONNX Runtime takes them; None: the best
+        ones here, configured by `ort_provider_config`."""
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -130,13 +213,22 @@ class OrtBackend(Backend):
         if threads:
             opts.intra_op_num_threads = threads
         self.path = Path(onnx_path)
-        self.session = ort.InferenceSession(str(self.path), opts, providers=providers or ort_providers())
-        self.device = self.session.get_providers()[0]
+        self.provider_notes: list[str] = []
+        if providers is None:
+            providers, self.provider_notes = ort_provider_config(self.path)
+        self.requested = [p if isinstance(p, str) else p[0] for p in providers]
+        self.session = ort.InferenceSession(str(self.path), opts, providers=providers)
+        self.providers = self.session.get_providers()  # what ORT really uses (it may fall back)
+        self.device = self.providers[0]
         self.inputs = tuple(i.name for i in self.session.get_inputs())
         meta = onnx_metadata(self.path)
         self.metadata = meta
         self.classes = tuple(meta["classes"].split(",")) if meta.get("classes") else CLASSES
         self.precision = meta.get("precision", "fp32")
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "providers_requested": self.requested, "providers": self.providers,
+                "provider_notes": self.provider_notes}
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         arrays = self._feeds(feeds)
@@ -145,14 +237,15 @@ class OrtBackend(Backend):
 
 
 class TensorRTBackend(Backend):
-    """A serialized TensorRT engine checked against its sidecar (TRT version, GPU, ONNX hash)."""
+    """A serialized TensorRT engine checked against its sidecar (TRT version, GPU, precision, ONNX)."""
 
     name = "tensorrt"
 
-    def __init__(self, engine_path: str | Path, onnx_path: str | Path | None = None):
+    def __init__(self, engine_path: str | Path, onnx_path: str | Path | None = None,
+                 precision: str | None = None):
         from emofusion.export.tensorrt import TrtRunner
 
-        self.runner = TrtRunner(engine_path, onnx_path=onnx_path)
+        self.runner = TrtRunner(engine_path, onnx_path=onnx_path, precision=precision)
         self.device = f"cuda:{self.runner.gpu_name}"
         self.precision = self.runner.precision
         self.inputs = tuple(self.runner.inputs)
@@ -176,6 +269,7 @@ def _load_checkpoint(files: ModelFiles, loaded):
 
 
 def _onnx_path(files: ModelFiles, loaded, precision: str) -> Path:
+    """The graph ONNX Runtime runs for `precision` (int8: the CPU INT8 graph)."""
     if precision == "int8":
         candidates = [files.onnx] if files.onnx and "int8" in files.onnx.name else []
         if files.checkpoint is not None:
@@ -185,21 +279,49 @@ def _onnx_path(files: ModelFiles, loaded, precision: str) -> Path:
                 return c
         raise FileNotFoundError("no INT8 ONNX graph (emofusion export MODEL.pt --to onnx --int8)")
     if files.checkpoint is not None:
-        return onnx_for_checkpoint(files.checkpoint, shipped=files.onnx, loaded=loaded)
-    if files.onnx is None:
+        fp32 = onnx_for_checkpoint(files.checkpoint, shipped=files.onnx, loaded=loaded)
+    elif files.onnx is None:
         raise FileNotFoundError("no ONNX graph and no checkpoint to export one from")
-    return files.onnx
+    else:
+        fp32 = files.onnx
+    if precision == "fp16":
+        from emofusion.export.tensorrt import graph_for_precision
+
+        return graph_for_precision(fp32, "fp16")
+    return fp32
+
+
+def tensorrt_source(files: ModelFiles, loaded, precision: str) -> Path:
+    """The graph a `precision` TensorRT engine is built from: the model's FP32 graph for fp32 and
+    fp16 (converted at build time), the symmetric Q/DQ graph made for TensorRT for int8 (never the
+    CPU INT8 graph, never the FP32 graph)."""
+    from emofusion.export.tensorrt import HOW_TO_INT8, TRT_INT8_ONNX, graph_precision, tensorrt_qdq_problems
+
+    if precision != "int8":
+        return _onnx_path(files, loaded, "fp32")
+    candidates = []
+    if files.onnx is not None:
+        candidates += [files.onnx, files.onnx.parent / TRT_INT8_ONNX]
+    if files.checkpoint is not None:
+        candidates.append(files.checkpoint.parent / TRT_INT8_ONNX)
+    for c in candidates:
+        if c.is_file() and graph_precision(c) == "int8" and not tensorrt_qdq_problems(c):
+            return c
+    raise FileNotFoundError(f"no INT8 graph for TensorRT next to the model; {HOW_TO_INT8}")
 
 
 def create_backend(source, kind: str = "auto", *, device: str | None = None,
-                   precision: str = "fp32", threads: int | None = None, loaded=None) -> Backend:
+                   precision: str | None = None, threads: int | None = None, loaded=None) -> Backend:
     """A Backend for a model dir / `.pt` / `.onnx` / `.plan` (or an already-loaded checkpoint).
 
     `auto`: TensorRT if installed with a GPU, else ONNX Runtime with its best working provider,
-    else PyTorch. The pick and every skipped option are in `backend.reason`.
+    else PyTorch. The pick and every skipped option are in `backend.reason`. `precision` None:
+    fp16 for TensorRT, fp32 elsewhere; an explicit one is what every engine must deliver.
     """
     if kind not in KINDS:
         raise ValueError(f"backend must be one of {KINDS}, not {kind!r}")
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     files = ModelFiles() if source is None else ModelFiles.resolve(source)
     skipped: list[str] = []
 
@@ -210,10 +332,13 @@ def create_backend(source, kind: str = "auto", *, device: str | None = None,
             try:
                 from emofusion.export.tensorrt import engine_for_onnx
 
-                onnx_path = _onnx_path(files, loaded, "fp32")
-                engine = engine_for_onnx(onnx_path, shipped=files.engine,
-                                         precision="fp16" if precision == "fp32" else precision)
-                b = TensorRTBackend(engine, onnx_path)
+                trt_precision = precision or "fp16"
+                if files.engine is not None and files.checkpoint is None and files.onnx is None:
+                    b = TensorRTBackend(files.engine, None, precision=precision)
+                else:
+                    onnx_path = tensorrt_source(files, loaded, trt_precision)
+                    engine = engine_for_onnx(onnx_path, shipped=files.engine, precision=trt_precision)
+                    b = TensorRTBackend(engine, onnx_path, precision=trt_precision)
                 b.reason = "tensorrt: fastest engine, usable here"
                 return b
             except Exception as exc:  # engine build/load problems fall through to ORT in auto
@@ -224,20 +349,22 @@ def create_backend(source, kind: str = "auto", *, device: str | None = None,
             raise RuntimeError(f"TensorRT backend unavailable: {why_not}")
         skipped.append(why_not)
 
+    ort_precision = precision or "fp32"
     if kind in ("auto", "onnxruntime"):
         try:
-            path = _onnx_path(files, loaded, precision)
+            path = _onnx_path(files, loaded, ort_precision)
             providers = ["CPUExecutionProvider"] if device == "cpu" else None
             b = OrtBackend(path, providers=providers, threads=threads)
-            b.reason = f"onnxruntime on {b.device}" + (f" ({'; '.join(skipped)})" if skipped else "")
+            b.reason = f"onnxruntime on {b.device}" + (f" ({'; '.join(skipped + b.provider_notes)})"
+                                                      if skipped or b.provider_notes else "")
             return b
         except (ImportError, FileNotFoundError) as exc:
             if kind == "onnxruntime":
                 raise
             skipped.append(f"onnxruntime unavailable: {exc}")
 
-    if precision != "fp32":
-        raise ValueError(f"the torch backend runs fp32 only, not {precision}")
+    if ort_precision != "fp32":
+        raise ValueError(f"the torch backend runs fp32 only, not {ort_precision}")
     dev = device or "cpu"
     b = TorchBackend(_load_checkpoint(files, loaded), device=dev)
     b.reason = "torch eager" + (f" ({'; '.join(skipped)})" if skipped else "")
