@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-HELP = "latency/throughput/memory of torch, ONNX Runtime FP32/INT8 and TensorRT, plus end to end"
+HELP = ("latency/throughput/memory of torch, ONNX Runtime FP32/INT8 (CPU) and on the GPU (TensorRT / CUDA "
+        "providers), TensorRT, plus end to end")
 TARGETS = {"ort_fp32_vs_torch_b1": 1.5, "ort_int8_vs_torch_b1": 2.0, "e2e_p50_s": 0.5}
 
 
@@ -107,11 +108,24 @@ def hardware() -> dict[str, Any]:
     import onnxruntime
     import torch
 
-    return {"cpu": cpu, "logical_cores": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
+    from emofusion.infer.backends import cuda_present, ort_tensorrt_major, tensorrt_present
+
+    versions = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+                "onnx": onnx.__version__, "numpy": np.__version__}
+    gpu = None
+    if cuda_present() and torch.cuda.is_available():
+        gpu = torch.cuda.get_device_name(0)
+    if tensorrt_present():
+        try:
+            from emofusion.export.tensorrt import load_tensorrt
+
+            versions["tensorrt"] = load_tensorrt().__version__
+        except Exception as exc:  # recorded, the TensorRT rows say why they are missing
+            versions["tensorrt"] = f"unusable: {exc}"
+    return {"cpu": cpu, "gpu": gpu, "logical_cores": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
             "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "versions": {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
-                         "onnx": onnx.__version__, "numpy": np.__version__},
-            "ort_providers_used": None}
+            "versions": versions, "ort_available_providers": onnxruntime.get_available_providers(),
+            "ort_tensorrt_provider_links_tensorrt": ort_tensorrt_major()}
 
 
 def untrained_models(out: Path, names: list[str]) -> Path:
@@ -143,6 +157,39 @@ def real_feeds(cfg, names: tuple[str, ...], calib_cache: Path | None, limit: int
     return [load_clip(c, cfg).model_inputs(cfg) for c in clips], f"{len(clips)} CREMA-D clips via load_clip"
 
 
+def add_ort_gpu_backends(backends: dict[str, Any], onnx_path: Path) -> dict[str, str]:
+    """ONNX Runtime on the GPU, both ways: TensorRT provider (FP16 graph, engine/timing caches,
+    batch 1..32 profile) with CUDA as its fallback, and the CUDA provider alone (FP32). Adds what
+    works to `backends`; returns why each of the others is skipped."""
+    from emofusion.export.tensorrt import graph_for_precision
+    from emofusion.infer.backends import OrtBackend, ort_provider_config, ort_providers
+
+    usable = ort_providers()
+    skipped: dict[str, str] = {}
+    plans = {"ort_trt_fp16": ("TensorrtExecutionProvider", ["TensorrtExecutionProvider", "CUDAExecutionProvider"]),
+             "ort_cuda": ("CUDAExecutionProvider", ["CUDAExecutionProvider"])}
+    for label, (first, names) in plans.items():
+        if first not in usable:
+            skipped[label] = (f"{first} not usable here (needs an NVIDIA GPU"
+                              + (" and tensorrt)" if first.startswith("Tensorrt") else ")"))
+            continue
+        try:
+            graph = graph_for_precision(onnx_path, "fp16") if label == "ort_trt_fp16" else onnx_path
+            config, notes = ort_provider_config(graph, names + ["CPUExecutionProvider"])
+            if not any(isinstance(c, tuple) and c[0] == first for c in config):
+                skipped[label] = "; ".join(notes) or f"{first} left out"
+                continue
+            b = OrtBackend(graph, providers=config)
+        except Exception as exc:  # a provider that fails to load: recorded, not fatal
+            skipped[label] = f"{type(exc).__name__}: {exc}"
+            continue
+        if b.device != first:  # ORT fell back: say so instead of timing the wrong provider
+            skipped[label] = f"ONNX Runtime fell back to {b.providers} (asked for {b.requested})"
+            continue
+        backends[label] = b
+    return skipped
+
+
 def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
     from emofusion.export.quantize import quantize_int8
     from emofusion.infer.backends import OrtBackend, TorchBackend, create_backend
@@ -164,6 +211,7 @@ def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
         skipped = f"{exc}"
     else:
         skipped = None
+    gpu_skipped = add_ort_gpu_backends(backends, onnx_path)
     gflops = model_gflops(loaded.model, {k: np.stack([feeds[0][k]]) for k in names})
     rows = []
     for b in args.batches:
@@ -176,8 +224,12 @@ def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
             print(f"{name:6s} {label:9s} b={b:2d} p50 {r['p50_ms']:8.2f} ms  {r['throughput_clips_s']:8.1f} clips/s")
     ref = backends["torch"].run(batch)
     agree = {k: float((v.run(batch).argmax(1) == ref.argmax(1)).mean()) for k, v in backends.items()}
+    providers = {k: {"requested": v.requested, "used": v.providers, "notes": v.provider_notes}
+                 for k, v in backends.items() if isinstance(v, OrtBackend)}
     return {"model": name, "gflops_per_clip": gflops, "calibration": calib_src, "rows": rows,
-            "tensorrt_skipped": skipped, "top1_agreement_with_torch_last_batch": agree,
+            "tensorrt_skipped": skipped, "ort_gpu_skipped": gpu_skipped, "ort_providers": providers,
+            "tensorrt_precision": getattr(backends.get("tensorrt"), "precision", None),
+            "top1_agreement_with_torch_last_batch": agree,
             "meta_note": loaded.meta.get("note", ""), "sha256": loaded.sha256}
 
 

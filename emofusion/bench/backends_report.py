@@ -64,6 +64,22 @@ def write_report(result: dict[str, Any], out: Path) -> None:
         agree = ", ".join(f"{k} {v:.2f}" for k, v in m["top1_agreement_with_torch_last_batch"].items())
         trt = "ran" if not m["tensorrt_skipped"] else f"skipped: {m['tensorrt_skipped']}"
         lines.append(f"| {m['model']} | {m['gflops_per_clip']:.3f} | {m['calibration']} | {agree} | {trt} |")
+    lines += ["", "## GPU rows", "",
+              f"GPU: {hw.get('gpu') or 'none'}; ONNX Runtime providers available: "
+              f"{', '.join(hw.get('ort_available_providers') or []) or 'not recorded'}; this onnxruntime's "
+              f"TensorRT provider links TensorRT {hw.get('ort_tensorrt_provider_links_tensorrt') or '?'}.x.", "",
+              "| model | backend | providers used (first runs the graph) | skipped because |",
+              "| --- | --- | --- | --- |"]
+    for m in result["models"]:
+        provs = m.get("ort_providers", {})
+        for label in ("ort_trt_fp16", "ort_cuda"):
+            used = ", ".join(provs[label]["used"]) if label in provs else ""
+            why = ((m["ort_gpu_skipped"] or {}).get(label, "") if "ort_gpu_skipped" in m
+                   else "not recorded (result written before these rows existed)")
+            lines.append(f"| {m['model']} | {label} | {used or '-'} | {why or '-'} |")
+        trt = (f"ran ({m.get('tensorrt_precision')})" if not m["tensorrt_skipped"]
+               else m["tensorrt_skipped"])
+        lines.append(f"| {m['model']} | tensorrt (native engine) | - | {'-' if not m['tensorrt_skipped'] else trt} |")
     e2e = result["e2e"]
     lines += ["", f"## End to end ({e2e['clip']}; Predictor, backend {e2e['backend']}, {e2e['runs']} runs)", "",
               f"Backend choice: {e2e['reason']}. Notices: {', '.join(e2e['notices']) or 'none'}.", "",
@@ -86,7 +102,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     models = [m["model"] for m in result["models"]]
     backends = sorted({r["backend"] for m in result["models"] for r in m["rows"]},
-                      key=["torch", "ort_fp32", "ort_int8", "tensorrt"].index)
+                      key=["torch", "ort_fp32", "ort_int8", "ort_cuda", "ort_trt_fp16", "tensorrt"].index)
     batches = sorted({r["batch"] for m in result["models"] for r in m["rows"]})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     width = 0.8 / max(1, len(backends))
