@@ -52,11 +52,13 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
 
 
 def to_float_inputs(inputs: dict[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]:
-    """Faces may be cached as uint8 to save RAM; the model wants float32 in [0, 1]."""
+    """Faces may be cached as uint8 to save RAM; the model wants floats in [0, 1] of torch's default
+    dtype (float32; float64 under `torch.set_default_dtype`, which the exactness tests use)."""
+    dtype = torch.get_default_dtype()
     out = {}
     for k, v in inputs.items():
         v = torch.as_tensor(v).to(device)
-        out[k] = v.float().div_(255.0) if v.dtype == torch.uint8 else v.float()
+        out[k] = v.to(dtype).div_(255.0) if v.dtype == torch.uint8 else v.to(dtype)
     return out
 
 
@@ -99,7 +101,8 @@ def predict(
         x = to_float_inputs(inputs, device)
         if zero is not None and zero in x:
             x[zero] = torch.zeros_like(x[zero])
-        logits.append(forward(model, x, names).float().cpu())
+        out = forward(model, x, names)
+        logits.append((out if out.dtype == torch.float64 else out.float()).cpu())
         labels.append(torch.as_tensor(y))
     if not labels:
         return np.zeros(0, dtype=np.int64), np.zeros((0, NUM_CLASSES), dtype=np.float32)
@@ -247,7 +250,7 @@ def train_fold(
         bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not (progress and env.is_main))
         for inputs, y in bar:
             x = to_float_inputs(inputs, "cpu")
-            targets = F.one_hot(torch.as_tensor(y).long(), NUM_CLASSES).float()
+            targets = F.one_hot(torch.as_tensor(y).long(), NUM_CLASSES).to(torch.get_default_dtype())
             if views is not None:  # face features: augment their offset from "no face" (face_views.py)
                 x[FACES] = FV.pick_views(x[FACES], gen) - views.blank
             x, targets = augment_batch({k: x[k] for k in names}, targets, step_augment, gen)
