@@ -11,7 +11,8 @@ import webapp_support as ws
 
 from emofusion.constants import CLASSES
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+# timeout: the page waits below add up to more than the default 300 s
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(900)]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
