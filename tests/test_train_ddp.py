@@ -41,3 +41,23 @@ def test_torchrun_two_cpu_processes(tmp_path):
     res = json.loads((run / "results.json").read_text())
     assert res["summary"]["full"]["pooled"]["n"] == 12
     assert not list(run.rglob("*.tmp"))
+
+
+def test_a_worker_ends_without_interpreter_shutdown(tmp_path):
+    """distributed.end_worker: what was printed arrives, and nothing runs after it (no atexit
+    handler, no finalization) while the gloo group's threads are still alive."""
+    script = f"""
+import atexit, sys
+import torch.distributed as dist
+from emofusion.train import distributed as D
+dist.init_process_group("gloo", init_method={(tmp_path / "rendezvous").as_uri()!r}, rank=0, world_size=1)
+atexit.register(lambda: print("interpreter shutdown ran", flush=True))
+print("saved", end="")  # no newline: only an explicit flush delivers it through a pipe
+print("warning", end="", file=sys.stderr)
+dist.destroy_process_group()
+D.end_worker(3)
+print("not reached")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 3, out.stderr[-2000:]
+    assert out.stdout == "saved" and out.stderr.endswith("warning")

@@ -125,13 +125,16 @@ def measure(name: str, size: int, batch: int, n: int, warmup: int, ddp: bool = F
             "audio_input": [cfg.audio_channels, cfg.audio_frames] if AUDIO in model.inputs else None}
 
 
-def _ddp_worker(rank: int, world: int, port: int, threads: int, plan, args_t, out_dir: str) -> None:
+def _ddp_worker(rank: int, world: int, threads: int, plan, args_t, out_dir: str) -> None:
     import torch
     import torch.distributed as dist
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    from emofusion.train.distributed import end_worker
+
     torch.set_num_threads(threads)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    # rendezvous through a file in the run's own directory: no TCP port to pick, none to collide
+    dist.init_process_group("gloo", init_method=Path(out_dir, "rendezvous").resolve().as_uri(), rank=rank,
+                            world_size=world)
     try:
         batch, n, warmup = args_t
         rows = []
@@ -141,24 +144,21 @@ def _ddp_worker(rank: int, world: int, port: int, threads: int, plan, args_t, ou
         Path(out_dir, f"rank{rank}.json").write_text(json.dumps(rows))
     finally:
         dist.destroy_process_group()
+    end_worker(0)  # results are written; see end_worker for why a gloo worker must not linger
 
 
 def measure_ddp(plan, procs: int, batch: int, n: int, warmup: int) -> list[dict[str, Any]]:
     """`measure` in `procs` DDP processes (gloo on 127.0.0.1), each with batch / procs clips and
     cores / procs threads: one global step = the slowest process's step (they all-reduce in lockstep)."""
-    import socket
     import tempfile
 
     import torch.multiprocessing as mp
 
     if batch % procs:
         raise ValueError(f"--batch-size {batch} is not divisible by --procs {procs}")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     threads = max(1, (os.cpu_count() or 1) // procs)
     with tempfile.TemporaryDirectory() as tmp:
-        mp.spawn(_ddp_worker, args=(procs, port, threads, plan, (batch // procs, n, warmup), tmp), nprocs=procs)
+        mp.spawn(_ddp_worker, args=(procs, threads, plan, (batch // procs, n, warmup), tmp), nprocs=procs)
         per_rank = [json.loads(Path(tmp, f"rank{r}.json").read_text()) for r in range(procs)]
     rows = []
     for i in range(len(plan)):

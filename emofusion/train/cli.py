@@ -124,9 +124,12 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from emofusion.train import distributed as D
     from emofusion.train.cv import run_cv
 
     cfg = config_from_args(args)
     run_cv(args.cache, cfg, args.out, resume=args.resume, progress=not args.quiet,
            results_name=args.results_name)
+    if D.launched_by_torchrun():  # the run is saved; leave before interpreter shutdown (end_worker)
+        D.end_worker(0)
     return 0

@@ -2,12 +2,17 @@
 
 Under torchrun every process runs the same loop on its DistributedSampler shard; only rank 0
 writes files. Without torchrun the same code runs with world size 1.
+
+How a worker ends matters (`end_worker`): torch never frees a gloo process group, not even after
+`destroy_process_group()`, so its C++ threads are still running while the interpreter shuts down.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -39,6 +44,11 @@ def resolve_device(name: str, local_rank: int = 0) -> str:
     return name
 
 
+def launched_by_torchrun() -> bool:
+    """True in a torchrun worker of a multi-process run: `setup` joins a process group there."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def setup(device: str = "auto") -> DistEnv:
     """Join the process group when launched by torchrun (WORLD_SIZE > 1); else a 1-process env."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -56,6 +66,27 @@ def setup(device: str = "auto") -> DistEnv:
 def teardown(env: DistEnv) -> None:
     if env.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def end_worker(code: int = 0) -> NoReturn:
+    """End a process that was in a process group, now, without interpreter shutdown.
+
+    torch 2.14 never runs ProcessGroupGloo's destructor (seen under gdb: constructed once per
+    process, never destroyed, also after `destroy_process_group()` with the DDP model deleted and
+    garbage collected). Its threads (gloo_tcp_loop, waking every 10 ms, and two pt_gloo_runloop)
+    therefore outlive Python's finalization and the C++ static destructors that `exit()` runs, while
+    the peer process closes its end of the sockets. Now and then that aborted a rank after the
+    run had finished ("terminate called without an active exception", std::terminate with no C++
+    exception: what a std::thread destroyed unjoined or a thread unwound through noexcept code
+    prints), and torchrun then killed the other rank. Call this once the work is done and saved:
+    streams are flushed and the process leaves with `os._exit`, so no destructor and no
+    interpreter teardown can run next to those threads."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe: nothing more to save
+            pass
+    os._exit(code)
 
 
 def barrier(env: DistEnv) -> None:
