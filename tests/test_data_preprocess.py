@@ -4,11 +4,9 @@ and audio-visual clips generated here (AV, 02 video + 03 audio pairs, a corrupt 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -175,24 +173,34 @@ def test_interrupted_writes_leave_no_half_entry(tmp_path):
     assert len(CacheDataset(cache, actors=[1])) == 6 and len(CacheDataset(cache, actors=[9])) == 0
 
 
+# `emofusion preprocess` that SIGKILLs itself once its 4th entry file is on disk, before that clip's
+# manifest line: a kill at a chosen point, not whenever a polling loop happens to look.
+KILLED_AFTER_4_ENTRIES = """
+import os, signal, sys
+from emofusion.cli import main
+from emofusion.data import cache
+real, written = cache.write_entry, []
+def write_entry(*args, **kwargs):
+    path = real(*args, **kwargs)
+    written.append(path)
+    if len(written) == 4:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return path
+cache.write_entry = write_entry  # preprocess.process looks it up on every clip
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 @pytest.mark.slow
 def test_killed_run_resumes(tmp_path):
     data, out = _audio_tree(tmp_path, 21), tmp_path / "cache"
-    cmd = [sys.executable, "-m", "emofusion", "preprocess", str(data), "--out", str(out),
+    cmd = [sys.executable, "-c", KILLED_AFTER_4_ENTRIES, "preprocess", str(data), "--out", str(out),
            "--modalities", "audio", "--workers", "1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            m = out / MANIFEST
-            if m.exists() and m.read_text().count("\n") >= 3:
-                break
-            time.sleep(0.05)
-    finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=240)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     done = FeatureCache(out).entries
-    assert 3 <= len(done) < 21, "the run should have been killed part-way"
+    assert len(done) == 3  # the 4th clip's entry file is there, its manifest line is not
+    assert len(list((out / ENTRIES).glob("*.npz"))) == 4
     for r in done:  # everything the manifest vouches for loads
         assert FeatureCache(out).load(r["id"])["audio"].shape == (10, 156)
     assert run_cli(data, "--out", out, "--modalities", "audio", "--workers", "1") == 0
