@@ -159,7 +159,8 @@ def _backbone(model_or_backbone: nn.Module) -> nn.Module:
 
 
 def load_efficientface_pretrained(model_or_backbone: nn.Module, path: str | Path) -> PretrainedReport:
-    """Load published EfficientFace weights (e.g. EfficientFace_Trained_on_AffectNet7.pth.tar).
+    """Load published EfficientFace weights (e.g. EfficientFace_Trained_on_AffectNet7.pth.tar), or
+    the face CNN of an emofusion face model (`emofusion train-face`'s face.pt, models/face).
 
     Accepts {'state_dict': ...} or a bare state dict; strips DataParallel's `module.` prefix and
     drops the 7-way `fc`. Loads every key whose name and shape match ours and reports the rest."""
@@ -168,12 +169,18 @@ def load_efficientface_pretrained(model_or_backbone: nn.Module, path: str | Path
     state = payload.get("state_dict", payload) if isinstance(payload, dict) else None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path.name}: no state dict of tensors found")
+    own = isinstance(payload, dict) and payload.get("format") == FORMAT
     backbone = _backbone(model_or_backbone)
     ours = backbone.state_dict()
     report = PretrainedReport()
     to_load: dict[str, torch.Tensor] = {}
     for key, value in state.items():
         name = key[len("module.") :] if key.startswith("module.") else key
+        if own:  # an emofusion face model (train-face): the backbone is its `face.` part
+            if not name.startswith("face."):
+                report.dropped.append(key)
+                continue
+            name = name[len("face.") :]
         if name.startswith("fc."):
             report.dropped.append(key)
         elif name not in ours:

@@ -32,6 +32,9 @@ class ModelConfig:
     audio_frames: int = 156  # feature frames per window (informational; the nets accept any T >= 9)
     n_frames: int = 15  # face frames per clip
     face_size: int = 224  # face crop side in pixels (224 or 112; any multiple of 16 works)
+    # Faces seen as grey (luminance copied to 3 channels) inside the graph: the FER+-pretrained
+    # face CNN learned on grey faces, so colour crops are turned grey the same way everywhere.
+    face_grey: bool = False
     heads: int = 1  # attention heads in IA / IT / LT
     gate: str = "sigmoid"  # IA gating: "sigmoid" (bounded, residual) | "raw" (the reference)
     dropout: float = 0.0  # dropout before the classifier and inside attention MLPs
@@ -44,8 +47,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.gate not in GATES:
             raise ValueError(f"unknown gate {self.gate!r}; known: {', '.join(GATES)}")
-        if self.face_size % 16 or self.face_size < 64:
-            raise ValueError(f"face_size must be a multiple of 16 and >= 64, got {self.face_size}")
+        if self.face_size % 16 or self.face_size < 48:
+            raise ValueError(f"face_size must be a multiple of 16 and >= 48, got {self.face_size}")
         if self.heads < 1 or 64 % self.heads:
             raise ValueError(f"heads must divide 64 (the video stage-1 width), got {self.heads}")
         if self.audio_planes < 1:

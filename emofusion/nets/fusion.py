@@ -42,7 +42,7 @@ class FaceNet(EmotionNet):
 
     def __init__(self, cfg: ModelConfig, head_dim: int):
         super().__init__(cfg, head_dim)
-        self.face_norm = ImageNetNorm()
+        self.face_norm = ImageNetNorm(grey=cfg.face_grey)
         self.face = EfficientFace()
         self.video_tcn = VisualStack(EfficientFace.out_dim)
         self.face_frozen = False

@@ -81,14 +81,19 @@ class InvertedResidual(nn.Module):
 
 
 class ImageNetNorm(nn.Module):
-    """[0, 1] RGB -> ImageNet-normalised, inside the graph so every backend gets the same input."""
+    """[0, 1] RGB -> ImageNet-normalised, inside the graph so every backend gets the same input.
+    `grey`: first replace each pixel by its luminance (ITU-R 601 weights) in all three channels."""
 
-    def __init__(self):
+    def __init__(self, grey: bool = False):
         super().__init__()
+        self.grey = grey
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grey:
+            x = (x * self.luma).sum(dim=1, keepdim=True).expand(-1, 3, -1, -1)
         return (x - self.mean) / self.std
 
 

@@ -19,7 +19,8 @@ def _plt():
     return plt
 
 
-def confusion_png(cm: Sequence[Sequence[int]], path: str | Path, title: str) -> Path:
+def confusion_png(cm: Sequence[Sequence[int]], path: str | Path, title: str,
+                  labels: Sequence[str] | None = None) -> Path:
     """Row-normalised colours (recall) with raw counts written in each cell."""
     plt = _plt()
     cm = np.asarray(cm, dtype=np.float64)
@@ -28,7 +29,7 @@ def confusion_png(cm: Sequence[Sequence[int]], path: str | Path, title: str) -> 
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     n = len(cm)
-    labels = list(CLASSES[:n])
+    labels = list(labels or CLASSES[:n])
     ax.set_xticks(range(n), labels, rotation=45, ha="right")
     ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted")

@@ -1,0 +1,37 @@
+"""`emofusion train-face`: pretrain the face CNN on FER+, then score it (FER+ test, CK+, actor 5)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+HELP = "pretrain the face network on FER+ (resumable) and write results/face_pretrain.*"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=Path, help="run directory (last.pt / best.pt / face.pt)")
+    p.add_argument("--epochs", type=int, default=25)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--size", type=int, default=48, help="face crop side the model sees (multiple of 16)")
+    p.add_argument("--zoom", type=float, default=1.23,
+                   help="our crop side / FER+ image side (results/face_framing.json: measured median)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ferplus", type=Path, help="FER+ folder (default ../shared/data/ferplus)")
+    p.add_argument("--no-eval", action="store_true", help="train only; skip results/face_pretrain.*")
+    p.add_argument("--results", type=Path, default=Path("results"), help="where face_pretrain.* go")
+
+
+def run(args: argparse.Namespace) -> int:
+    from emofusion.train.face_pretrain import FaceRender, FaceTrainConfig, train_face
+
+    cfg = FaceTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                          render=dataclasses.replace(FaceRender(), size=args.size, zoom=args.zoom))
+    ckpt = train_face(args.out, cfg, args.ferplus)
+    print(f"face model: {ckpt}")
+    if not args.no_eval:
+        from emofusion.train.face_eval import evaluate_face
+
+        evaluate_face(ckpt, args.results)
+    return 0

@@ -1,0 +1,195 @@
+"""Score a face model where it matters: FER+ test, CK+48 (never trained on), real RAVDESS video of
+actor 5 (a fold-1 test actor: evaluation only) and real CREMA-D clips through the product's path.
+
+Writes results/face_pretrain.json / .md and confusion-matrix plots. Two views of actor 5:
+`given` = the 15 crops as the reference design's MTCNN cut them (tight box, no margin);
+`our_crops` = the same frames re-cropped by our face path (MTCNN + our margin), as the product would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emofusion.constants import CLASSES
+from emofusion.train.metrics import confusion, from_confusion
+
+NON_CALM = [i for i, c in enumerate(CLASSES) if c != "calm"]
+
+
+def _pct(x: float) -> float:
+    return round(100 * float(x), 2)
+
+
+def _summary(cm: np.ndarray, classes=CLASSES) -> dict[str, Any]:
+    m = from_confusion(cm, classes)
+    return {"n": m["n"], "accuracy": _pct(m["accuracy"]), "macro_f1": _pct(m["macro_f1"]),
+            "recall": {c: _pct(v["recall"]) for c, v in m["per_class"].items() if v["support"]},
+            "confusion": m["confusion"]}
+
+
+@torch.no_grad()
+def clip_probs(model, faces_uint8: np.ndarray) -> np.ndarray:
+    """(F, 3, S, S) uint8 crops -> the model's RAVDESS probabilities for the clip."""
+    x = torch.as_tensor(faces_uint8).float().div(255.0).unsqueeze(0)
+    return torch.softmax(model(x), dim=-1)[0].numpy()
+
+
+def resize_crops(frames: np.ndarray, size: int) -> np.ndarray:
+    """(F, H, W, 3) uint8 -> (F, 3, size, size) uint8 (bilinear, as media/faces.cut resizes)."""
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames]
+                    ).transpose(0, 3, 1, 2)
+
+
+def ferplus_scores(model, render_cfg) -> dict[str, Any]:
+    from emofusion.data.faces_labelled import FERPLUS_CLASSES, load_ferplus
+    from emofusion.train.face_pretrain import predict_frames
+
+    data = load_ferplus()
+    out = {}
+    for name, zoom in (("product_framing", render_cfg.zoom), ("native_framing", 1.0)):
+        r = type(render_cfg)(**{**render_cfg.__dict__, "zoom": zoom})
+        for split in ("valid", "test"):
+            idx = data.select(split)
+            pred = predict_frames(model, data.images[idx], r).argmax(1)
+            cm = confusion(data.majority()[idx], pred, len(FERPLUS_CLASSES))
+            out[f"{split}_{name}"] = _summary(cm, FERPLUS_CLASSES)
+    return out
+
+
+def ckplus_scores(model, render_cfg) -> dict[str, Any]:
+    """CK+ images of the 6 classes shared with RAVDESS; the answer is the model's RAVDESS argmax
+    (neutral is a possible, always wrong, answer). `six_way`: argmax over the 6 true classes only."""
+    from emofusion.data.faces_labelled import load_ckplus
+    from emofusion.nets.face_classifier import RAVDESS_FROM_HEAD
+    from emofusion.train.face_pretrain import predict_frames
+
+    ck = load_ckplus()
+    keep = ck.labels >= 0
+    fer = predict_frames(model, ck.images[keep], render_cfg)
+    rav = np.stack([fer[:, i] if i >= 0 else np.zeros(len(fer)) for i in RAVDESS_FROM_HEAD], axis=1)
+    y = ck.labels[keep]
+    six = sorted(set(y.tolist()))
+    res = _summary(confusion(y, rav.argmax(1)))
+    masked = np.full_like(rav, -1.0)
+    masked[:, six] = rav[:, six]
+    res["six_way_accuracy"] = _pct((masked.argmax(1) == y).mean())
+    res["subjects"] = int(len(set(ck.subjects[keep].tolist())))
+    return res
+
+
+def actor5_scores(model, size: int) -> dict[str, Any]:
+    from emofusion.config import VideoConfig
+    from emofusion.data.faces_labelled import load_actor_faces
+    from emofusion.media.faces import FaceCropper
+
+    recs = load_actor_faces()
+    cropper = FaceCropper(VideoConfig(n_frames=15, face_size=size, detect_frames=0))
+    out: dict[str, Any] = {}
+    rows = []
+    for view in ("given", "our_crops"):
+        y, p, missed = [], [], 0
+        for r in recs:
+            if view == "given":
+                crops = resize_crops(r.frames, size)
+            else:
+                fc = cropper.crop(list(r.frames))
+                if fc.crops is None:
+                    missed += 1
+                    continue
+                crops = fc.crops
+            probs = clip_probs(model, crops)
+            y.append(r.label)
+            p.append(int(probs.argmax()))
+            if view == "our_crops":
+                rows.append({"clip": r.name, "true": CLASSES[r.label], "pred": CLASSES[int(probs.argmax())]})
+        y, p = np.array(y), np.array(p)
+        nc = y != CLASSES.index("calm")
+        out[view] = {"all": _summary(confusion(y, p)), "non_calm": _summary(confusion(y[nc], p[nc])),
+                     "no_face_found": missed}
+    out["our_crops"]["per_clip"] = rows
+    return out
+
+
+def cremad_scores(model, media_cfg) -> dict[str, Any]:
+    """The 6 CREMA-D clips through the product path: decode -> our MTCNN crops -> face model."""
+    from emofusion.constants import FACES
+    from emofusion.data.faces_labelled import shared_data
+    from emofusion.media.clip import load_clip
+
+    code = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
+    rows = []
+    for path in sorted(shared_data("cremad-av").glob("*.mp4")):
+        clip = load_clip(path, media_cfg, want=(FACES,))
+        probs = clip_probs(model, clip.faces)
+        rows.append({"clip": path.name, "true": code[path.stem.split("_")[2]], "pred": CLASSES[int(probs.argmax())],
+                     "p_true": round(float(probs[CLASSES.index(code[path.stem.split("_")[2]])]), 3)})
+    return {"n": len(rows), "correct": sum(r["true"] == r["pred"] for r in rows), "clips": rows}
+
+
+def markdown(res: dict[str, Any]) -> str:
+    f, ck, a5 = res["ferplus"], res["ckplus"], res["actor5"]
+    lines = [
+        "| test | what | accuracy | macro-F1 | target |",
+        "| --- | --- | --- | --- | --- |",
+        f"| FER+ test (majority labels, 8 FER+ classes, n={f['test_product_framing']['n']}) | faces drawn at our crop framing "
+        f"| {f['test_product_framing']['accuracy']:.1f} % | {f['test_product_framing']['macro_f1']:.1f} % | >= 85 % |",
+        f"| FER+ test, FER+'s own framing | same model | {f['test_native_framing']['accuracy']:.1f} % "
+        f"| {f['test_native_framing']['macro_f1']:.1f} % | |",
+        f"| CK+48, 6 shared classes (n={ck['n']}, {ck['subjects']} people, never trained on) | RAVDESS answer "
+        f"(6-way: {ck['six_way_accuracy']:.1f} %) | {ck['accuracy']:.1f} % | {ck['macro_f1']:.1f} % | >= 75 % |",
+    ]
+    for view, what in (("given", "reference design's crops"), ("our_crops", "re-cropped by our face path")):
+        v = a5[view]
+        lines.append(f"| RAVDESS actor 5, 52 non-calm recordings | {what} | {v['non_calm']['accuracy']:.1f} % "
+                     f"| {v['non_calm']['macro_f1']:.1f} % | >= 60 % |")
+        lines.append(f"| RAVDESS actor 5, all 60 recordings | {what} | {v['all']['accuracy']:.1f} % "
+                     f"| {v['all']['macro_f1']:.1f} % | |")
+    c = res["cremad"]
+    lines.append(f"| CREMA-D, 6 real clips, product path (decode -> our MTCNN -> face model) | smoke test "
+                 f"| {c['correct']}/{c['n']} | | |")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate_face(checkpoint: str | Path, results: str | Path = "results", name: str = "face_pretrain") -> dict:
+    from emofusion.nets.checkpoint import load_checkpoint
+    from emofusion.train.face_pretrain import FaceRender
+    from emofusion.train.plots import confusion_png
+    from emofusion.config import from_dict
+
+    loaded = load_checkpoint(checkpoint)
+    model = loaded.model.eval()
+    r = from_dict(FaceRender, loaded.meta["train_config"]["render"])
+    results = Path(results)
+    results.mkdir(parents=True, exist_ok=True)
+    res = {"checkpoint_sha256": loaded.sha256, "ferplus": ferplus_scores(model, r), "ckplus": ckplus_scores(model, r),
+           "actor5": actor5_scores(model, r.size), "cremad": cremad_scores(model, loaded.media_cfg),
+           "command": "emofusion train-face --out RUN (trains, then scores; `python -m emofusion.train.face_eval "
+                      "RUN/face.pt` scores only)"}
+    res["ferplus_test_accuracy"] = res["ferplus"]["test_product_framing"]["accuracy"]
+    res["ckplus_accuracy"] = res["ckplus"]["accuracy"]
+    res["a05_face_accuracy_noncalm"] = res["actor5"]["our_crops"]["non_calm"]["accuracy"]
+    res["a05_face_accuracy_noncalm_given_crops"] = res["actor5"]["given"]["non_calm"]["accuracy"]
+    res["meta"] = {k: loaded.meta.get(k) for k in ("best_epoch", "ferplus_valid_accuracy", "train_config")}
+    (results / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    (results / f"{name}.md").write_text(markdown(res))
+    from emofusion.data.faces_labelled import FERPLUS_CLASSES
+    confusion_png(res["ckplus"]["confusion"], results / f"{name}_ckplus.png", "face model on CK+48")
+    confusion_png(res["actor5"]["our_crops"]["all"]["confusion"], results / f"{name}_actor5.png",
+                  "face model on RAVDESS actor 5 (our crops)")
+    confusion_png(res["ferplus"]["test_product_framing"]["confusion"], results / f"{name}_ferplus_test.png",
+                  "face model on FER+ test", labels=FERPLUS_CLASSES)
+    return res
+
+
+if __name__ == "__main__":
+    import sys
+
+    out = evaluate_face(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "results")
+    print(markdown(out))

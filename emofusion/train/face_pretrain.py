@@ -1,0 +1,240 @@
+"""`emofusion train-face`: pretrain the face CNN as a per-frame expression classifier on FER+.
+
+FER+ faces are 48 px grey and framed by FER-2013's own cropper; the product's faces are MTCNN crops
+of video, RGB, `face_size` px, with `face_margin` context. The bridge, on purpose:
+- grey everywhere: the model turns every crop grey inside its graph (ModelConfig.face_grey);
+- framing: each FER+ face is rendered at the scale our MTCNN crop would show it (`zoom`, measured
+  by `emofusion.train.face_framing` and stored in the config), jittered around it;
+- resolution: faces are drawn at the product's crop size, and a share of them is first blurred
+  down to a random lower resolution (small or distant faces in video);
+- movement: rotation, shift and flip jitter; brightness and contrast jitter (lighting).
+Training uses FER+'s vote distribution as a soft target (its "probability distribution" scheme),
+the published train split; the checkpoint kept is the epoch best on FER+ valid; FER+ test is
+only scored at the end (emofusion.train.face_eval).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from emofusion.config import MediaConfig, VideoConfig, register_config
+from emofusion.nets.config import ModelConfig
+
+LAST, BEST, LOG = "last.pt", "best.pt", "metrics.jsonl"
+
+
+@register_config
+@dataclass(frozen=True)
+class FaceRender:
+    """How a 48 px FER+-style face becomes a product-like crop (all draws per image)."""
+
+    size: int = 64
+    zoom: float = 1.0  # crop side / source image side that our MTCNN framing corresponds to
+    zoom_jitter: float = 0.15  # zoom multiplied by exp(U(-j, j))
+    rotate_deg: float = 12.0
+    shift: float = 0.08  # fraction of the crop side
+    flip_p: float = 0.5
+    lowres_p: float = 0.3  # share of faces blurred down first
+    lowres_min: int = 20  # ... to a side drawn in [lowres_min, size]
+    brightness: float = 0.25
+    contrast: float = 0.3
+
+
+@register_config
+@dataclass(frozen=True)
+class FaceTrainConfig:
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    dropout: float = 0.2
+    seed: int = 0
+    threads: int = 2
+    render: FaceRender = field(default_factory=FaceRender)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _affine(n: int, zoom: torch.Tensor, angle: torch.Tensor, shift: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """theta (N,2,3) mapping output coords to source coords: source = zoom * R * flip * out + shift."""
+    cos, sin = torch.cos(angle) * zoom, torch.sin(angle) * zoom
+    sx = torch.where(flip, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1], theta[:, 0, 2] = cos * sx, -sin, shift[:, 0]
+    theta[:, 1, 0], theta[:, 1, 1], theta[:, 1, 2] = sin * sx, cos, shift[:, 1]
+    return theta
+
+
+@dataclass
+class RenderDraw:
+    """One rendering's random parameters, per image (tensors of length N)."""
+
+    zoom: torch.Tensor
+    angle: torch.Tensor
+    shift: torch.Tensor  # (N, 2) in grid units
+    flip: torch.Tensor
+    brightness: torch.Tensor
+    contrast: torch.Tensor
+    lowres: torch.Tensor  # bool
+    low_side: int
+
+    @classmethod
+    def fixed(cls, n: int, r: FaceRender) -> "RenderDraw":
+        """The deterministic rendering at the measured framing (evaluation)."""
+        return cls(torch.full((n,), r.zoom), torch.zeros(n), torch.zeros(n, 2), torch.zeros(n, dtype=torch.bool),
+                   torch.ones(n), torch.ones(n), torch.zeros(n, dtype=torch.bool), r.size)
+
+    @classmethod
+    def draw(cls, n: int, r: FaceRender, gen: torch.Generator) -> "RenderDraw":
+        u = lambda *shape: torch.rand(*shape, generator=gen) * 2 - 1  # noqa: E731
+        zoom, angle = r.zoom * torch.exp(u(n) * r.zoom_jitter), u(n) * math.radians(r.rotate_deg)
+        shift, flip = u(n, 2) * r.shift * 2, torch.rand(n, generator=gen) < r.flip_p
+        low, side = torch.zeros(n, dtype=torch.bool), r.size
+        if r.lowres_p > 0:
+            low = torch.rand(n, generator=gen) < r.lowres_p
+            if low.any():
+                side = int(torch.randint(r.lowres_min, r.size + 1, (1,), generator=gen))
+        return cls(zoom, angle, shift, flip, 1 + u(n) * r.brightness, 1 + u(n) * r.contrast, low, side)
+
+    def moved(self, gen: torch.Generator, angle_deg: float = 4.0, shift: float = 0.03, zoom: float = 0.04) -> "RenderDraw":
+        """The same face a moment later: small head movement around this draw (one video frame)."""
+        n = len(self.zoom)
+        u = lambda *shape: torch.rand(*shape, generator=gen) * 2 - 1  # noqa: E731
+        return RenderDraw(self.zoom * torch.exp(u(n) * zoom), self.angle + u(n) * math.radians(angle_deg),
+                          self.shift + u(n, 2) * shift * 2, self.flip, self.brightness, self.contrast,
+                          self.lowres, self.low_side)
+
+
+def render(images: np.ndarray | torch.Tensor, r: FaceRender, gen: torch.Generator | None = None,
+           draw: RenderDraw | None = None) -> torch.Tensor:
+    """(N, H, W) uint8 grey -> (N, 3, S, S) float in [0, 1]. Without `gen` or `draw`: the
+    deterministic rendering at the measured framing (evaluation); with `gen`, every jitter drawn
+    from it; with `draw`, those parameters."""
+    x = torch.as_tensor(np.asarray(images)).float().div_(255.0).unsqueeze(1)
+    n = x.shape[0]
+    if draw is None:
+        draw = RenderDraw.draw(n, r, gen) if gen is not None else RenderDraw.fixed(n, r)
+    d = draw
+    grid = F.affine_grid(_affine(n, d.zoom, d.angle, d.shift, d.flip), [n, 1, r.size, r.size], align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    if d.lowres.any():
+        small = F.interpolate(out[d.lowres], size=(d.low_side, d.low_side), mode="area")
+        out[d.lowres] = F.interpolate(small, size=(r.size, r.size), mode="bilinear", align_corners=False)
+    mean = out.mean(dim=(2, 3), keepdim=True)
+    out = ((out - mean) * d.contrast.view(-1, 1, 1, 1) + mean * d.brightness.view(-1, 1, 1, 1)).clamp_(0, 1)
+    return out.expand(-1, 3, -1, -1)
+
+
+def face_model_config(cfg: FaceTrainConfig) -> ModelConfig:
+    return ModelConfig(fusion="face", face_size=cfg.render.size, face_grey=True, dropout=cfg.dropout)
+
+
+def face_media_config(cfg: FaceTrainConfig, n_frames: int = 5) -> MediaConfig:
+    """What the product feeds this model: n_frames crops of render.size px per clip."""
+    return MediaConfig(video=VideoConfig(n_frames=n_frames, face_size=cfg.render.size))
+
+
+def _lr_at(step: float, total: float, warm: float, base: float) -> float:
+    if step < warm:
+        return base * (step + 1) / warm
+    return base * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1.0, total - warm)))
+
+
+@torch.no_grad()
+def predict_frames(model, images: np.ndarray, r: FaceRender, batch: int = 512) -> np.ndarray:
+    """FER+ probabilities (N, 8) of the deterministic rendering."""
+    model.eval()
+    out = [torch.softmax(model.frame_logits(render(images[i : i + batch], r)), dim=-1)
+           for i in range(0, len(images), batch)]
+    return torch.cat(out).numpy()
+
+
+def _save(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path | None = None,
+               progress: bool = True) -> Path:
+    """Train (or resume) in `out`; returns the path of the exported best checkpoint (face.pt)."""
+    from tqdm import tqdm
+
+    from emofusion.data.faces_labelled import load_ferplus
+    from emofusion.nets.checkpoint import save_checkpoint
+    from emofusion.nets.registry import create_model
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    data = load_ferplus(ferplus_root)
+    tr, va = data.select("train"), data.select("valid")
+    targets = torch.as_tensor(data.soft_targets())
+    majority = data.majority()
+    torch.manual_seed(cfg.seed)
+    model = create_model(face_model_config(cfg))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start, best_acc, history = 0, -1.0, []
+    if (out / LAST).is_file():
+        state = torch.load(out / LAST, map_location="cpu", weights_only=True)
+        if state["config"] != json.loads(json.dumps(cfg.to_dict())):
+            raise ValueError(f"{out / LAST} was written with another config; use a new --out")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        start, best_acc = state["epoch"] + 1, state["best_acc"]
+        print(f"resuming after epoch {state['epoch']} (best valid accuracy {best_acc:.4f})")
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
+    steps_per_epoch = math.ceil(len(tr) / cfg.batch_size)
+    total, warm = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
+    for epoch in range(start, cfg.epochs):
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+        order = tr[torch.randperm(len(tr), generator=gen).numpy()]
+        model.train()
+        t0, seen, loss_sum = time.perf_counter(), 0, 0.0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   mininterval=5)
+        for i in bar:
+            idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            for g in opt.param_groups:
+                g["lr"] = _lr_at(epoch * steps_per_epoch + i, total, warm, cfg.lr)
+            x = render(data.images[idx], cfg.render, gen)
+            logp = F.log_softmax(model.frame_logits(x), dim=-1)
+            loss = -(targets[idx] * logp).sum(dim=-1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            seen += len(idx)
+            loss_sum += loss.item() * len(idx)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}")
+        train_s = time.perf_counter() - t0
+        probs = predict_frames(model, data.images[va], cfg.render)
+        acc = float((probs.argmax(1) == majority[va]).mean())
+        row = {"epoch": epoch, "train_loss": loss_sum / seen, "valid_accuracy": acc,
+               "train_seconds": round(train_s, 1), "lr": opt.param_groups[0]["lr"]}
+        history.append(row)
+        with open(out / LOG, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row), flush=True)
+        if acc > best_acc:
+            best_acc = acc
+            _save(out / BEST, {"model": model.state_dict(), "epoch": epoch, "valid_accuracy": acc})
+        _save(out / LAST, {"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch,
+                           "best_acc": best_acc, "config": cfg.to_dict()})
+    best = torch.load(out / BEST, map_location="cpu", weights_only=True)
+    model.load_state_dict(best["model"])
+    meta = {"kind": "face", "train_config": cfg.to_dict(), "best_epoch": best["epoch"],
+            "ferplus_valid_accuracy": best["valid_accuracy"],
+            "data": "FER+ (FER-2013 images, research use only; FER+ labels MIT) train split, vote distributions"}
+    return save_checkpoint(out / "face.pt", model, face_model_config(cfg), face_media_config(cfg), meta)
