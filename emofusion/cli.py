@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from emofusion.errors import EmofusionError
+
 # OpenMP threads that spin while they wait make a busy 2-core machine crawl (a FER+ training step
 # measured 8-18 s with spinning, 0.7 s passive); set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -32,8 +34,9 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class UserError(Exception):
-    """A problem the user can fix (bad path, bad option); printed without a traceback."""
+class UserError(EmofusionError):
+    """A problem the user can fix (bad path, bad option); printed without a traceback. Library code
+    raises `emofusion.errors` classes instead; main() prints any EmofusionError the same way."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except UserError as exc:
+    except EmofusionError as exc:
         print(f"emofusion {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
