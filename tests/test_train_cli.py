@@ -21,9 +21,7 @@ def cache(tmp_path_factory):
 
 @pytest.mark.slow
 def test_train_cv_then_evaluate_writes_everything(cache, tmp_path, monkeypatch):
-    from emofusion.train import evaluate
-
-    monkeypatch.setattr(evaluate, "REPO_RESULTS", tmp_path / "repo_results")
+    monkeypatch.chdir(tmp_path)  # --results-name writes to ./results, wherever the package lives
     run = tmp_path / "run"
     # custom split: test actor 1, validation actor 2, training actors 3-4 (others absent from the cache)
     rc = main(["train", "--cache", str(cache), "--out", str(run), "--test-actors", "1", "--val-actors", "2",
@@ -41,7 +39,7 @@ def test_train_cv_then_evaluate_writes_everything(cache, tmp_path, monkeypatch):
     md = (run / "results.md").read_text()
     assert "| configuration | accuracy | macro F1 |" in md and "| audio-only |" in md
     for name in ("tiny_audio.json", "tiny_audio.md", "tiny_audio_confusion.png"):
-        assert (tmp_path / "repo_results" / name).exists()
+        assert (tmp_path / "results" / name).exists()
 
     # a finished run resumed does nothing new and still evaluates
     assert main(["train", "--cache", str(cache), "--out", str(run), "--test-actors", "1", "--val-actors", "2",
@@ -54,6 +52,10 @@ def test_train_cv_then_evaluate_writes_everything(cache, tmp_path, monkeypatch):
     assert main(["evaluate", "--checkpoint", str(fold / "best.pt"), "--cache", str(cache), "--actors", "1,2",
                  "--out", str(out), "--quiet"]) == 0
     assert json.loads((out / "results.json").read_text())["summary"]["full"]["pooled"]["n"] == 32
+    # --results-dir puts the copies elsewhere
+    assert main(["evaluate", str(run), "--results-name", "again", "--results-dir", str(tmp_path / "elsewhere"),
+                 "--quiet"]) == 0
+    assert (tmp_path / "elsewhere" / "again.md").read_text() == (run / "results.md").read_text()
 
 
 @pytest.mark.slow
@@ -131,10 +133,10 @@ def test_the_issues_command_trains_the_configs_model():
 
 
 def test_face_flags_are_refused_for_an_audio_model_named_by_the_config(tmp_path):
-    from emofusion.cli import UserError
+    from emofusion.errors import UsageError
     from emofusion.train.config import TrainConfig
 
     cfg_file = tmp_path / "cfg.json"
     TrainConfig(fusion="audio").save(cfg_file)
-    with pytest.raises(UserError, match="need a model with a face CNN"):
+    with pytest.raises(UsageError, match="need a model with a face CNN"):
         _config("--config", str(cfg_file), "--freeze-face")

@@ -70,7 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-workers", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-in-memory", action="store_true", help="read entries from disk each epoch")
-    p.add_argument("--results-name", help="also copy the results to results/NAME.{json,md}")
+    p.add_argument("--results-name", help="also copy the results to RESULTS_DIR/NAME.{json,md}")
+    p.add_argument("--results-dir", type=Path, default=Path("results"),
+                   help="where --results-name writes (default: ./%(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -84,7 +86,7 @@ def config_from_args(args: argparse.Namespace):
     """TrainConfig = defaults <- --config JSON <- explicit flags."""
     import dataclasses
 
-    from emofusion.cli import UserError
+    from emofusion.errors import UsageError
     from emofusion.train.config import TrainConfig
 
     try:
@@ -104,23 +106,23 @@ def config_from_args(args: argparse.Namespace):
             top["protocol"] = "custom"
         if args.face_pretrained is not None:
             if not args.face_pretrained.is_file():
-                raise UserError(f"--face-pretrained: no such file {args.face_pretrained}")
+                raise UsageError(f"--face-pretrained: no such file {args.face_pretrained}")
             top["face_pretrained"] = str(args.face_pretrained)
         if args.freeze_face:
             top["freeze_face"] = True
         if args.extra_train_cache:
             missing = [str(c) for c in args.extra_train_cache if not c.is_dir()]
             if missing:
-                raise UserError(f"--extra-train-cache: no such directory {', '.join(missing)}")
+                raise UsageError(f"--extra-train-cache: no such directory {', '.join(missing)}")
             top["extra_train_caches"] = tuple(str(c.resolve()) for c in args.extra_train_cache)
         fusion = top.get("fusion", cfg.fusion)
         if fusion in AUDIO_ONLY_MODELS and (top.get("face_pretrained") or top.get("freeze_face")
                                             or top.get("face_views")):
-            raise UserError(f"--face-pretrained / --freeze-face / --face-views need a model with a face CNN, "
-                            f"not {fusion!r}")
+            raise UsageError(f"--face-pretrained / --freeze-face / --face-views need a model with a face CNN, "
+                             f"not {fusion!r}")
         return cfg.replace(model=model, augment=dataclasses.replace(cfg.augment, **aug), **top)
     except (ValueError, OSError) as exc:
-        raise UserError(f"bad training configuration: {exc}") from None
+        raise UsageError(f"bad training configuration: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     run_cv(args.cache, cfg, args.out, resume=args.resume, progress=not args.quiet,
-           results_name=args.results_name)
+           results_name=args.results_name, results_dir=args.results_dir)
     if D.launched_by_torchrun():  # the run is saved; leave before interpreter shutdown (end_worker)
         D.end_worker(0)
     return 0

@@ -158,21 +158,22 @@ def markdown(result: dict[str, Any]) -> str:
 
 def run_check(clips_dir: Path, models_dir: Path, out_name: str = "cremad_check", pattern: str = "*.mp4",
               results_dir: Path | None = None, command: str = "") -> dict[str, Any]:
-    """Run every shipped model on `clips_dir/pattern`; write results/OUT_NAME.{json,md}."""
-    from emofusion.cli import UserError
+    """Run every shipped model on `clips_dir/pattern`; write RESULTS_DIR/OUT_NAME.{json,md}
+    (default ./results)."""
+    from emofusion.errors import UsageError
 
     if not clips_dir.is_dir():
-        raise UserError(f"{clips_dir} is not a directory")
+        raise UsageError(f"{clips_dir} is not a directory")
     clips = sorted(clips_dir.glob(pattern))
     if not clips:
-        raise UserError(f"no clips matching {pattern} in {clips_dir}")
+        raise UsageError(f"no clips matching {pattern} in {clips_dir}")
     models = load_models(models_dir)
     if not models:
-        raise UserError(f"no shipped models (*/model.pt) in {models_dir}")
+        raise UsageError(f"no shipped models (*/model.pt) in {models_dir}")
     result = check_clips(clips, models)
     result.update(clips_dir=str(clips_dir), models_dir=str(models_dir), models=list(models),
                   n_clips=len(clips), command=command or f"emofusion evaluate --cremad {clips_dir} --models {models_dir}")
-    out = results_dir or Path(__file__).resolve().parents[2] / "results"
+    out = Path(results_dir or "results")
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{out_name}.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / f"{out_name}.md").write_text(markdown(result))

@@ -1,10 +1,8 @@
 """Speaker-independent cross-validation: one directory per fold, then evaluation of every fold.
 
-RUN_DIR/
-  train_config.json   the TrainConfig (resume reads it back and refuses a different one)
-  run.json            cache path, model config, the folds and their actors
-  fold_k/             split.json, metrics.jsonl, last.pt, best.pt, test_metrics.json, *.png
-  results.json/.md    written by `emofusion evaluate RUN_DIR` (run automatically at the end)
+The run directory's layout is described in runs.py. Problems a user can fix (folds that do not
+exist, a cache or run made with other settings) raise runs.RunError or data errors, all
+EmofusionErrors.
 """
 
 from __future__ import annotations
@@ -13,31 +11,29 @@ import json
 from pathlib import Path
 from typing import Any
 
-from emofusion.cli import UserError
+from emofusion.errors import UsageError
 from emofusion.train import distributed as D
 from emofusion.train.config import SPLIT_PROTOCOLS, TrainConfig
-
-RUN_JSON, TRAIN_JSON, SPLIT_JSON = "run.json", "train_config.json", "split.json"
+from emofusion.train.report import RESULTS_DIR
+from emofusion.train.runs import (RUN_JSON, SPLIT_JSON, TRAIN_JSON, RunError, make_dataset,  # noqa: F401
+                                  matching_cache, open_cache)
 
 
 def fold_splits(cfg: TrainConfig) -> list[tuple[int, Any]]:
     """[(fold number, Split)] for the configured protocol and folds."""
-    from emofusion.data.splits import SplitError, custom_split, protocol_splits
+    from emofusion.data.splits import custom_split, protocol_splits
 
-    try:
-        if cfg.protocol == "custom":
-            if not cfg.test_actors:
-                raise UserError("the custom protocol needs --test-actors")
-            splits = [custom_split(cfg.test_actors, cfg.val_actors or None, cfg.n_val)]
-        else:
-            splits = protocol_splits(SPLIT_PROTOCOLS[cfg.protocol], cfg.n_val)
-    except SplitError as exc:
-        raise UserError(str(exc)) from None
+    if cfg.protocol == "custom":
+        if not cfg.test_actors:
+            raise UsageError("the custom protocol needs --test-actors")
+        splits = [custom_split(cfg.test_actors, cfg.val_actors or None, cfg.n_val)]
+    else:
+        splits = protocol_splits(SPLIT_PROTOCOLS[cfg.protocol], cfg.n_val)
     numbered = list(enumerate(splits, start=1))
     if cfg.folds:
         bad = [f for f in cfg.folds if not 1 <= f <= len(splits)]
         if bad:
-            raise UserError(f"folds {bad} do not exist; protocol {cfg.protocol} has folds 1-{len(splits)}")
+            raise UsageError(f"folds {bad} do not exist; protocol {cfg.protocol} has folds 1-{len(splits)}")
         numbered = [(k, s) for k, s in numbered if k in cfg.folds]
     return numbered
 
@@ -56,43 +52,19 @@ def model_config(cfg: TrainConfig, media):
     )
     extra = dict(cfg.model)
     if "face_size" in extra and extra["face_size"] != media.video.face_size:
-        raise UserError(
+        raise RunError(
             f"--face-size {extra['face_size']} does not match the cache's faces ({media.video.face_size} px); "
             "preprocess a cache at that size"
         )
     try:
         return ModelConfig.from_dict({**base, **extra})
     except ValueError as exc:
-        raise UserError(f"bad model configuration: {exc}") from None
-
-
-def open_cache(path: str | Path):
-    from emofusion.data.cache import CacheError, FeatureCache
-
-    try:
-        return FeatureCache(path)
-    except CacheError as exc:
-        raise UserError(str(exc)) from None
-
-
-def make_dataset(cache, actors, streams, in_memory: bool = True):
-    """Dataset over `actors` of `cache` giving the model's inputs (a stream the cache lacks = zeros)."""
-    from emofusion.data.dataset import CacheDataset
-
-    return CacheDataset(cache, actors, in_memory=in_memory, streams=streams)
+        raise UsageError(f"bad model configuration: {exc}") from None
 
 
 def extra_caches(cfg: TrainConfig, cache) -> list:
     """The --extra-train-cache caches, each checked to hold the same features as the main one."""
     return [matching_cache(path, cache, "--extra-train-cache") for path in cfg.extra_train_caches]
-
-
-def matching_cache(path: str | Path, cache, flag: str):
-    """The cache at `path`, refused unless its entries are made like `cache`'s (speed aside)."""
-    other = open_cache(path)
-    if not other.same_features(cache):
-        raise UserError(f"{flag} {path}: made with other feature settings than {cache.root}")
-    return other
 
 
 def provenance(cache, extras: list) -> dict[str, Any]:
@@ -113,9 +85,9 @@ def _check_run_dir(out: Path, cfg: TrainConfig, resume: bool) -> None:
     saved = out / TRAIN_JSON
     if resume:
         if saved.exists() and TrainConfig.load(saved) != cfg:
-            raise UserError(f"{out} was started with a different configuration ({saved}); resume with the same flags")
+            raise RunError(f"{out} was started with a different configuration ({saved}); resume with the same flags")
     elif any(out.glob("fold_*/last.pt")):
-        raise UserError(f"{out} already holds a run; use --resume to continue it or choose another --out")
+        raise RunError(f"{out} already holds a run; use --resume to continue it or choose another --out")
 
 
 def run_cv(
@@ -126,6 +98,7 @@ def run_cv(
     progress: bool = True,
     results_name: str | None = None,
     evaluate: bool = True,
+    results_dir: Path = RESULTS_DIR,
 ) -> Path:
     """Train every selected fold, then (rank 0) evaluate each fold's best model on its test actors."""
     from emofusion.train.loop import train_fold
@@ -155,7 +128,7 @@ def run_cv(
         for k, split in folds:
             missing = [a for a in split.train if a not in cache.actors]
             if len(missing) == len(split.train):
-                raise UserError(f"fold {k}: the cache has none of the training actors {list(split.train)}")
+                raise RunError(f"fold {k}: the cache has none of the training actors {list(split.train)}")
             fold_dir = out / f"fold_{k}"
             if env.is_main:
                 fold_dir.mkdir(parents=True, exist_ok=True)
@@ -176,7 +149,7 @@ def run_cv(
         if evaluate and env.is_main:
             from emofusion.train.evaluate import evaluate_run
 
-            evaluate_run(out, results_name=results_name, progress=progress)
+            evaluate_run(out, results_name=results_name, progress=progress, results_dir=results_dir)
         D.barrier(env)
     finally:
         D.teardown(env)

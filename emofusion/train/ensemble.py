@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from emofusion.cli import UserError
+from emofusion.errors import UsageError
+from emofusion.train.report import RESULTS_DIR, markdown, summarise, write_results
+from emofusion.train.runs import RunError, TRAIN_JSON, load_model, make_dataset, open_cache, run_info, trained_folds
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -30,23 +32,13 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _fold_dirs(run: Path) -> dict[str, Path]:
-    from emofusion.train.cv import RUN_JSON
-
-    if not (run / RUN_JSON).exists():
-        raise UserError(f"{run} is not a training run (no {RUN_JSON})")
-    return {d.name: d for d in run.glob("fold_*") if (d / "best.pt").exists()}
-
-
 def member_probabilities(fold_dir: Path, cache, tta: tuple = ()) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """(labels, probabilities, test actors) of one run's fold model on that fold's test actors;
     with `tta` caches, the mean of its probabilities over `cache` and each of them."""
-    from emofusion.train.cv import make_dataset
-    from emofusion.train.evaluate import _load
     from emofusion.train.loop import predict
 
     split = json.loads((fold_dir / "split.json").read_text())
-    model = _load(fold_dir / "best.pt").model
+    model = load_model(fold_dir / "best.pt").model
     scored = []
     for c in (cache, *tta):
         dataset = make_dataset(c, split["test"], model.inputs, in_memory=False)
@@ -55,41 +47,38 @@ def member_probabilities(fold_dir: Path, cache, tta: tuple = ()) -> tuple[np.nda
     ids, labels, _ = scored[0]
     for other_ids, _, _ in scored[1:]:
         if other_ids != ids:
-            raise UserError(f"{fold_dir.name}: a --tta-cache holds other test clips than {cache.root}")
+            raise RunError(f"{fold_dir.name}: a --tta-cache holds other test clips than {cache.root}")
     return labels, np.mean([p for _, _, p in scored], axis=0), list(split["test"])
 
 
 def member_tta(tta: list, caches: list) -> list[tuple]:
     """Per member cache, the TTA caches made with its feature settings (speed aside), in the given
     order; refused unless every member gets copies at the same speeds."""
-    from emofusion.train.cv import open_cache
-
     opened = [open_cache(p) for p in tta]
     per_member = [tuple(t for t in opened if t.same_features(c)) for c in caches]
     for c, mine in zip(caches, per_member):
         if not mine:
-            raise UserError(f"no --tta-cache is made with the feature settings of {c.root}")
+            raise RunError(f"no --tta-cache is made with the feature settings of {c.root}")
     speeds = [sorted(t.speed for t in mine) for mine in per_member]
     for c, s in zip(caches, speeds):
         if s != speeds[0]:
-            raise UserError(f"--tta-cache: {c.root} has copies at speeds {s}, {caches[0].root} at {speeds[0]}; "
+            raise RunError(f"--tta-cache: {c.root} has copies at speeds {s}, {caches[0].root} at {speeds[0]}; "
                             "give every member the same speeds")
     return per_member
 
 
 def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = None,
-                      progress: bool = True, tta: list[Path] | tuple = ()) -> dict[str, Any]:
-    from emofusion.train.cv import RUN_JSON, TRAIN_JSON, open_cache
-    from emofusion.train.evaluate import _summarise, _write, markdown
+                      progress: bool = True, tta: list[Path] | tuple = (),
+                      results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
     from emofusion.train.metrics import classify
 
     if len(runs) < 2 and not tta:
-        raise UserError("--ensemble needs at least two runs (or one run with --tta-cache)")
-    folds = [_fold_dirs(r) for r in runs]
+        raise UsageError("--ensemble needs at least two runs (or one run with --tta-cache)")
+    infos = [run_info(r) for r in runs]
+    folds = [trained_folds(r) for r in runs]
     common = sorted(set.intersection(*(set(f) for f in folds)), key=lambda n: int(n.split("_")[1]))
     if not common:
-        raise UserError("the runs share no trained fold")
-    infos = [json.loads((r / RUN_JSON).read_text()) for r in runs]
+        raise RunError("the runs share no trained fold")
     caches = [open_cache(info["cache"]) for info in infos]
     tta_caches = member_tta(list(tta), caches) if tta else [() for _ in caches]
     scored = []
@@ -98,7 +87,7 @@ def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = No
         labels, _, actors = members[0]
         for other_labels, _, other_actors in members[1:]:
             if other_actors != actors or not np.array_equal(other_labels, labels):
-                raise UserError(f"{name}: the runs were tested on different clips ({actors} vs {other_actors})")
+                raise RunError(f"{name}: the runs were tested on different clips ({actors} vs {other_actors})")
         mean = np.mean([p for _, p, _ in members], axis=0)
         res = {"full": classify(labels, mean.argmax(1)), "fold": name, "test_actors": actors,
                "members": [classify(labels, p.argmax(1))["accuracy"] for _, p, _ in members]}
@@ -122,10 +111,10 @@ def evaluate_ensemble(runs: list[Path], out: Path, results_name: str | None = No
         "train_config": train_configs[0],
         "member_train_configs": train_configs,
         "member_provenance": [info.get("provenance") for info in infos],
-        "summary": _summarise(scored),
+        "summary": summarise(scored),
         "folds": scored,
     }
-    _write(results, out, results_name)
+    write_results(results, out, results_name, results_dir)
     if progress:
         print(markdown(results))
     return results

@@ -77,7 +77,7 @@ def build_views(model: nn.Module, dataset: Dataset, n_views: int, cfg: AugmentCo
     """Run the (frozen, eval-mode) face CNN over every clip of `dataset` `n_views` times."""
     from tqdm import tqdm
 
-    from emofusion.train.loop import to_float_inputs
+    from emofusion.train.inputs import to_float_inputs
 
     if n_views < 1:
         raise ValueError("n_views must be >= 1")

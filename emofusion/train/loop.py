@@ -27,6 +27,7 @@ from emofusion.constants import AUDIO, FACES, NUM_CLASSES
 from emofusion.train import distributed as D
 from emofusion.train.augment import augment_batch
 from emofusion.train.config import TrainConfig
+from emofusion.train.inputs import to_float_inputs
 from emofusion.train.metrics import from_confusion
 
 LAST, BEST, LOG = "last.pt", "best.pt", "metrics.jsonl"
@@ -49,17 +50,6 @@ def seed_everything(seed: int) -> None:
 
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % 2**62
-
-
-def to_float_inputs(inputs: dict[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]:
-    """Faces may be cached as uint8 to save RAM; the model wants floats in [0, 1] of torch's default
-    dtype (float32; float64 under `torch.set_default_dtype`, which the exactness tests use)."""
-    dtype = torch.get_default_dtype()
-    out = {}
-    for k, v in inputs.items():
-        v = torch.as_tensor(v).to(device)
-        out[k] = v.to(dtype).div_(255.0) if v.dtype == torch.uint8 else v.to(dtype)
-    return out
 
 
 def forward(model: torch.nn.Module, inputs: dict[str, torch.Tensor], names: tuple[str, ...]) -> torch.Tensor:
