@@ -15,3 +15,11 @@ class EmofusionError(Exception):
 
 class UsageError(EmofusionError):
     """An option, argument or input path that cannot work as given."""
+
+
+class ModelsNotFound(EmofusionError, FileNotFoundError):
+    """The models directory, or a named model in it, is not there (the message says how to get one)."""
+
+
+class ModelLoadError(EmofusionError):
+    """A model is there but cannot be made to run here (damaged file, backend unavailable)."""

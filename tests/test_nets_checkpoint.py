@@ -103,3 +103,72 @@ def test_load_published_efficientface_layout(tmp_path):
         load_efficientface_pretrained(model, bogus)
     with pytest.raises(TypeError, match="no EfficientFace"):
         load_efficientface_pretrained(create_model("audio"), path)
+
+
+def test_safetensors_conversion_round_trip(tmp_path):
+    """`.pt` -> model.safetensors + config.json: same configs, meta and logits; the dir loads."""
+    import json
+
+    from emofusion.nets.checkpoint import CONFIG, WEIGHTS, convert_checkpoint, model_sha256
+
+    model = create_model("lt", face_size=64, n_frames=3).eval()
+    _perturb_bn(model)
+    media = MediaConfig(window_s=3.0, audio=AudioConfig(n_mfcc=10))
+    pt = save_checkpoint(tmp_path / "run" / "best.pt", model, model.cfg, media, {"fold": 1})
+    weights, config = convert_checkpoint(pt, tmp_path / "models" / "lt")
+    assert weights.name == WEIGHTS and config.name == CONFIG and not list(weights.parent.glob("*.tmp"))
+    cfg = json.loads(config.read_text())
+    assert cfg["format"] == "emofusion-model" and cfg["meta"] == {"fold": 1}
+    assert cfg["converted_from"]["file"] == "best.pt" and cfg["classes"] == list(CLASSES)
+    for source in (weights.parent, weights):
+        loaded = load_checkpoint(source)
+        assert loaded.model_cfg == model.cfg and loaded.media_cfg == media and loaded.meta == {"fold": 1}
+        assert loaded.sha256 == model_sha256(weights.parent) != model_sha256(pt)
+        g = torch.Generator().manual_seed(0)
+        audio, faces = torch.randn(2, 10, 156, generator=g), torch.rand(2, 3, 3, 64, 64, generator=g)
+        with torch.no_grad():
+            torch.testing.assert_close(loaded.model(audio, faces), model(audio, faces), rtol=0, atol=0)
+    # a trainer's .pt still loads, and a dir holding both prefers the shipped pair
+    assert load_checkpoint(pt).meta == {"fold": 1}
+    (weights.parent / "model.pt").write_bytes(b"not a checkpoint")
+    assert load_checkpoint(weights.parent).meta == {"fold": 1}
+
+
+def test_safetensors_pair_must_belong_together(tmp_path):
+    import json
+
+    from emofusion.nets.checkpoint import convert_checkpoint
+
+    a, b = create_model("audio").eval(), create_model("audio", dropout=0.1).eval()
+    with torch.no_grad():
+        for p in b.parameters():
+            p.add_(0.5)
+    wa, ca = convert_checkpoint(save_checkpoint(tmp_path / "a.pt", a, a.cfg, MediaConfig()), tmp_path / "A")
+    wb, _ = convert_checkpoint(save_checkpoint(tmp_path / "b.pt", b, b.cfg, MediaConfig()), tmp_path / "B")
+    wa.write_bytes(wb.read_bytes())  # weights swapped under a config written for others
+    with pytest.raises(CheckpointError, match="not the weights"):
+        load_checkpoint(tmp_path / "A")
+    ca.unlink()
+    with pytest.raises(CheckpointError, match="no config.json"):
+        load_checkpoint(wa)
+    (tmp_path / "A" / "config.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(CheckpointError, match="not an emofusion model config"):
+        load_checkpoint(tmp_path / "A")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="holds no model.safetensors"):
+        load_checkpoint(tmp_path / "empty")
+
+
+def test_export_command_converts_to_safetensors(tmp_path, capsys):
+    from emofusion import cli
+
+    model = create_model("audio").eval()
+    pt = save_checkpoint(tmp_path / "fold_1" / "best.pt", model, model.cfg, MediaConfig(), {"n": 1})
+    assert cli.main(["export", str(pt), "--to", "safetensors", "--out", str(tmp_path / "models" / "audio")]) == 0
+    assert load_checkpoint(tmp_path / "models" / "audio").meta == {"n": 1}
+    assert "model.safetensors" in capsys.readouterr().out
+    bad = tmp_path / "bad.pt"
+    bad.write_text("junk")
+    assert cli.main(["export", str(bad), "--to", "safetensors", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "not a readable PyTorch" in err and "Traceback" not in err

@@ -14,7 +14,7 @@ TARGETS: dict[str, str] = {
     "backends": "emofusion.bench.backends",
     "train": "emofusion.bench.training",
     "load": "emofusion.bench.load",
-    "quantization": "emofusion.export.quant_eval",
+    "quantization": "emofusion.bench.quantization",
 }
 
 

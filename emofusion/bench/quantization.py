@@ -46,8 +46,8 @@ def _predict(backend, feeds: dict[str, np.ndarray], batch: int = 32) -> np.ndarr
 def eval_fold(fold_dir: Path, cache_dir: Path, args, work: Path) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, f1_score
 
-    from emofusion.cli import UserError
     from emofusion.data.cache import FeatureCache
+    from emofusion.errors import UsageError
     from emofusion.export.onnx import export_onnx
     from emofusion.export.quantize import quantize_int8
     from emofusion.infer.backends import OrtBackend, TorchBackend
@@ -57,7 +57,7 @@ def eval_fold(fold_dir: Path, cache_dir: Path, args, work: Path) -> dict[str, An
     split = json.loads((fold_dir / "split.json").read_text())
     cache = FeatureCache(cache_dir)
     if cache.config != loaded.media_cfg:
-        raise UserError(f"{cache_dir} was preprocessed differently from {fold_dir}/best.pt")
+        raise UsageError(f"{cache_dir} was preprocessed differently from {fold_dir}/best.pt")
     names = tuple(loaded.model.inputs)
     test = cache.select(split["test"])
     train = cache.select(split["train"])
@@ -137,5 +137,5 @@ def _markdown(report: dict[str, Any]) -> str:
                      f"{m['ort_fp32']['accuracy']:.3f} | {m['ort_int8']['accuracy']:.3f} | "
                      f"{run['mean_delta_accuracy']:+.3f} ± {run['std_delta_accuracy']:.3f} | "
                      f"{m['ort_fp32']['macro_f1']:.3f} | {m['ort_int8']['macro_f1']:.3f} | |")
-    lines += ["", "Written by `emofusion bench quantization` (emofusion/export/quant_eval.py).", ""]
+    lines += ["", "Written by `emofusion bench quantization` (emofusion/bench/quantization.py).", ""]
     return "\n".join(lines)

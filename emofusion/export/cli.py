@@ -1,7 +1,9 @@
-"""`emofusion export MODEL.pt... --to onnx|tensorrt|triton|all`: deployable files from checkpoints.
+"""`emofusion export MODEL... --to onnx|tensorrt|triton|all|safetensors`: deployable files from checkpoints.
 
 Writes next to the checkpoint by default (models/ia/model.onnx, model.int8.onnx, model.plan), or
 into --out DIR (DIR/<name>/... when several models are given; the Triton repository goes to DIR).
+`--to safetensors` is how a trained `.pt` becomes a shipped model: DIR/model.safetensors +
+DIR/config.json (`emofusion export runs/x/fold_1/best.pt --to safetensors --out models/ia`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from pathlib import Path
 from emofusion.cli import UserError
 
 HELP = "export checkpoints to ONNX (+ INT8/FP16), TensorRT engines or a Triton model repository"
-TARGETS = ("onnx", "tensorrt", "triton", "all")
+TARGETS = ("onnx", "tensorrt", "triton", "all", "safetensors")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="+", metavar="MODEL",
-                        help="checkpoint (.pt) or model dir containing model.pt")
+                        help="checkpoint (.pt), or a model dir (model.safetensors + config.json, or model.pt)")
     parser.add_argument("--to", choices=TARGETS, default="onnx", help="what to export (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None,
                         help="output dir (default: next to each checkpoint; required for triton)")
@@ -33,17 +35,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="torch.onnx exporter (default: %(default)s; falls back to the other on failure)")
 
 
-def _checkpoint(arg: str) -> Path:
+def _checkpoint(arg: str, to: str) -> Path:
+    from emofusion.nets.checkpoint import LEGACY, resolve_weights
+
     p = Path(arg)
     if p.is_dir():
-        p = p / "model.pt"
+        p = p / LEGACY if to == "safetensors" else resolve_weights(p)
     if not p.is_file():
-        raise UserError(f"no checkpoint at {p} (give a .pt file or a model dir containing model.pt)")
+        raise UserError(f"no checkpoint at {p} (give a .pt file or a model dir)")
+    if to == "safetensors" and p.suffix != ".pt":
+        raise UserError(f"--to safetensors converts a .pt checkpoint; {p} is not one")
     return p
 
 
 def _model_name(ckpt: Path) -> str:
-    return ckpt.parent.name if ckpt.name == "model.pt" else ckpt.stem
+    return ckpt.parent.name if ckpt.stem == "model" else ckpt.stem
+
+
+def _out_dir(args, ckpt: Path, several: bool) -> Path:
+    if args.to == "triton" or args.out is None:
+        return ckpt.parent
+    return args.out / _model_name(ckpt) if several else args.out
+
+
+def _to_safetensors(args, ckpts: list[Path]) -> int:
+    from emofusion.nets.checkpoint import convert_checkpoint
+
+    for ckpt in ckpts:
+        weights, config = convert_checkpoint(ckpt, _out_dir(args, ckpt, len(ckpts) > 1))
+        print(f"{_model_name(ckpt)}: wrote {weights} and {config}")
+    return 0
 
 
 def _calibration_feeds(args, loaded) -> list:
@@ -63,12 +84,13 @@ def _calibration_feeds(args, loaded) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emofusion.export.onnx import export_onnx
-    from emofusion.infer.backends import cuda_present, tensorrt_present
-    from emofusion.infer.sources import onnx_for_checkpoint
+    from emofusion.export.onnx import export_onnx, onnx_for_checkpoint
+    from emofusion.export.tensorrt import cuda_present, tensorrt_present
     from emofusion.nets.checkpoint import load_checkpoint
 
-    ckpts = [_checkpoint(m) for m in args.models]
+    ckpts = [_checkpoint(m, args.to) for m in args.models]
+    if args.to == "safetensors":
+        return _to_safetensors(args, ckpts)
     if args.int8 and args.calib_cache is None:
         raise UserError("--int8 needs --calib-cache DIR: a feature cache of real clips (emofusion preprocess)")
     if args.to == "triton" and args.out is None:
@@ -78,21 +100,15 @@ def run(args: argparse.Namespace) -> int:
     if args.to == "tensorrt" and not trt_ok:
         raise UserError("TensorRT export needs the tensorrt package and an NVIDIA GPU "
                         "(pip install 'emofusion[tensorrt]'); neither is usable here")
-    if want_trt and trt_ok:  # the version gate, before any export work
-        from emofusion.export.tensorrt import TensorRTError, load_tensorrt
+    if want_trt and trt_ok:  # the version gate (TensorRTError, a one-line message), before any export work
+        from emofusion.export.tensorrt import load_tensorrt
 
-        try:
-            load_tensorrt()
-        except TensorRTError as exc:
-            raise UserError(str(exc)) from exc
+        load_tensorrt()
     onnx_files: dict[str, Path] = {}
     engines: dict[str, Path] = {}
     for ckpt in ckpts:
         name = _model_name(ckpt)
-        if args.to == "triton" or args.out is None:
-            out_dir = ckpt.parent
-        else:
-            out_dir = args.out / name if len(ckpts) > 1 else args.out
+        out_dir = _out_dir(args, ckpt, len(ckpts) > 1)
         loaded = load_checkpoint(ckpt)
         calib = _calibration_feeds(args, loaded) if args.int8 else None  # refuse before any work
         if args.to == "triton":  # reuse the shipped/cached graph when it matches the checkpoint
@@ -116,15 +132,12 @@ def run(args: argparse.Namespace) -> int:
 
             print(f"{name}: wrote {convert_fp16(onnx_path, out_dir / 'model.fp16.onnx')}")
         if want_trt and trt_ok:
-            from emofusion.export.tensorrt import TensorRTError, build_engine
+            from emofusion.export.tensorrt import build_engine
 
             # Strongly typed engines take their precision from the graph: the TensorRT INT8 graph,
             # else the FP32 graph converted to FP16 by build_engine.
             src, precision = (trt_int8, "int8") if trt_int8 else (onnx_path, "fp16")
-            try:
-                engines[name] = build_engine(src, out_dir / "model.plan", precision=precision)
-            except TensorRTError as exc:
-                raise UserError(str(exc)) from exc
+            engines[name] = build_engine(src, out_dir / "model.plan", precision=precision)
             print(f"{name}: wrote {engines[name]} ({precision})")
         elif want_trt:
             print(f"{name}: skipped TensorRT (tensorrt package or NVIDIA GPU not available)")

@@ -156,16 +156,42 @@ def export_onnx(source, out: str | Path, *, exporter: str = "legacy", opset: int
 
 def verify_parity(onnx_path: str | Path, loaded, batch: int = 3, atol: float = 1e-4) -> float:
     """Max |ONNX - torch| on random feeds; raises if above `atol` (a broken export)."""
+    import onnxruntime as ort
     import torch
-
-    from emofusion.infer.backends import OrtBackend
 
     names = tuple(loaded.model.inputs)
     feeds = example_inputs(names, loaded.media_cfg, batch=batch, seed=1)
-    ort_out = OrtBackend(onnx_path, providers=["CPUExecutionProvider"]).run(feeds)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    ort_out = session.run([LOGITS], {n: feeds[n] for n in names})[0]
     with torch.inference_mode():
         ref = loaded.model.eval()(*[torch.from_numpy(feeds[n]) for n in names]).numpy()
     diff = float(np.abs(ort_out - ref).max())
     if not diff <= atol:
         raise RuntimeError(f"ONNX export of {onnx_path} differs from torch by {diff:.2e} > {atol}")
     return diff
+
+
+def onnx_metadata(path: str | Path) -> dict[str, str]:
+    """metadata_props of an ONNX file, without loading its weights."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def onnx_for_checkpoint(checkpoint: str | Path, shipped: Path | None = None, loaded=None) -> Path:
+    """An ONNX graph exported from exactly this model (a `.pt`, a model.safetensors or a model dir):
+    the shipped one if its recorded source sha256 matches, else `<cache>/onnx/<sha>.onnx`, exported
+    now if absent."""
+    from emofusion.nets.checkpoint import model_sha256
+    from emofusion.paths import cache_dir
+
+    sha = loaded.sha256 if loaded is not None else model_sha256(checkpoint)
+    if shipped is not None and shipped.is_file():
+        if onnx_metadata(shipped).get("source_sha256") == sha:
+            return shipped
+    target = cache_dir("onnx") / f"{sha}.onnx"
+    if target.is_file() and onnx_metadata(target).get("source_sha256") == sha:
+        return target
+    export_onnx(checkpoint if loaded is None else loaded, target)
+    return target

@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from emofusion.infer.sources import cache_dir
+from emofusion.errors import EmofusionError
 from emofusion.nets.checkpoint import file_sha256
+from emofusion.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ HOW_TO_INT8 = ("make the TensorRT INT8 graph with `emofusion export MODEL.pt --t
                f"--calib-cache DIR` (writes {TRT_INT8_ONNX})")
 
 
-class TensorRTError(RuntimeError):
+class TensorRTError(EmofusionError, RuntimeError):
     """A TensorRT problem with a message meant for the user (no traceback needed)."""
 
 
@@ -96,6 +97,27 @@ def check_version(text: str) -> tuple[int, ...]:
             f"(strongly typed networks). Install a supported one: pip install 'tensorrt{SUPPORTED_RANGE}' "
             "(or pip install -e '.[tensorrt]')")
     return version
+
+
+def cuda_present() -> bool:
+    """A usable NVIDIA GPU (torch's check when torch has CUDA, else the driver's device node)."""
+    import os
+
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return True
+    except ImportError:
+        pass
+    return os.path.exists("/dev/nvidiactl") and os.path.exists("/dev/nvidia0")
+
+
+def tensorrt_present() -> bool:
+    """The tensorrt package is installed (not yet whether it loads or is a supported version)."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorrt") is not None
 
 
 def load_tensorrt():
@@ -275,7 +297,7 @@ def graph_for_precision(onnx_path: str | Path, precision: str) -> Path:
         return path
     if found == "fp32" and precision == "fp16":
         from emofusion.export.quantize import convert_fp16
-        from emofusion.infer.sources import onnx_metadata
+        from emofusion.export.onnx import onnx_metadata
 
         sha = file_sha256(path)
         target = cache_dir("onnx") / f"{sha}.fp16.onnx"

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from emofusion.constants import LOGITS
-from emofusion.infer.sources import onnx_metadata
+from emofusion.export.onnx import onnx_metadata
 
 MAX_BATCH = 32
 PREFERRED = (8, 16, 32)

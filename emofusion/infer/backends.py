@@ -7,9 +7,7 @@ works on this machine and says why, so a missing GPU library degrades instead of
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import os
 import re
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -18,7 +16,9 @@ from typing import Any
 import numpy as np
 
 from emofusion.constants import CLASSES, LOGITS
-from emofusion.infer.sources import ModelFiles, onnx_for_checkpoint, onnx_metadata
+from emofusion.export.onnx import onnx_for_checkpoint, onnx_metadata
+from emofusion.export.tensorrt import cuda_present, tensorrt_present
+from emofusion.infer.sources import ModelFiles
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,6 @@ class Backend(ABC):
     def label(self) -> str:
         return f"{self.name}/{self.device}/{self.precision}"
 
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "device": self.device, "precision": self.precision,
-                "inputs": list(self.inputs), "reason": self.reason}
-
     def _feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         missing = [k for k in self.inputs if k not in feeds]
         if missing:
@@ -78,22 +74,6 @@ class TorchBackend(Backend):
         with torch.inference_mode():
             args = [torch.from_numpy(a).to(self.device) for a in self._feeds(feeds)]
             return self.model(*args).float().cpu().numpy()
-
-
-def cuda_present() -> bool:
-    """A usable NVIDIA GPU (torch's check when torch has CUDA, else the driver's device node)."""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return True
-    except ImportError:
-        pass
-    return os.path.exists("/dev/nvidiactl") and os.path.exists("/dev/nvidia0")
-
-
-def tensorrt_present() -> bool:
-    return importlib.util.find_spec("tensorrt") is not None
 
 
 def ort_tensorrt_major() -> int | None:
@@ -137,8 +117,8 @@ def tensorrt_provider_options(onnx_path: str | Path, gpu_name: str, tensorrt_ver
     import onnxruntime as ort
 
     from emofusion.export.tensorrt import PROFILE, graph_precision, input_shapes, safe_name
-    from emofusion.infer.sources import cache_dir
     from emofusion.nets.checkpoint import file_sha256
+    from emofusion.paths import cache_dir
 
     lo, opt, hi = profile or PROFILE
     shapes = input_shapes(onnx_path)
@@ -225,10 +205,6 @@ class OrtBackend(Backend):
         self.metadata = meta
         self.classes = tuple(meta["classes"].split(",")) if meta.get("classes") else CLASSES
         self.precision = meta.get("precision", "fp32")
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "providers_requested": self.requested, "providers": self.providers,
-                "provider_notes": self.provider_notes}
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         arrays = self._feeds(feeds)

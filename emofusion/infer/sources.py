@@ -1,36 +1,32 @@
-"""Where a model's runnable files live: the checkpoint, its ONNX graph, a TensorRT engine.
+"""Where a model's runnable files live: the weights, its ONNX graph, a TensorRT engine.
 
-A model dir ships `model.pt` (+ `model.onnx`); anything missing or stale is made on demand into a
-user cache keyed by the checkpoint's sha256, so a retrained checkpoint never runs an old graph.
+A shipped model dir holds `model.safetensors` + `config.json` (a trainer's `model.pt` also works),
+optionally `model.onnx`; anything missing or stale is made on demand into a user cache keyed by the
+model's sha256 (`emofusion.export.onnx.onnx_for_checkpoint`), so a retrained model never runs an
+old graph.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from emofusion.nets.checkpoint import file_sha256
+from emofusion.export.onnx import onnx_for_checkpoint, onnx_metadata  # noqa: F401 - re-exported
+from emofusion.nets.checkpoint import CONFIG, LEGACY, WEIGHTS
+from emofusion.paths import cache_dir  # noqa: F401 - re-exported
 
-CHECKPOINT = "model.pt"
+CHECKPOINT = LEGACY
 ONNX = "model.onnx"
 ONNX_INT8 = "model.int8.onnx"
 ENGINE = "model.plan"
 CARD = "card.json"
 
 
-def cache_dir(kind: str) -> Path:
-    """`$EMOFUSION_CACHE/<kind>` or `~/.cache/emofusion/<kind>` (created)."""
-    root = Path(os.environ.get("EMOFUSION_CACHE", Path.home() / ".cache" / "emofusion"))
-    path = root / kind
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @dataclass(frozen=True)
 class ModelFiles:
-    """The files one model source resolves to (any may be None)."""
+    """The files one model source resolves to (any may be None). `checkpoint` is the weights file
+    `load_checkpoint` reads: model.safetensors (config.json beside it) or a `.pt`."""
 
     checkpoint: Path | None = None
     onnx: Path | None = None
@@ -39,13 +35,15 @@ class ModelFiles:
 
     @classmethod
     def resolve(cls, source: str | Path) -> "ModelFiles":
-        """A model dir, a `.pt` checkpoint, an `.onnx` graph or a `.plan`/`.engine` file."""
+        """A model dir, a `.pt` / `.safetensors` checkpoint, an `.onnx` graph or a `.plan`/`.engine` file."""
         p = Path(source)
         if p.is_dir():
-            found = {name: p / name for name in (CHECKPOINT, ONNX, ENGINE, CARD) if (p / name).is_file()}
-            if not found.get(CHECKPOINT) and not found.get(ONNX):
-                raise FileNotFoundError(f"{p} has neither {CHECKPOINT} nor {ONNX}")
-            return cls(found.get(CHECKPOINT), found.get(ONNX), found.get(ENGINE), found.get(CARD))
+            found = {name: p / name for name in (WEIGHTS, CHECKPOINT, ONNX, ENGINE, CARD) if (p / name).is_file()}
+            weights = found.get(WEIGHTS) if (p / CONFIG).is_file() else None
+            weights = weights or found.get(CHECKPOINT)
+            if not weights and not found.get(ONNX):
+                raise FileNotFoundError(f"{p} has none of {WEIGHTS} (+ {CONFIG}), {CHECKPOINT}, {ONNX}")
+            return cls(weights, found.get(ONNX), found.get(ENGINE), found.get(CARD))
         if not p.is_file():
             raise FileNotFoundError(f"no such model file or dir: {p}")
         suffix = p.suffix.lower()
@@ -57,31 +55,13 @@ class ModelFiles:
         return cls(checkpoint=p, card=card if card.is_file() else None)
 
 
-def onnx_metadata(path: str | Path) -> dict[str, str]:
-    """metadata_props of an ONNX file, without loading its weights."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in model.metadata_props}
-
-
-def onnx_for_checkpoint(checkpoint: str | Path, shipped: Path | None = None, loaded=None) -> Path:
-    """An ONNX graph exported from exactly this checkpoint: the shipped one if its recorded
-    source sha256 matches, else `<cache>/onnx/<sha>.onnx`, exported now if absent."""
-    from emofusion.export.onnx import export_onnx
-
-    sha = loaded.sha256 if loaded is not None else file_sha256(checkpoint)
-    if shipped is not None and shipped.is_file():
-        if onnx_metadata(shipped).get("source_sha256") == sha:
-            return shipped
-    target = cache_dir("onnx") / f"{sha}.onnx"
-    if target.is_file() and onnx_metadata(target).get("source_sha256") == sha:
-        return target
-    export_onnx(checkpoint if loaded is None else loaded, target)
-    return target
-
-
 def read_card(path: Path | None) -> dict:
     if path is None or not path.is_file():
         return {}
     return json.loads(path.read_text())
+
+
+def has_model(d: str | Path) -> bool:
+    """`d` is a model dir something can run from (weights + config, a `.pt` or an ONNX graph)."""
+    d = Path(d)
+    return ((d / WEIGHTS).is_file() and (d / CONFIG).is_file()) or (d / CHECKPOINT).is_file() or (d / ONNX).is_file()

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from emofusion.errors import EmofusionError
 
-class ClipError(Exception):
+
+class ClipError(EmofusionError):
     """The clip yields no usable input. `code` is one of the constants below."""
 
     UNREADABLE = "unreadable"  # not a media file, corrupt, truncated beyond use
     NO_STREAMS = "no_streams"  # neither a usable audio nor a usable video stream
     TOO_SHORT = "too_short"
     TOO_LONG = "too_long"
+    NO_FACE = "no_face"  # a still photo in which no face is found (a clip without one is voice-only)
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -34,12 +37,13 @@ class Notice:
     code: str
     message: str
 
-    NO_AUDIO = "no_audio"  # no audio track (or undecodable): prediction from faces only
+    NO_AUDIO = "no_audio"  # no audio track (or undecodable): face-only answer
     NO_VIDEO = "no_video"  # no video track: prediction from audio only
     NO_FACE = "no_face"  # video but no face in any sampled frame: audio only
     FACES_FILLED = "faces_filled"  # some frames had no face; filled from the nearest detection
     PADDED = "padded"  # clip shorter than the window; padded
     SILENT = "silent"  # audio track present but digital silence
+    PHOTO = "photo"  # a still photo: face-only answer (no voice)
 
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}

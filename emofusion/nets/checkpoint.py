@@ -1,9 +1,15 @@
 """Checkpoints that rebuild themselves: weights + ModelConfig + MediaConfig + classes + meta.
 
-A `.pt` file is the unit the trainer writes and export / the web app read, so it carries everything
-needed to preprocess a clip and rebuild the network from the registry. Files are written atomically
-(tmp + os.replace) so a crash never leaves half a checkpoint, and read with `weights_only=True`
-(no arbitrary code from a downloaded file).
+Two layouts, one loader (`load_checkpoint`):
+
+- a `.pt` file, what the trainer writes (read with `weights_only=True`: no code from a file);
+- a shipped model dir, `model.safetensors` (the weights, nothing executable) + `config.json`
+  (model_config, media_config, classes, meta, and the sha256 of the weights it belongs to).
+  `convert_checkpoint(pt, out_dir)` (`emofusion export MODEL.pt --to safetensors --out DIR`) is
+  the one way to make it from a `.pt`.
+
+Either way the file carries everything needed to preprocess a clip and rebuild the network from
+the registry. Files are written atomically (tmp + os.replace) so a crash never leaves half a file.
 """
 
 from __future__ import annotations
@@ -21,13 +27,19 @@ from torch import nn
 
 from emofusion.config import MediaConfig
 from emofusion.constants import CLASSES
+from emofusion.errors import EmofusionError
 from emofusion.nets.config import ModelConfig
 
 FORMAT = "emofusion-checkpoint"
 VERSION = 1
+SHIPPED_FORMAT = "emofusion-model"  # config.json next to model.safetensors
+SHIPPED_VERSION = 1
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+LEGACY = "model.pt"  # a model dir may hold a trainer's .pt instead of the safetensors pair
 
 
-class CheckpointError(ValueError):
+class CheckpointError(EmofusionError, ValueError):
     """The file is not a usable emofusion checkpoint (or pretrained file); the message says why."""
 
 
@@ -74,12 +86,16 @@ def save_checkpoint(
         "meta": meta,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    path = Path(path)
+    return _atomic_write(Path(path), lambda f: torch.save(payload, f))
+
+
+def _atomic_write(path: Path, write) -> Path:
+    """`write(binary file)` into a temp file next to `path`, fsync, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -99,11 +115,38 @@ def _torch_load(path: Path, map_location: Any) -> Any:
         raise CheckpointError(f"{path.name}: not a readable PyTorch weights file ({first})") from exc
 
 
-def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> LoadedModel:
-    """Rebuild the model from the registry and load its weights; refuses files that are not ours."""
-    from emofusion.nets.registry import create_model
-
+def resolve_weights(path: str | Path) -> Path:
+    """The file `load_checkpoint` reads for `path`: a model dir -> its model.safetensors (else its
+    model.pt); a file -> itself. CheckpointError when a dir holds neither."""
     path = Path(path)
+    if path.is_dir():
+        for name in (WEIGHTS, LEGACY):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"{path}/ holds no {WEIGHTS} (with {CONFIG}) and no {LEGACY}")
+    return path
+
+
+def model_sha256(path: str | Path) -> str:
+    """Identity of a model's weights and config (keys the ONNX / engine caches): the file's sha256
+    for a `.pt`; for the safetensors layout, a sha256 over the weights' sha256 and config.json."""
+    path = resolve_weights(path)
+    if path.suffix != ".safetensors":
+        return file_sha256(path)
+    config = path.with_name(CONFIG)
+    if not config.is_file():
+        raise CheckpointError(f"{path.name}: no {CONFIG} next to it (make both with the converter: "
+                              "emofusion export MODEL.pt --to safetensors --out DIR)")
+    return hashlib.sha256(f"{file_sha256(path)}\n".encode() + config.read_bytes()).hexdigest()
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> LoadedModel:
+    """Rebuild the model from the registry and load its weights; refuses files that are not ours.
+
+    `path`: a `.pt` checkpoint, a `model.safetensors` (its config.json beside it) or a model dir."""
+    path = resolve_weights(path)
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path, map_location)
     payload = _torch_load(path, map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
@@ -112,22 +155,88 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> LoadedModel:
         )
     if payload.get("version", 0) > VERSION:
         raise CheckpointError(f"{path.name}: checkpoint version {payload['version']} is newer than this emofusion")
+    return _build(path, payload, payload.get("state_dict"), file_sha256(path))
+
+
+def _build(path: Path, config: dict[str, Any], state: Any, sha256: str) -> LoadedModel:
+    """The model from its registry name and config, with `state` loaded strictly."""
+    from emofusion.nets.registry import create_model
+
     try:
-        model_cfg = ModelConfig.from_dict(payload["model_config"])
-        media_cfg = MediaConfig.from_dict(payload["media_config"])
+        model_cfg = ModelConfig.from_dict(config["model_config"])
+        media_cfg = MediaConfig.from_dict(config["media_config"])
+        classes = tuple(config["classes"])
         model = create_model(model_cfg)
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path.name}: damaged or incompatible checkpoint: {exc}") from exc
     model.eval()
-    return LoadedModel(
-        model=model,
-        model_cfg=model_cfg,
-        media_cfg=media_cfg,
-        meta=dict(payload.get("meta", {})),
-        classes=tuple(payload["classes"]),
-        sha256=file_sha256(path),
-    )
+    return LoadedModel(model=model, model_cfg=model_cfg, media_cfg=media_cfg,
+                       meta=dict(config.get("meta") or {}), classes=classes, sha256=sha256)
+
+
+def _load_safetensors(path: Path, map_location: Any) -> LoadedModel:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    config_path = path.with_name(CONFIG)
+    if not config_path.is_file():
+        raise CheckpointError(f"{path.name}: no {CONFIG} next to it (make both with the converter: "
+                              "emofusion export MODEL.pt --to safetensors --out DIR)")
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{config_path.name}: not readable JSON ({exc})") from exc
+    if not isinstance(config, dict) or config.get("format") != SHIPPED_FORMAT:
+        raise CheckpointError(f"{config_path}: not an emofusion model config (no '{SHIPPED_FORMAT}' marker)")
+    if config.get("version", 0) > SHIPPED_VERSION:
+        raise CheckpointError(f"{config_path.name}: version {config['version']} is newer than this emofusion")
+    weights_sha = file_sha256(path)
+    if config.get("weights_sha256") != weights_sha:
+        raise CheckpointError(f"{path.name} is not the weights {config_path.name} was written for (sha256 "
+                              "differs); convert the checkpoint again: emofusion export MODEL.pt --to safetensors")
+    device = str(map_location) if isinstance(map_location, (str, torch.device)) else "cpu"
+    try:
+        state = load_file(str(path), device=device)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path.name}: not a readable safetensors file ({exc})") from exc
+    sha = hashlib.sha256(f"{weights_sha}\n".encode() + config_path.read_bytes()).hexdigest()
+    return _build(path, config, state, sha)
+
+
+def convert_checkpoint(source: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
+    """A `.pt` checkpoint -> `out_dir/model.safetensors` + `out_dir/config.json` (the shipped form).
+
+    The checkpoint is loaded first (so a broken one is refused), the written pair is loaded back and
+    must give the same weights bit for bit. Other files in `out_dir` (cards, ONNX) are left alone;
+    a stale ONNX is never used because graphs are keyed by `model_sha256`."""
+    from safetensors.torch import save
+
+    source, out_dir = Path(source), Path(out_dir)
+    if source.suffix == ".safetensors" or source.is_dir():
+        raise CheckpointError(f"{source}: give a .pt checkpoint to convert")
+    loaded = load_checkpoint(source)
+    state = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
+    blob = save(state, metadata={"format": SHIPPED_FORMAT})
+    weights = _atomic_write(out_dir / WEIGHTS, lambda f: f.write(blob))
+    config = {
+        "format": SHIPPED_FORMAT,
+        "version": SHIPPED_VERSION,
+        "model_config": loaded.model_cfg.to_dict(),
+        "media_config": loaded.media_cfg.to_dict(),
+        "classes": list(loaded.classes),
+        "meta": loaded.meta,
+        "weights": WEIGHTS,
+        "weights_sha256": hashlib.sha256(blob).hexdigest(),
+        "converted_from": {"file": source.name, "sha256": loaded.sha256},
+    }
+    text = json.dumps(config, indent=1, sort_keys=True) + "\n"
+    config_path = _atomic_write(out_dir / CONFIG, lambda f: f.write(text.encode()))
+    back = load_checkpoint(weights)
+    ours = back.model.state_dict()
+    if set(ours) != set(state) or any(not torch.equal(ours[k], state[k]) for k in state):
+        raise CheckpointError(f"{weights}: the written weights do not read back identically")
+    return weights, config_path
 
 
 @dataclass
