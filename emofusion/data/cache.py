@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from emofusion.config import MediaConfig
+from emofusion.errors import EmofusionError
 
 FORMAT = 1
 CONFIG = "config.json"
@@ -30,7 +31,7 @@ ENTRIES = "entries"
 STREAMS = ("audio", "faces")
 
 
-class CacheError(Exception):
+class CacheError(EmofusionError):
     """The directory is not a usable cache (missing, or made with different settings)."""
 
 

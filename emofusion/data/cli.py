@@ -36,18 +36,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from emofusion.cli import UserError
-    from emofusion.data.download import DownloadConfig, DownloadError, download_ravdess
+    from emofusion.data.download import DownloadConfig, download_ravdess
     from emofusion.data.ravdess import ACTORS
-    from emofusion.data.splits import SplitError, parse_actor_list
+    from emofusion.data.splits import parse_actor_list
 
+    # DownloadError and SplitError are EmofusionErrors: the CLI prints them as one line
     what = [w.strip() for w in args.what.split(",") if w.strip()]
-    try:
-        actors = parse_actor_list(args.actors) if args.actors else ACTORS
-        cfg = DownloadConfig(base_url=args.base_url, record=args.record, keep_archives=args.keep_archives)
-        placed = download_ravdess(args.out, what, actors, cfg)
-    except (DownloadError, SplitError) as exc:
-        raise UserError(str(exc)) from None
+    actors = parse_actor_list(args.actors) if args.actors else ACTORS
+    cfg = DownloadConfig(base_url=args.base_url, record=args.record, keep_archives=args.keep_archives)
+    placed = download_ravdess(args.out, what, actors, cfg)
     for name, n in placed.items():
         print(f"{name}: {n} files")
     print(f"RAVDESS in {args.out}: {sum(placed.values())} files from {len(placed)} archives")
@@ -55,14 +52,14 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from emofusion.cli import UserError
     from emofusion.constants import CLASSES
+    from emofusion.errors import UsageError
     from emofusion.data.ravdess import index_ravdess
 
     try:
         ix = index_ravdess(args.data_dir, include_song=args.include_song)
     except FileNotFoundError as exc:
-        raise UserError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     print(f"{len(ix.items)} recordings in {args.data_dir}")
     by_source = Counter(r.source for r in ix.items)
     print("by source: " + ", ".join(f"{k} {v}" for k, v in sorted(by_source.items())))

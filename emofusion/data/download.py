@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emofusion.data.ravdess import ACTORS, MalformedName, parse_name
+from emofusion.errors import EmofusionError
 
 WHAT = ("speech-audio", "speech-video", "song-audio", "song-video")
 SONG_MISSING_ACTORS = frozenset({18})  # RAVDESS has no song recordings of actor 18
 
 
-class DownloadError(Exception):
+class DownloadError(EmofusionError):
     """A download that cannot complete: network, checksum, archive or record problem."""
 
 

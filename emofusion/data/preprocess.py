@@ -40,8 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def media_config_from_args(args: argparse.Namespace):
-    from emofusion.cli import UserError
     from emofusion.config import MediaConfig
+    from emofusion.errors import UsageError
 
     cfg = MediaConfig()
     audio = {k: v for k, v in (("kind", args.audio_kind), ("n_mfcc", args.n_mfcc), ("n_mels", args.n_mels)) if v is not None}
@@ -49,11 +49,11 @@ def media_config_from_args(args: argparse.Namespace):
         audio["deltas"] = True
     for name in ("n_mfcc", "n_mels"):
         if name in audio and audio[name] < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be >= 1")
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1")
     if args.face_size is not None and not 16 <= args.face_size <= 1024:
-        raise UserError("--face-size must be between 16 and 1024")
+        raise UsageError("--face-size must be between 16 and 1024")
     if args.window_s is not None and not 0.1 <= args.window_s <= 60:
-        raise UserError("--window-s must be between 0.1 and 60")
+        raise UsageError("--window-s must be between 0.1 and 60")
     return dataclasses.replace(
         cfg,
         window_s=cfg.window_s if args.window_s is None else args.window_s,
@@ -63,13 +63,13 @@ def media_config_from_args(args: argparse.Namespace):
 
 
 def parse_streams(text: str) -> tuple[str, ...]:
-    from emofusion.cli import UserError
     from emofusion.data.cache import STREAMS
+    from emofusion.errors import UsageError
 
     streams = tuple(s.strip() for s in text.split(",") if s.strip())
     bad = [s for s in streams if s not in STREAMS]
     if bad or not streams:
-        raise UserError(f"--modalities: use a comma list of {', '.join(STREAMS)} (got {text!r})")
+        raise UsageError(f"--modalities: use a comma list of {', '.join(STREAMS)} (got {text!r})")
     return tuple(s for s in STREAMS if s in streams)
 
 
@@ -208,46 +208,40 @@ def _process_all(root: Path, cfg, streams: tuple[str, ...], jobs: list[dict], wo
 def run(args: argparse.Namespace) -> int:
     import fcntl
 
-    from emofusion.cli import UserError
-    from emofusion.data.cache import CacheError, finished_ids, open_for_writing
+    from emofusion.data.cache import finished_ids, open_for_writing
     from emofusion.data.ravdess import index_ravdess
-    from emofusion.data.splits import SplitError, parse_actor_list
+    from emofusion.data.splits import parse_actor_list
+    from emofusion.errors import UsageError
 
     data_dir, root = Path(args.data_dir).resolve(), Path(args.out)
     if not data_dir.is_dir():
-        raise UserError(f"{data_dir} is not a directory")
+        raise UsageError(f"{data_dir} is not a directory")
     if args.workers < 1:
-        raise UserError("--workers must be >= 1")
+        raise UsageError("--workers must be >= 1")
     cfg = media_config_from_args(args)
     streams = parse_streams(args.modalities)
     if args.speed != 1.0 and (streams != ("audio",) or not 0.5 <= args.speed <= 2.0):
-        raise UserError("--speed needs --modalities audio and a factor between 0.5 and 2")
+        raise UsageError("--speed needs --modalities audio and a factor between 0.5 and 2")
     file_modalities = ("av", "video", "audio") if "audio" in streams else ("av", "video")
     index = index_ravdess(data_dir, include_song=args.include_song, modalities=file_modalities)
     for m in index.malformed:
         print(f"skipped malformed name {m.path}: {m.reason}")
     items = index.items
     if args.actors:
-        try:
-            keep = set(parse_actor_list(args.actors))
-        except SplitError as exc:
-            raise UserError(str(exc)) from None
+        keep = set(parse_actor_list(args.actors))
         items = [r for r in items if r.actor in keep]
     if not items:
-        raise UserError(f"no RAVDESS recordings found in {data_dir} ({len(index.malformed)} malformed names)")
+        raise UsageError(f"no RAVDESS recordings found in {data_dir} ({len(index.malformed)} malformed names)")
 
     if root.is_dir() and not (root / "config.json").exists() and any(p.name != ".lock" for p in root.iterdir()):
-        raise UserError(f"{root} exists, is not empty and is not a feature cache; choose another --out")
+        raise UsageError(f"{root} exists, is not empty and is not a feature cache; choose another --out")
     root.mkdir(parents=True, exist_ok=True)
     with open(root / ".lock", "w") as lock:  # closing it releases the lock, also on errors
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UserError(f"another preprocess is writing to {root}") from None
-        try:
-            open_for_writing(root, cfg, streams, args.speed)
-        except CacheError as exc:
-            raise UserError(str(exc)) from None
+            raise UsageError(f"another preprocess is writing to {root}") from None
+        open_for_writing(root, cfg, streams, args.speed)  # a CacheError is an EmofusionError
         done = finished_ids(root, retry_errors=args.retry_errors)
         jobs = [j for j in make_jobs(items, streams) if j["id"] not in done]
         print(f"{len(items)} recordings, {len(items) - len(jobs)} already done, {len(jobs)} to process -> {root}")

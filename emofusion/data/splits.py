@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from emofusion.data.ravdess import ACTORS, gender_of
+from emofusion.errors import EmofusionError
 
 LUNA5_TEST: tuple[tuple[int, ...], ...] = (
     (2, 5, 14, 15, 16),
@@ -28,7 +29,7 @@ PROTOCOLS = ("luna5", "contiguous6", "reference")
 DEFAULT_N_VAL = 4
 
 
-class SplitError(ValueError):
+class SplitError(EmofusionError, ValueError):
     """Actor lists that cannot form a subject-wise split (unknown actor, overlap, too few)."""
 
 
