@@ -14,6 +14,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from emofusion.atomic import atomic_write_bytes
+
 FINGERPRINT = "fingerprint.json"
 
 
@@ -74,9 +76,7 @@ def cache_fingerprint(cache) -> str:
     digest = h.hexdigest()
     if key is not None:
         try:
-            tmp = store.with_name(f".{store.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"manifest": key, "sha256": digest}) + "\n")
-            os.replace(tmp, store)
+            atomic_write_bytes(store, (json.dumps({"manifest": key, "sha256": digest}) + "\n").encode())
         except OSError:  # a read-only cache is still fingerprinted, just not remembered
             pass
     return digest

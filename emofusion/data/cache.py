@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from emofusion.atomic import atomic_write, atomic_write_bytes
 from emofusion.config import MediaConfig
 from emofusion.errors import EmofusionError
 
@@ -58,15 +59,6 @@ def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
             out += _diff(a.get(k), b.get(k), f"{prefix}{k}.")
         return out
     return [] if a == b else [f"{prefix.rstrip('.')}: cache has {a!r}, asked for {b!r}"]
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def open_for_writing(root: str | Path, cfg: MediaConfig, streams: Iterable[str], speed: float = 1.0) -> Path:
@@ -110,14 +102,7 @@ def _cut_torn_line(path: Path) -> None:
 
 def write_entry(root: Path, clip_id: str, arrays: dict[str, np.ndarray]) -> Path:
     """Write one clip's arrays atomically (compressed: faces shrink several-fold)."""
-    path = root / ENTRIES / f"{clip_id}.npz"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez_compressed(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(root / ENTRIES / f"{clip_id}.npz", lambda f: np.savez_compressed(f, **arrays))
 
 
 def append_manifest(root: Path, record: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ same weights. RNG states are still stored in `last.pt` for inspection.
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
+from emofusion.atomic import atomic_write
 from emofusion.config import MediaConfig
 from emofusion.constants import AUDIO, FACES, NUM_CLASSES
 from emofusion.train import distributed as D
@@ -167,12 +167,6 @@ def prepare_face(model: torch.nn.Module, cfg: TrainConfig, verbose: bool = False
     return done
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
 def _save_best(model, model_cfg, media_cfg: MediaConfig, meta: dict, path: Path) -> None:
     from emofusion.nets.checkpoint import save_checkpoint  # writes atomically itself
 
@@ -280,13 +274,13 @@ def train_fold(
             fold_meta = {**(meta or {}), "epoch": epoch, "train_config": cfg.to_dict(), "val": row}
             if improved:
                 _save_best(model, model_cfg, media_cfg, fold_meta, out / BEST)
-            _atomic_save({
+            atomic_write(out / LAST, lambda f: torch.save({
                 "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "history": history, "best": best,
                 "train_config": cfg.to_dict(),
                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                         "python": random.getstate(), "augment": gen.get_state()},
-            }, out / LAST)
+            }, f))
             with open(out / LOG, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
             if progress:
