@@ -102,11 +102,3 @@ def all_sum(env: DistEnv, t: torch.Tensor) -> torch.Tensor:
         t = t.cpu()
     return t
 
-
-def broadcast_flag(env: DistEnv, flag: bool) -> bool:
-    """Rank 0's decision, for every rank (e.g. 'new best model')."""
-    if not env.distributed:
-        return flag
-    t = torch.tensor([1 if flag else 0], device=env.device)
-    dist.broadcast(t, src=0)
-    return bool(t.item())

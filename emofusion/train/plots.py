@@ -19,6 +19,14 @@ def _plt():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def confusion_png(cm: Sequence[Sequence[int]], path: str | Path, title: str,
                   labels: Sequence[str] | None = None) -> Path:
     """Row-normalised colours (recall) with raw counts written in each cell."""
@@ -40,11 +48,7 @@ def confusion_png(cm: Sequence[Sequence[int]], path: str | Path, title: str,
                     color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def curves_png(history: Sequence[dict[str, Any]], path: str | Path, title: str) -> Path:
@@ -66,8 +70,4 @@ def curves_png(history: Sequence[dict[str, Any]], path: str | Path, title: str) 
     ax2.set_ylim(0, 1)
     ax2.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
