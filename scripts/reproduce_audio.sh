@@ -92,7 +92,7 @@ if [ "${ABLATION:-1}" = 1 ] && [ "${REPLICATION_ONLY:-0}" != 1 ]; then
     $PY -m emofusion evaluate --ensemble "$RUNS/e30_nval0_5fold" "$RUNS/res_nval0_5fold" "$RUNS/sp_e10_nval0_5fold" \
         "$RUNS/sp_res_nval0_5fold" "$RUNS/sp4_e6_nval0_5fold" "$RUNS/sp4_res_nval0_5fold" --out "$RUNS/ens6_5fold" \
         --results-name audio_abl_ens6_5fold --quiet
-    $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
+    $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
 
 # rows 23-32: row 21's recipe mix with fresh seeds, then speed test-time augmentation; row 29 is the
@@ -180,5 +180,5 @@ if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
         --results-name audio_abl_ens14_tta_5fold --quiet
     $PY -m emofusion evaluate --ensemble "${M8[@]}" "${T4[@]}" --out "$RUNS/ens8_tta4_5fold" \
         --results-name audio_abl_ens8_tta4_5fold --quiet
-    $PY -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
+    $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi

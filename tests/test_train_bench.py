@@ -10,7 +10,7 @@ from emofusion import cli
 
 
 @pytest.mark.usefixtures("one_torch_thread")
-def test_bench_train_writes_rows_and_frozen_target(tmp_path):
+def test_bench_train_writes_rows_with_frozen_and_views_folds(tmp_path):
     rc = cli.main(["bench", "train", "--models", "audio_res,audio_cnn2d,ia,ia-frozen,ia-views", "--sizes", "112", "--batches",
                    "1", "--warmup", "0", "--batch-size", "2", "--views", "3", "--out-dir", str(tmp_path)])
     assert rc == 0
@@ -18,16 +18,16 @@ def test_bench_train_writes_rows_and_frozen_target(tmp_path):
     assert [(row["model"], row["face_size"]) for row in r["rows"]] == [
         ("audio_res", None), ("audio_cnn2d", None), ("ia", 112), ("ia-frozen", 112), ("ia-views", 112)]
     assert all(row["train_step_s"] > 0 and row["fold_min"] > 0 for row in r["rows"])
-    assert isinstance(r["target"]["frozen_met"], bool) and r["target"]["ia_frozen_112_fold_min"] > 0
+    assert "target" not in r  # the brief's 30-minute target is checked by scripts/check_targets.py
     views = r["rows"][-1]
     # the views fold = 3 face-CNN passes over the training clips + epochs of feature-only steps
     assert views["precompute_s"] == pytest.approx((3 * 900 + 240) * views["encode_clip_s"])
     assert views["fold_min"] == pytest.approx((views["precompute_s"] + 50 * views["epoch_s"]) / 60)
-    assert r["rows"][3]["precompute_s"] == 0 and r["target"]["ia_views_112_fold_min"] > 0
+    assert r["rows"][3]["precompute_s"] == 0 and r["rows"][3]["fold_min"] > views["fold_min"] > 0
     # audio_cnn2d is timed at the input it was trained on (log-mel 64 + deltas), not the MFCC-10 default
     assert r["rows"][1]["audio_input"][0] == 192 and r["rows"][0]["audio_input"][0] == 10
     md = (tmp_path / "train_bench.md").read_text()
-    assert "face CNN frozen" in md and "--face-views 3" in md
+    assert "face CNN frozen and run 3 times" in md and "--face-views" in md
     assert "(audio_cnn2d)" in md and "(audio_res, ia, ia-frozen, ia-views)" in md
 
 

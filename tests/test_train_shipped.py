@@ -150,17 +150,3 @@ def test_cremad_check_is_reachable_from_the_cli(tmp_path):
     (tmp_path / "clips" / "1001_DFA_ANG_XX.mp4").write_bytes(b"x")
     # clips but no shipped model: a clear error, not a traceback
     assert cli_main(["evaluate", "--cremad", str(tmp_path / "clips"), "--models", str(tmp_path / "none")]) == 2
-
-
-def test_ablation_table_reads_each_rows_results_file(tmp_path):
-    from emofusion.train.ablation import collect, markdown
-
-    _, res = _ship_fake_run(tmp_path)
-    spec = {"title": "t", "notes": ["n"], "rows": [
-        {"name": "ran", "change": "x", "results": res.name, "commands": ["emofusion train ..."]},
-        {"name": "absent", "change": "y", "results": "nope.json", "commands": ["c"]},
-    ]}
-    table = collect(spec, root=tmp_path)
-    assert table["rows"][0]["accuracy"]["mean"] == 0.6134 and table["rows"][1]["missing"]
-    md = markdown(table)
-    assert "61.3 +- 5.0 %" in md and "50.0 %" in md and "one fold" not in md and "not run" in md and "emofusion train ..." in md

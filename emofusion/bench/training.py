@@ -18,7 +18,6 @@ from typing import Any
 from emofusion.constants import AUDIO_ONLY_MODELS
 
 HELP = "seconds per training epoch per configuration (224 and 112 px faces), extrapolated to RAVDESS folds"
-REPO_RESULTS = Path(__file__).resolve().parents[2] / "results"
 # RAVDESS audio-visual speech: 24 actors x 60 clips. A Luna-Jimenez 5-fold split trains on
 # 15 actors (24 - 5 test - 4 validation) and validates on 4.
 CLIPS_PER_ACTOR = 60
@@ -41,8 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--procs", type=int, default=1,
                    help="DDP processes (gloo, as torchrun -m emofusion train runs them), each with cores/procs "
                         "threads and batch/procs clips")
-    p.add_argument("--name", default="train_bench", help="results/NAME.{json,md}")
-    p.add_argument("--out-dir", type=Path, default=REPO_RESULTS)
+    p.add_argument("--name", default="train_bench", help="OUT_DIR/NAME.{json,md}")
+    p.add_argument("--out-dir", type=Path, default=Path("results"), help="default: ./%(default)s")
 
 
 def _inputs(model, batch: int, cfg, gen):
@@ -247,19 +246,6 @@ def markdown(res: dict[str, Any]) -> str:
         lines.append(f"| {r['model']} | {r['face_size'] or '-'} | {r['train_step_s']:.3f} | {r['train_step_cpu_s']:.3f} "
                      f"| {r['eval_batch_s']:.3f} | {pre} | {r['epoch_s']:.0f} | {r['fold_min']:.1f} "
                      f"| {r['idle_epoch_s']:.0f} | {r['idle_fold_min']:.1f} |")
-    t = res["target"]
-    lines += ["", f"IA at 112 px: {t['ia_112_fold_min']:.1f} min per fold measured, {t['ia_112_idle_fold_min']:.1f} "
-              f"min idle estimate (target <= {t['limit_min']} min: measured {'met' if t['met'] else 'NOT met'}, "
-              f"idle estimate {'met' if t['idle_met'] else 'NOT met'})."]
-    if t.get("ia_frozen_112_fold_min") is not None:
-        lines += ["", f"IA at 112 px with the face CNN frozen (`emofusion train --freeze-face`, meant for a "
-                  f"pretrained EfficientFace: no backward pass through it): {t['ia_frozen_112_fold_min']:.1f} min per "
-                  f"fold measured ({'within' if t['frozen_met'] else 'over'} {t['limit_min']} min). Full fine-tuning "
-                  "is the row above."]
-    if t.get("ia_views_112_fold_min") is not None:
-        lines += ["", f"IA at 112 px, face CNN frozen and its features cached (`--freeze-face --face-views "
-                  f"{h.get('views', 8)}`): {t['ia_views_112_fold_min']:.1f} min per fold measured "
-                  f"({'within' if t['views_met'] else 'over'} {t['limit_min']} min)."]
     return "\n".join(lines) + "\n"
 
 
@@ -267,10 +253,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from emofusion.cli import UserError
+    from emofusion.errors import UsageError
 
     if args.procs < 1 or args.batch_size % args.procs:
-        raise UserError(f"--procs must be >= 1 and divide --batch-size {args.batch_size} (got {args.procs})")
+        raise UsageError(f"--procs must be >= 1 and divide --batch-size {args.batch_size} (got {args.procs})")
     if args.threads:
         torch.set_num_threads(args.threads)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -291,9 +277,6 @@ def run(args: argparse.Namespace) -> int:
     for (model, size), m in zip(plan, measured):
         views = args.views if model.endswith(VIEWS) else 0
         rows.append({"model": model, "face_size": size, **m, **extrapolate(m, args.batch_size, args.epochs, views)})
-    ia112 = next((r for r in rows if r["model"] == "ia" and r["face_size"] == 112), None)
-    frozen112 = next((r for r in rows if r["model"] == "ia" + FROZEN and r["face_size"] == 112), None)
-    views112 = next((r for r in rows if r["model"] == "ia" + VIEWS and r["face_size"] == 112), None)
     res = {
         "setup": {
             "batch_size": args.batch_size, "timed_batches": args.batches, "warmup": args.warmup, "procs": args.procs,
@@ -303,14 +286,6 @@ def run(args: argparse.Namespace) -> int:
             platform.machine(), "loadavg_before": load0, "loadavg_after": [round(v, 2) for v in os.getloadavg()],
         },
         "rows": rows,
-        "target": {"ia_112_fold_min": ia112["fold_min"] if ia112 else float("nan"), "limit_min": 30,
-                   "met": bool(ia112 and ia112["fold_min"] <= 30),
-                   "ia_112_idle_fold_min": ia112["idle_fold_min"] if ia112 else float("nan"),
-                   "idle_met": bool(ia112 and ia112["idle_fold_min"] <= 30),
-                   "ia_frozen_112_fold_min": frozen112["fold_min"] if frozen112 else None,
-                   "frozen_met": bool(frozen112 and frozen112["fold_min"] <= 30),
-                   "ia_views_112_fold_min": views112["fold_min"] if views112 else None,
-                   "views_met": bool(views112 and views112["fold_min"] <= 30)},
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / f"{args.name}.json").write_text(json.dumps(res, indent=1) + "\n")

@@ -4,7 +4,9 @@ A spec file lists the rows in order (name, what changed, the exact commands, the
 `emofusion evaluate --results-name` wrote); this module only collects and tabulates, so every
 figure in the table traces back to a committed results file.
 
-    python -m emofusion.train.ablation scripts/configs/audio_ablation.json --out results/audio_ablation
+    python scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
+
+Experiment bookkeeping for this repository (scripts/reproduce_audio.sh), not part of the package.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 def collect(spec: dict[str, Any], root: Path = REPO) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def markdown(table: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m emofusion.train.ablation", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python scripts/ablation.py", description=__doc__.splitlines()[0])
     p.add_argument("spec", type=Path, help="JSON: {title, notes, rows: [{name, change, commands, results}]}")
     p.add_argument("--out", type=Path, required=True, help="writes OUT.json and OUT.md")
     args = p.parse_args(argv)

@@ -1,0 +1,106 @@
+"""The project brief's speed targets, checked against the committed benchmark results.
+
+The benchmarks (`emofusion bench media|train|backends`) only measure; which figure the brief asked
+for, and whether it is met, is this repository's bookkeeping, so it lives here:
+
+    python scripts/check_targets.py [--results results] [--out results/targets]
+
+reads RESULTS/media_bench.json, train_bench.json and bench_backends.json (a missing file is a row
+"not measured") and writes OUT.json and OUT.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+MEDIA_MS = 300.0  # clip -> model inputs, whole path, median wall per clip
+FOLD_MIN = 30.0  # IA at 112 px, one 50-epoch RAVDESS fold
+ORT_SPEEDUP = {"ort_fp32": 1.5, "ort_int8": 2.0}  # over torch eager, batch 1, p50
+E2E_S = 0.5  # decode + faces + features + the served models, p50
+
+
+def _load(results: Path, name: str) -> dict[str, Any] | None:
+    path = results / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _check(what: str, source: str, value: float | None, unit: str, target: str, met: bool | None) -> dict[str, Any]:
+    return {"what": what, "source": source, "value": None if value is None else round(value, 3), "unit": unit,
+            "target": target, "met": met}
+
+
+def media_checks(r: dict[str, Any] | None) -> list[dict[str, Any]]:
+    total = r["ours_median_ms"]["total"] if r else None
+    return [_check("clip -> model inputs, whole path (median wall)", "media_bench", total, "ms",
+                   f"<= {MEDIA_MS:.0f} ms", None if total is None else total <= MEDIA_MS)]
+
+
+def training_checks(r: dict[str, Any] | None) -> list[dict[str, Any]]:
+    rows = {(x["model"], x["face_size"]): x for x in (r or {}).get("rows", [])}
+    out = []
+    for model, what in (("ia", "IA fold at 112 px, full fine-tuning"),
+                        ("ia-frozen", "IA fold at 112 px, face CNN frozen"),
+                        ("ia-views", "IA fold at 112 px, face CNN frozen, features cached")):
+        row = rows.get((model, 112))
+        for key, how in (("fold_min", "measured"), ("idle_fold_min", "idle estimate")):
+            value = row[key] if row else None
+            out.append(_check(f"{what} ({how})", "train_bench", value, "min", f"<= {FOLD_MIN:.0f} min",
+                              None if value is None else value <= FOLD_MIN))
+    return out
+
+
+def backend_checks(r: dict[str, Any] | None) -> list[dict[str, Any]]:
+    rows = {(x["model"], x["backend"], x["batch"]): x for m in (r or {}).get("models", []) for x in m["rows"]}
+    out = []
+    for model in ("ia", "lt"):
+        torch_row = rows.get((model, "torch", 1))
+        for backend, need in ORT_SPEEDUP.items():
+            row = rows.get((model, backend, 1))
+            value = torch_row["p50_ms"] / row["p50_ms"] if torch_row and row else None
+            out.append(_check(f"{model} {backend} speed-up over torch eager, batch 1 (p50)", "bench_backends",
+                              value, "x", f">= {need}x", None if value is None else value >= need))
+    total = ((r or {}).get("e2e") or {}).get("p50_ms", {}).get("total")
+    value = None if total is None else total / 1000
+    out.append(_check("end to end (decode + faces + features + models), p50", "bench_backends", value, "s",
+                      f"<= {E2E_S} s", None if value is None else value <= E2E_S))
+    return out
+
+
+def check(results: Path) -> list[dict[str, Any]]:
+    return (media_checks(_load(results, "media_bench")) + training_checks(_load(results, "train_bench"))
+            + backend_checks(_load(results, "bench_backends")))
+
+
+def markdown(checks: list[dict[str, Any]]) -> str:
+    lines = ["# Speed targets of the project brief", "",
+             "Checked by `python scripts/check_targets.py` against the benchmark results named in the second "
+             "column (each records its machine and load).", "",
+             "| check | results file | measured | target | met |", "| --- | --- | ---: | --- | --- |"]
+    for c in checks:
+        value = "not measured" if c["value"] is None else f"{c['value']:g} {c['unit']}"
+        met = {True: "yes", False: "no", None: "-"}[c["met"]]
+        lines.append(f"| {c['what']} | `results/{c['source']}.md` | {value} | {c['target']} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python scripts/check_targets.py", description=__doc__.splitlines()[0])
+    p.add_argument("--results", type=Path, default=REPO / "results", help="where the benchmark JSONs are")
+    p.add_argument("--out", type=Path, default=REPO / "results" / "targets", help="writes OUT.json and OUT.md")
+    args = p.parse_args(argv)
+    checks = check(args.results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(checks, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(checks))
+    print(markdown(checks))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

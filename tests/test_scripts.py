@@ -1,0 +1,64 @@
+"""Experiment bookkeeping that lives in scripts/ (not in the package): the ablation table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ablation_table_reads_each_rows_results_file(tmp_path):
+    ablation = load_script("ablation")
+    results = {
+        "n_folds": 2, "train_config": {"epochs": 3}, "model_config": {"audio_channels": 120},
+        "summary": {"full": {"accuracy": {"mean": 0.6134, "std": 0.05}, "macro_f1": {"mean": 0.5987, "std": 0.04}}},
+        "folds": [{"fold": "fold_1", "full": {"accuracy": 0.5, "macro_f1": 0.4}, "selection": {"val_f1": 0.55}},
+                  {"fold": "fold_2", "full": {"accuracy": 0.7234, "macro_f1": 0.7011}}],
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    spec = {"title": "t", "notes": ["n"], "rows": [
+        {"name": "ran", "change": "x", "results": "results.json", "commands": ["emofusion train ..."]},
+        {"name": "absent", "change": "y", "results": "nope.json", "commands": ["c"]},
+    ]}
+    table = ablation.collect(spec, root=tmp_path)
+    assert table["rows"][0]["accuracy"]["mean"] == 0.6134 and table["rows"][1]["missing"]
+    md = ablation.markdown(table)
+    assert "61.3 +- 5.0 %" in md and "| 50.0 % | 55.0 % |" in md and "one fold" not in md
+    assert "not run" in md and "emofusion train ..." in md
+
+
+def test_the_package_holds_no_experiment_bookkeeping():
+    """Ablation rows and the brief's 'target met' checks are scripts/ and results/, not emofusion/."""
+    sources = {p: p.read_text() for p in (REPO / "emofusion").rglob("*.py")}
+    assert not (REPO / "emofusion" / "train" / "ablation.py").exists()
+    for needle in ("target_met", "NOT met", "TARGET_MS"):
+        assert not [str(p) for p, text in sources.items() if needle in text], needle
+
+
+def test_targets_are_checked_from_the_benchmark_results(tmp_path):
+    targets = load_script("check_targets")
+    (tmp_path / "media_bench.json").write_text(json.dumps({"ours_median_ms": {"total": 301.0}}))
+    rows = [{"model": m, "face_size": 112, "fold_min": v, "idle_fold_min": v - 1}
+            for m, v in (("ia", 75.0), ("ia-frozen", 30.5), ("ia-views", 6.0))]
+    (tmp_path / "train_bench.json").write_text(json.dumps({"rows": rows}))
+    checks = {c["what"]: c for c in targets.check(tmp_path)}  # no bench_backends.json
+    assert checks["clip -> model inputs, whole path (median wall)"]["met"] is False
+    assert checks["IA fold at 112 px, face CNN frozen (measured)"]["met"] is False
+    assert checks["IA fold at 112 px, face CNN frozen (idle estimate)"]["met"] is True  # 29.5 min
+    assert checks["IA fold at 112 px, face CNN frozen, features cached (measured)"]["met"] is True
+    e2e = checks["end to end (decode + faces + features + models), p50"]
+    assert e2e["met"] is None and "| not measured | <= 0.5 s | - |" in targets.markdown([e2e])
+
+
+def test_committed_targets_table_matches_the_committed_results():
+    targets = load_script("check_targets")
+    assert (REPO / "results" / "targets.md").read_text() == targets.markdown(targets.check(REPO / "results"))
