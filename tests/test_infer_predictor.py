@@ -92,7 +92,7 @@ def test_long_clip_gets_windows(models_dir, decode_counter, tmp_path, fixtures_d
 
 
 def test_bad_files_become_typed_errors(models_dir, tmp_path):
-    from emofusion.cli import UserError
+    from emofusion.errors import ModelsNotFound
     from emofusion.infer.predictor import Predictor
 
     p = Predictor(models_dir, names=("ia",), backend="torch")
@@ -101,5 +101,148 @@ def test_bad_files_become_typed_errors(models_dir, tmp_path):
     for path, code in ((junk, "unreadable"), (tmp_path / "missing.mp4", "unreadable")):
         d = p.analyze(path).to_dict()
         assert d["error"]["code"] == code and d["models"] == {} and d["error"]["message"]
-    with pytest.raises(UserError, match="no model 'xx'"):
+    with pytest.raises(ModelsNotFound, match="no model 'xx'"):
         Predictor(models_dir, names=("xx",))
+    with pytest.raises(ModelsNotFound, match="does not exist"):
+        Predictor(tmp_path / "nowhere")
+
+
+# --- emofusion.load, face-only answers (photos, clips without audio), what each stream says ---
+
+
+@pytest.fixture()
+def all_kinds(tmp_path, monkeypatch):
+    """A models dir with a fusion (ia), a voice model (audio) and a face model (face: 48 px grey,
+    5 frames, its own MediaConfig), the shipped layout for one (safetensors + config.json)."""
+    import torch
+
+    from emofusion.config import MediaConfig, VideoConfig
+    from emofusion.nets.checkpoint import convert_checkpoint, save_checkpoint
+    from emofusion.nets.registry import create_model
+
+    monkeypatch.setenv("EMOFUSION_CACHE", str(tmp_path / "cache"))
+    d = tmp_path / "models"
+    for name in ("ia", "audio"):
+        (d / name).mkdir(parents=True)
+        shutil.copyfile(es.checkpoint(name), d / name / "model.pt")
+    torch.manual_seed(7)
+    face = create_model("face", face_size=48, face_grey=True).eval()
+    media = MediaConfig(video=VideoConfig(n_frames=5, face_size=48))
+    pt = save_checkpoint(tmp_path / "face.pt", face, face.cfg, media, {"note": "untrained"})
+    convert_checkpoint(pt, d / "face")
+    return d
+
+
+def test_load_discovers_every_model_fusions_first(all_kinds):
+    import emofusion
+
+    p = emofusion.load(all_kinds, backend="torch")
+    assert list(p.models) == ["ia", "audio", "face"]
+    assert [m.kind for m in p.models.values()] == ["fusion", "voice", "face"]
+    assert p.models["face"].media_cfg.video.face_size == 48  # each model keeps its own config
+    assert list(emofusion.load(all_kinds, names=["face"], backend="torch").models) == ["face"]
+
+
+def test_import_emofusion_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, emofusion; assert callable(emofusion.load); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'onnxruntime', 'gradio', 'av')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_clip_fusion_streams_are_the_model_with_one_stream_zeroed(all_kinds):
+    import emofusion
+
+    p = emofusion.load(all_kinds, backend="torch")
+    a = p.analyze(es.EXAMPLES / "1001_DFA_HAP_XX.mp4")
+    d = json.loads(json.dumps(a.to_dict()))
+    assert d["input"] == "clip" and d["streams_present"] == {"voice": True, "face": True}
+    assert set(d["models"]) == {"ia", "audio", "face"} and d["skipped"] == {}
+    assert d["answer"]["model"] == "ia" and d["answer"]["basis"] == "face+voice"
+    ia = d["models"]["ia"]
+    assert ia["kind"] == "fusion" and set(ia["streams"]) == {"voice", "face"}
+    feeds = {k: v[None] for k, v in a.inputs.model_inputs(a.media_config).items()}
+
+    def probs(f):
+        t = es.torch_logits("ia", f)[0]
+        return np.exp(t - t.max()) / np.exp(t - t.max()).sum()
+
+    voice = probs({"audio": feeds["audio"], "faces": np.zeros_like(feeds["faces"])})
+    face = probs({"audio": np.zeros_like(feeds["audio"]), "faces": feeds["faces"]})
+    assert np.abs(np.array(list(ia["streams"]["voice"]["probs"].values())) - voice).max() < 1e-5
+    assert np.abs(np.array(list(ia["streams"]["face"]["probs"].values())) - face).max() < 1e-5
+    assert ia["driver"]["stream"] in ("voice", "face", "both") and ia["driver"]["message"]
+    for single in ("audio", "face"):
+        assert "streams" not in d["models"][single]
+
+
+def test_photo_gets_a_face_only_answer(all_kinds, fixtures_dir, tmp_path):
+    import emofusion
+
+    p = emofusion.load(all_kinds, backend="torch")
+    for photo in (fixtures_dir / "Actor_01.png", shutil.copyfile(fixtures_dir / "Actor_01.png", tmp_path / "p.mp4")):
+        a = p.analyze(photo)
+        d = a.to_dict()
+        assert d["error"] is None and d["input"] == "photo", d
+        assert d["streams_present"] == {"voice": False, "face": True}
+        assert set(d["models"]) == {"ia", "face"} and set(d["skipped"]) == {"audio"}
+        assert d["answer"]["model"] == "face" and d["answer"]["basis"] == "face"
+        (notice,) = [n for n in d["notices"] if n["code"] == "photo"]
+        assert "face-only answer" in notice["message"] and "face model" in notice["message"]
+        assert d["models"]["ia"]["streams"]["voice"] is None and d["models"]["ia"]["driver"]["stream"] == "face"
+        # the 5 faces are the one crop the video path's FaceCropper cut from the photo
+        v = a.media_config.video  # the first model's (ia: 15 frames of 64 px)
+        assert a.inputs.faces.shape == (v.n_frames, 3, v.face_size, v.face_size) and a.inputs.audio is None
+        assert a.inputs.faces.std() > 10 and (a.inputs.faces == a.inputs.faces[0]).all()
+
+
+def test_clip_without_audio_gets_the_face_model(all_kinds, fixtures_dir, tmp_path):
+    from PIL import Image
+
+    import emofusion
+    from emofusion.media.synth import write_clip
+
+    face = np.asarray(Image.open(fixtures_dir / "Actor_01.png").convert("RGB"))
+    clip = write_clip(tmp_path / "silent_film.mp4", face_image=face, seconds=3.0, size=(320, 240), fps=15, audio=None)
+    d = emofusion.load(all_kinds, backend="torch").analyze(clip).to_dict()
+    assert d["error"] is None and d["streams_present"] == {"voice": False, "face": True}
+    assert d["answer"]["model"] == "face" and "audio" in d["skipped"]
+    (notice,) = [n for n in d["notices"] if n["code"] == "no_audio"]
+    assert "face-only answer (face model" in notice["message"]
+
+
+def test_bad_photos_are_typed_errors(all_kinds, tmp_path):
+    import emofusion
+
+    p = emofusion.load(all_kinds, names=["face"], backend="torch")
+    blank = tmp_path / "blank.png"
+    from PIL import Image
+
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(blank)
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"not an image" * 10)
+    for path, code in ((blank, "no_face"), (junk, "unreadable"), (tmp_path / "gone.webp", "unreadable")):
+        d = p.analyze(path).to_dict()
+        assert d["error"]["code"] == code and d["models"] == {} and d["answer"] is None, d
+
+
+def test_decision_driver():
+    from emofusion.constants import CLASSES
+    from emofusion.infer.predictor import decision_driver
+
+    def onehot(i, p=0.6):
+        v = np.full(8, (1 - p) / 7)
+        v[i] = p
+        return v
+
+    happy, sad, angry = CLASSES.index("happy"), CLASSES.index("sad"), CLASSES.index("angry")
+    assert decision_driver(onehot(happy), onehot(happy), onehot(sad), CLASSES)["stream"] == "voice"
+    assert decision_driver(onehot(happy), onehot(sad), onehot(happy), CLASSES)["stream"] == "face"
+    assert decision_driver(onehot(happy), onehot(happy), onehot(happy), CLASSES)["stream"] == "both"
+    # neither alone says happy: the stream whose removal costs p(happy) most
+    d = decision_driver(onehot(happy, 0.5), onehot(sad, 0.4), onehot(angry), CLASSES)
+    assert d["basis"] == "shift" and d["without_voice"] == pytest.approx(onehot(angry)[happy] - 0.5, abs=1e-4)
+    assert decision_driver(onehot(happy), None, onehot(happy), CLASSES)["stream"] == "face"

@@ -14,13 +14,23 @@ pytestmark = pytest.mark.slow
 
 def check_ok(payload: dict) -> None:
     assert payload["ok"], payload.get("error")
-    assert set(payload["models"]) == {"ia", "lt"}
+    assert {"ia", "lt"} <= set(payload["models"])
     for name, res in payload["models"].items():
         assert list(res["probs"]) == list(CLASSES), name
         assert math.isclose(sum(res["probs"].values()), 1.0, abs_tol=1e-3), name
         assert res["top"] == max(res["probs"], key=res["probs"].get)
-        assert res["backend"]
-    assert payload["agree"] == (payload["models"]["ia"]["top"] == payload["models"]["lt"]["top"])
+        assert res["backend"] and res["kind"] in ("fusion", "voice", "face")
+    fusions = {n: r for n, r in payload["models"].items() if r["kind"] == "fusion"}
+    assert payload["agree"] == (len({r["top"] for r in fusions.values()}) == 1)
+    assert payload["answer"]["model"] in payload["models"] and payload["answer"]["basis"]
+    for name, res in fusions.items():  # what each stream alone says, and which drove the answer
+        present = payload["streams_present"]
+        for stream in ("voice", "face"):
+            alone = res["streams"][stream]
+            assert (alone is not None) == present[stream], (name, stream)
+            if alone is not None:
+                assert alone["top"] == max(alone["probs"], key=alone["probs"].get)
+        assert res["driver"]["stream"] in ("voice", "face", "both") and res["driver"]["message"]
     assert payload["timings_ms"]["total"] > 0
     ws.assert_no_traceback(payload)
 
@@ -47,6 +57,26 @@ def test_committed_examples_end_to_end():
         assert payload["clip"] == clip.name
         codes = {n["code"] for n in payload["notices"]}
         assert not codes & {"no_audio", "no_video", "no_face"}, (clip.name, codes)
+
+
+def test_photo_gets_a_face_only_answer(fixtures_dir):
+    payload = ws.analyze(fixtures_dir / "Actor_01.png")
+    check_ok(payload)
+    assert payload["input"] == "photo" and payload["streams_present"] == {"voice": False, "face": True}
+    assert payload["answer"]["basis"] == "face" and payload["answer"]["model"] == "face"
+    assert "face" in payload["models"] and not any(r["kind"] == "voice" for r in payload["models"].values())
+    assert {n["code"] for n in payload["notices"]} == {"photo"}
+    assert "face-only answer" in payload["notices"][0]["message"]
+
+
+def test_photo_without_a_face_is_explained(tmp_path):
+    from PIL import Image
+
+    blank = tmp_path / "wall.jpg"
+    Image.new("RGB", (320, 240), (200, 190, 180)).save(blank)
+    payload = ws.analyze(blank)
+    assert not payload["ok"] and payload["error"]["code"] == "no_face" and "no face" in payload["error"]["message"]
+    ws.assert_no_traceback(payload)
 
 
 def test_cremad_clips_end_to_end(cremad_dir):

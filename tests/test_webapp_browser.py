@@ -61,10 +61,51 @@ def test_upload_analyze_and_read_both_predictions(browser):
     assert ("agree" in summary) or ("disagree" in summary)
     for name in ("ia", "lt"):  # the Label components show the same top class
         assert found[name.upper()] in page.inner_text(f"#pred-{name}")
+    # what the voice alone and the face alone say, per fusion, and the stream that drove it: the
+    # same answers the API gives for this clip
+    rows = stream_rows(page.inner_text("#streams"))
+    assert set(rows) == {"IA", "LT"}, page.inner_text("#streams")
+    api = ws.analyze(clip)["models"]
+    for name, (fused, voice, face, driver) in rows.items():
+        r = api[name.lower()]
+        assert fused == r["top"] == found[name]
+        assert voice == r["streams"]["voice"]["top"] and face == r["streams"]["face"]["top"]
+        assert driver == r["driver"]["stream"]
     page.wait_for_selector("#faces img", timeout=30_000)
     assert "Traceback" not in page.content()
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.close()
+
+
+def stream_rows(text: str) -> dict[str, tuple[str, str, str, str]]:
+    """The #streams table as {fusion: (fused top, voice-alone top, face-alone top, driver)}; a
+    stream absent from the input reads "absent"."""
+    cell = r"(\w+)(?: \(\d+%\))?"
+    pattern = rf"^(IA|LT|IT)\s+{cell}\s+{cell}\s+{cell}\s+(voice|face|both)\b"
+    return {m.group(1): m.groups()[1:] for m in re.finditer(pattern, text, re.M)}
+
+
+def test_photo_gets_a_face_only_answer_in_the_page(browser, fixtures_dir):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(ws.server_url(), wait_until="networkidle")
+    page.locator("#photo input[type=file]").set_input_files(str(fixtures_dir / "Actor_01.png"))
+    page.wait_for_timeout(1000)  # the upload finishes
+    page.click("#analyze-photo")
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#summary'); return s && /Answer/.test(s.innerText); }",
+        timeout=180_000,
+    )
+    summary, status = page.inner_text("#summary"), page.inner_text("#status")
+    assert re.search(r"Answer: (\w+) \(\d+%, FACE, from face\)", summary), summary
+    assert "photo" in status and "face-only answer" in status, status
+    rows = stream_rows(page.inner_text("#streams"))
+    assert rows and all(voice == "absent" and driver == "face" for _, voice, _, driver in rows.values()), rows
+    api = ws.analyze(fixtures_dir / "Actor_01.png")
+    assert f"Answer: {api['answer']['top']}" in summary
+    for name in api["skipped"]:  # e.g. the voice model: nothing to read in a photo
+        assert f"{name.upper()}: no answer" in summary, summary
+    assert "Traceback" not in page.content()
     page.close()
 
 

@@ -25,8 +25,19 @@ def test_predict_json_on_real_clip_and_bad_file():
     assert r.returncode == 0, r.stderr  # one clip worked
     out = json.loads(r.stdout)
     assert [p["ok"] for p in out] == [True, False]
-    assert set(out[0]["models"]) == {"ia", "lt"} and out[0]["clip"] == str(good)
+    assert {"ia", "lt"} <= set(out[0]["models"]) and out[0]["clip"] == str(good)
+    assert out[0]["models"]["ia"]["streams"]["voice"]["top"] and out[0]["models"]["ia"]["driver"]["stream"]
     assert out[1]["error"]["code"] == "unreadable"
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_predict_photo_and_table(fixtures_dir):
+    r = predict(str(fixtures_dir / "Actor_01.png"), str(ws.source_clip()), "--models", str(ws.models_dir()))
+    assert r.returncode == 0, r.stderr
+    header, _, photo, clip = r.stdout.splitlines()[:4]
+    assert header.split()[:2] == ["clip", "answer"] and "IA" in header and "FACE" in header
+    assert "(face)" in photo and "photo" in photo  # the answer's basis and the notice
+    assert "(face+voice)" in clip and "v:" in clip and "f:" in clip  # fusion cells: each stream alone
     assert "Traceback" not in r.stdout + r.stderr
 
 

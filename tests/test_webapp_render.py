@@ -56,3 +56,28 @@ def test_markdown_says_top_classes_agreement_notices_and_errors():
     err = {"ok": False, "error": {"code": "too_short", "message": "x.mp4: 0.30 s is shorter than 0.5 s"}}
     assert "shorter than 0.5 s" in render.notices_markdown(err)
     assert render.notices_markdown({"notices": []}) == ""
+
+
+def test_streams_table_and_summary_say_what_each_stream_alone_says():
+    def res(top, p=0.65):
+        return {"probs": {c: (p if c == top else (1 - p) / 7) for c in CLASSES}, "top": top, "top_prob": p}
+
+    ia = {**res("happy"), "backend": "torch/cpu/fp32", "kind": "fusion",
+          "streams": {"voice": res("happy", 0.5), "face": res("sad", 0.4)},
+          "driver": {"stream": "voice", "message": "the voice alone says happy too; the face alone says sad"}}
+    p = {"ok": True, "answer": {"model": "ia", "top": "happy", "top_prob": 0.65, "basis": "face+voice"},
+         "models": {"ia": ia, "face": {**res("sad", 0.4), "backend": "torch/cpu/fp32", "kind": "face"}},
+         "skipped": {}, "agree": None, "notices": []}
+    summary = render.summary_markdown(p)
+    assert "**Answer: happy** (65%, IA, from face+voice)" in summary
+    assert "voice alone: happy (50%), face alone: sad (40%); driven by: voice" in summary
+    assert "**FACE**: sad (40%) (face model)" in summary and "agree" not in summary
+    table = render.streams_markdown(p)
+    assert "| IA | happy (65%) | happy (50%) | sad (40%) | voice |" in table
+    # a photo: no voice, so the voice column says so; single-stream models get no row
+    photo = dict(p, models={"ia": {**ia, "streams": {"voice": None, "face": res("sad", 0.4)},
+                                   "driver": {"stream": "face", "message": "only the face was available"}}},
+                 skipped={"audio": "a voice model; the input has no voice"})
+    assert "| IA | happy (65%) | absent | sad (40%) | face |" in render.streams_markdown(photo)
+    assert "**AUDIO**: no answer (a voice model; the input has no voice)" in render.summary_markdown(photo)
+    assert render.streams_markdown({"models": {"face": p["models"]["face"]}}) == ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emofusion.cli import UserError
+from emofusion.errors import ModelsNotFound
 from emofusion.webapp.config import WebAppConfig
 from emofusion.webapp.service import AnalysisService, check_models_dir
 
@@ -33,12 +33,21 @@ def test_no_clip_and_missing_file_are_explained(tmp_path):
 
 
 def test_models_dir_missing_or_empty_says_how_to_fix(tmp_path):
-    with pytest.raises(UserError, match="does not exist.*--models"):
+    with pytest.raises(ModelsNotFound, match="does not exist.*--models"):
         check_models_dir(tmp_path / "nope", ("ia", "lt"))
+    with pytest.raises(ModelsNotFound, match="no trained model in"):
+        check_models_dir(tmp_path)  # any model will do, and there is none
     (tmp_path / "ia").mkdir()
     (tmp_path / "ia" / "model.pt").write_bytes(b"x")
-    with pytest.raises(UserError, match="no trained model for lt"):
+    with pytest.raises(ModelsNotFound, match="no trained model for lt"):
         check_models_dir(tmp_path, ("ia", "lt"))
+    (tmp_path / "lt").mkdir()
+    (tmp_path / "lt" / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(ModelsNotFound, match="no trained model for lt"):  # weights without config.json
+        check_models_dir(tmp_path, ("ia", "lt"))
+    (tmp_path / "lt" / "config.json").write_text("{}")
+    check_models_dir(tmp_path, ("ia", "lt"))
+    check_models_dir(tmp_path)
 
 
 def test_webapp_command_refuses_missing_models_without_traceback(tmp_path, capsys):

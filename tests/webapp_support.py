@@ -30,17 +30,29 @@ def work_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """The shipped models when both are there (EMOFUSION_TEST_MODELS overrides), else untrained
-    checkpoints with the same architecture: the web app's behaviour does not depend on weights."""
+    """What the test server serves: every shipped model in models/ (EMOFUSION_TEST_MODELS overrides),
+    plus an untrained stand-in `face` model (48 px grey, 5 frames, like the real one) while none is
+    shipped, so the face-only paths (photos, clips without audio) run their real code. Without
+    shipped IA and LT: untrained checkpoints with the same architecture (the web app's behaviour
+    does not depend on the weights; tests/test_shipped_models.py checks the weights)."""
+    from emofusion.infer.sources import has_model
+
     env = os.environ.get("EMOFUSION_TEST_MODELS")
     if env:
         return Path(env)
-    shipped = REPO / "models"
-    if all((shipped / n / "model.pt").is_file() for n in ("ia", "lt")):
-        return shipped
     out = work_dir() / "models"
-    if not all((out / n / "model.pt").is_file() for n in ("ia", "lt")):
+    if out.is_dir():
+        return out
+    shipped = REPO / "models"
+    if all(has_model(shipped / n) for n in ("ia", "lt")):
+        out.mkdir(parents=True)
+        for d in sorted(shipped.iterdir()):
+            if d.is_dir() and has_model(d):
+                (out / d.name).symlink_to(d.resolve(), target_is_directory=True)
+    else:
         make_untrained_models(out)
+    if not has_model(out / "face"):
+        make_untrained_face_model(out / "face")
     return out
 
 
@@ -57,6 +69,23 @@ def make_untrained_models(out: Path) -> Path:
         model = create_model(name).eval()
         save_checkpoint(out / name / "model.pt", model, model.cfg, MediaConfig(),
                         meta={"note": "untrained, for tests"})
+    return out
+
+
+def make_untrained_face_model(out: Path) -> Path:
+    """An untrained `face` model in the shipped layout (model.safetensors + config.json)."""
+    import torch
+
+    from emofusion.config import MediaConfig, VideoConfig
+    from emofusion.nets.checkpoint import convert_checkpoint, save_checkpoint
+    from emofusion.nets.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("face", face_size=48, face_grey=True).eval()
+    media = MediaConfig(video=VideoConfig(n_frames=5, face_size=48))
+    pt = save_checkpoint(work_dir() / "face_untrained.pt", model, model.cfg, media,
+                         meta={"note": "untrained stand-in, for tests"})
+    convert_checkpoint(pt, out)
     return out
 
 

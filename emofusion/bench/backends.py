@@ -194,12 +194,12 @@ def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
     from emofusion.export.quantize import quantize_int8
     from emofusion.infer.backends import OrtBackend, TorchBackend, create_backend
     from emofusion.infer.sources import onnx_for_checkpoint
-    from emofusion.nets.checkpoint import load_checkpoint
+    from emofusion.nets.checkpoint import load_checkpoint, resolve_weights
 
-    loaded = load_checkpoint(model_dir / "model.pt")
+    loaded = load_checkpoint(model_dir)  # model.safetensors + config.json, or model.pt
     names = tuple(loaded.model.inputs)
     feeds, calib_src = real_feeds(loaded.media_cfg, names, args.calib_cache)
-    onnx_path = onnx_for_checkpoint(model_dir / "model.pt", shipped=model_dir / "model.onnx", loaded=loaded)
+    onnx_path = onnx_for_checkpoint(resolve_weights(model_dir), shipped=model_dir / "model.onnx", loaded=loaded)
     int8_path = quantize_int8(onnx_path, work / f"{name}.int8.onnx",
                               [{k: f[k][None] for k in names} for f in feeds])
     backends = {"torch": TorchBackend(loaded),
@@ -234,16 +234,17 @@ def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
 
 
 def bench_e2e(models_dir: Path, runs: int, work: Path) -> dict[str, Any]:
-    """decode + faces + features + IA + LT on a generated 3.6 s 1280x720 clip via the Predictor."""
+    """decode + faces + features + every model in `models_dir` (each fusion with its voice-alone
+    and face-alone runs) on a generated 3.6 s 1280x720 clip via `emofusion.load`."""
     from PIL import Image
 
-    from emofusion.infer.predictor import Predictor
+    import emofusion
     from emofusion.media.synth import write_clip
 
     still = Path(__file__).resolve().parents[3] / "shared" / "data" / "ravdess-stills" / "Actor_01.png"
     face = np.asarray(Image.open(still).convert("RGB")) if still.is_file() else None
     clip = write_clip(work / "e2e_720p.mp4", face_image=face, seconds=3.6, size=(1280, 720))
-    pred = Predictor(models_dir, names=("ia", "lt"), backend="auto")
+    pred = emofusion.load(models_dir, backend="auto")
     pred.analyze(clip)  # warm-up: MTCNN weights, librosa caches
     stages: dict[str, list[float]] = {}
     for _ in range(runs):
@@ -252,6 +253,7 @@ def bench_e2e(models_dir: Path, runs: int, work: Path) -> dict[str, Any]:
             stages.setdefault(k, []).append(v)
     return {"clip": "generated 3.6 s 1280x720 H.264/AAC, face: RAVDESS still" if face is not None else "no face",
             "backend": pred.backend_name, "reason": pred.backend.reason, "runs": runs,
+            "models": list(pred.models),
             "notices": [n.code for n in a.notices],
             "p50_ms": {k: float(np.median(v)) for k, v in stages.items()},
             "p95_ms": {k: float(np.percentile(v, 95)) for k, v in stages.items()}}
@@ -262,12 +264,13 @@ def run(args: argparse.Namespace) -> int:
 
     from emofusion.bench.backends_report import summarize, write_report
     from emofusion.cli import UserError
+    from emofusion.infer.sources import has_model
 
     work = Path(tempfile.mkdtemp(prefix="emofusion-bench-"))
     threads = args.torch_threads or (1 if os.getloadavg()[0] > (os.cpu_count() or 1) else torch.get_num_threads())
     torch.set_num_threads(threads)
     models_dir, untrained = args.models, False
-    if not all((models_dir / n / "model.pt").is_file() for n in args.names):
+    if not all(has_model(models_dir / n) for n in args.names):
         if not args.untrained:
             raise UserError(f"{models_dir} lacks {args.names} checkpoints; pass --untrained to time "
                             "untrained networks of the same architecture")

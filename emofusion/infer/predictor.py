@@ -1,11 +1,19 @@
-"""Clip in, both fusions' predictions out: what `emofusion predict`, the web app and benchmarks use.
+"""Clip or photo in, every model's answer out: what `emofusion predict`, the web app and benchmarks use.
 
-Each model brings its own MediaConfig from its checkpoint; a clip is decoded once per distinct
-config (IA and LT normally share one), then every model runs on the same inputs.
+`emofusion.load(models_dir)` builds a `Predictor` over every model in the directory (or the ones
+named). Each model brings its own MediaConfig from its checkpoint; a clip is decoded once per
+distinct config, then every model that can read what the clip holds runs on the same inputs:
+
+- a clip with voice and face: every model; each fusion model also runs with the face zeroed and
+  with the voice zeroed (one batch), so the answer shows what each stream alone says and which one
+  drove the fused decision;
+- a still photo, or a clip without audio: a face-only answer (the face model; fusions with the
+  voice zeroed), with a notice; a clip without a usable face: a voice-only answer, likewise.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,17 +21,27 @@ from typing import Any
 
 import numpy as np
 
-from emofusion.cli import UserError
 from emofusion.config import MediaConfig
+from emofusion.constants import AUDIO, FACES
+from emofusion.errors import ModelLoadError, ModelsNotFound
 from emofusion.infer.backends import Backend, create_backend
-from emofusion.infer.sources import CARD, CHECKPOINT, ONNX, ModelFiles, onnx_metadata, read_card
+from emofusion.infer.sources import CARD, ModelFiles, has_model, onnx_metadata, read_card
 from emofusion.media.errors import ClipError, Notice
+from emofusion.nets.checkpoint import CheckpointError
+from emofusion.probs import softmax
+
+# Streams as users name them, and the model input each one is.
+VOICE, FACE = "voice", "face"
+STREAM_INPUT = {VOICE: AUDIO, FACE: FACES}
+# What a model reads: both streams (a fusion) or one.
+FUSION = "fusion"
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+def model_kind(inputs: tuple[str, ...]) -> str:
+    """"fusion" for a model reading both streams, else "voice" or "face"."""
+    if AUDIO in inputs and FACES in inputs:
+        return FUSION
+    return VOICE if AUDIO in inputs else FACE
 
 
 @dataclass
@@ -35,6 +53,49 @@ class LoadedPredictorModel:
     media_cfg: MediaConfig
     classes: tuple[str, ...]
     card: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""  # identity of the weights + config (nets.checkpoint.model_sha256)
+
+    @property
+    def kind(self) -> str:
+        return model_kind(tuple(self.backend.inputs))
+
+
+def _summary(probs: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
+    top = int(np.argmax(probs))
+    return {"probs": {c: float(p) for c, p in zip(classes, probs)}, "top": classes[top],
+            "top_prob": float(probs[top])}
+
+
+def decision_driver(fused: np.ndarray, voice: np.ndarray | None, face: np.ndarray | None,
+                    classes: tuple[str, ...]) -> dict[str, Any]:
+    """Which stream drove a fusion's answer, from what each stream alone says.
+
+    `stream`: "voice" or "face" when only that stream alone gives the fused top class, "both"
+    when each alone gives it; when neither does, the stream whose removal lowers the fused top
+    class's probability most. `without_voice` / `without_face`: that probability with the stream
+    removed minus with both (negative = the stream supported the answer)."""
+    top = int(np.argmax(fused))
+    label = classes[top]
+    if voice is None or face is None:
+        only = FACE if voice is None else VOICE
+        return {"stream": only, "basis": "only_stream", "without_voice": None, "without_face": None,
+                "message": f"only the {only} was available"}
+    without_voice = float(face[top] - fused[top])
+    without_face = float(voice[top] - fused[top])
+    v_top, f_top = classes[int(np.argmax(voice))], classes[int(np.argmax(face))]
+    if v_top == label and f_top == label:
+        stream, basis = "both", "top"
+        message = f"voice and face alone both say {label}"
+    elif v_top == label or f_top == label:
+        stream, basis = (VOICE, "top") if v_top == label else (FACE, "top")
+        other, other_top = (FACE, f_top) if stream == VOICE else (VOICE, v_top)
+        message = f"the {stream} alone says {label} too; the {other} alone says {other_top}"
+    else:
+        stream, basis = (VOICE if without_voice < without_face else FACE), "shift"
+        message = (f"neither stream alone says {label} (voice: {v_top}, face: {f_top}); removing the "
+                   f"{stream} lowers p({label}) most")
+    return {"stream": stream, "basis": basis, "without_voice": round(without_voice, 4),
+            "without_face": round(without_face, 4), "message": message}
 
 
 @dataclass
@@ -42,6 +103,9 @@ class ModelResult:
     probs: np.ndarray  # (n_classes,) of the whole clip (mean over windows)
     classes: tuple[str, ...]
     backend: str
+    kind: str = FUSION
+    # Fusion models only: what each stream alone says (None: that stream is absent from the input).
+    streams: dict[str, np.ndarray | None] | None = None
 
     @property
     def top(self) -> str:
@@ -52,8 +116,11 @@ class ModelResult:
         return float(np.max(self.probs))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"probs": {c: float(p) for c, p in zip(self.classes, self.probs)},
-                "top": self.top, "top_prob": self.top_prob, "backend": self.backend}
+        d = {**_summary(self.probs, self.classes), "backend": self.backend, "kind": self.kind}
+        if self.streams is not None:
+            d["streams"] = {s: None if p is None else _summary(p, self.classes) for s, p in self.streams.items()}
+            d["driver"] = decision_driver(self.probs, self.streams.get(VOICE), self.streams.get(FACE), self.classes)
+        return d
 
 
 @dataclass
@@ -68,16 +135,43 @@ class Analysis:
     error: ClipError | None = None
     inputs: Any = None
     media_config: MediaConfig | None = None
+    input_kind: str = "clip"  # "clip" (video or audio file) | "photo"
+    present: dict[str, bool] = field(default_factory=lambda: {VOICE: False, FACE: False})
+    skipped: dict[str, str] = field(default_factory=dict)  # model -> why it did not answer
 
     @property
     def agree(self) -> bool | None:
-        if "ia" in self.models and "lt" in self.models:
-            return self.models["ia"].top == self.models["lt"].top
-        return None
+        """Whether the fusion models give the same top class (None with fewer than two)."""
+        tops = {r.top for r in self.models.values() if r.kind == FUSION}
+        n = sum(r.kind == FUSION for r in self.models.values())
+        return None if n < 2 else len(tops) == 1
+
+    @property
+    def basis(self) -> str | None:
+        """What the answers rest on: "face+voice", "face" or "voice"."""
+        p = self.present
+        return "face+voice" if p[VOICE] and p[FACE] else FACE if p[FACE] else VOICE if p[VOICE] else None
+
+    @property
+    def answer(self) -> dict[str, Any] | None:
+        """The headline answer: the first fusion when both streams are there; with one stream,
+        the model made for it (face / voice model) if loaded, else the first fusion."""
+        if not self.models:
+            return None
+        order = list(self.models)
+        want = {"face+voice": FUSION, FACE: FACE, VOICE: VOICE}.get(self.basis or "", FUSION)
+        name = next((n for n in order if self.models[n].kind == want), None)
+        name = name or next((n for n in order if self.models[n].kind == FUSION), order[0])
+        r = self.models[name]
+        return {"model": name, "top": r.top, "top_prob": r.top_prob, "basis": self.basis}
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "input": self.input_kind,
+            "streams_present": dict(self.present),
+            "answer": self.answer,
             "models": {n: r.to_dict() for n, r in self.models.items()},
+            "skipped": dict(self.skipped),
             "agree": self.agree,
             "notices": [n.to_dict() for n in self.notices],
             "timings_ms": {k: round(float(v), 2) for k, v in self.timings_ms.items()},
@@ -89,36 +183,71 @@ class Analysis:
 def _media_cfg(backend: Backend, files: ModelFiles, loaded) -> MediaConfig:
     if loaded is not None:
         return loaded.media_cfg
-    import json
-
     meta = getattr(backend, "metadata", None) or (onnx_metadata(files.onnx) if files.onnx else {})
     if "media_config" not in meta:
-        raise ValueError(f"{files.onnx} carries no media_config metadata")
+        raise ModelLoadError(f"{files.onnx} carries no media_config metadata; re-export it")
     return MediaConfig.from_dict(json.loads(meta["media_config"]))
 
 
-class Predictor:
-    """`Predictor(models_dir, names, backend).analyze(path) -> Analysis`."""
+def model_names(models_dir: str | Path) -> list[str]:
+    """The models in a directory, fusions first (then voice, face), each group alphabetical."""
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        raise ModelsNotFound(f"models directory {models_dir}/ does not exist. Run from the project root (it "
+                             "ships models/), pass the directory, or train and convert a model: "
+                             "emofusion train --help, emofusion export MODEL.pt --to safetensors --out DIR")
+    names = sorted(d.name for d in models_dir.iterdir() if d.is_dir() and has_model(d))
+    if not names:
+        raise ModelsNotFound(f"no model in {models_dir}/ (expected <name>/model.safetensors + config.json, "
+                             "or <name>/model.pt): pass another directory or train and convert one")
+    return names
 
-    def __init__(self, models_dir: str | Path = "models", names=("ia", "lt"), backend: str = "auto",
+
+def load(models_dir: str | Path = "models", names=None, backend: str = "auto", **kwargs) -> "Predictor":
+    """The Predictor over `models_dir`'s models (all of them, or `names`), on `backend`
+    (auto | torch | onnxruntime | tensorrt). Raises ModelsNotFound / ModelLoadError /
+    CheckpointError (all EmofusionError) with a sentence that says what to do."""
+    return Predictor(models_dir, names=names, backend=backend, **kwargs)
+
+
+class Predictor:
+    """`Predictor(models_dir, names, backend).analyze(path) -> Analysis`; `emofusion.load` makes one."""
+
+    def __init__(self, models_dir: str | Path = "models", names=None, backend: str = "auto",
                  device: str | None = None, threads: int | None = None,
                  long_clip_factor: float = 2.0, hop_s: float = 1.8):
         self.models_dir = Path(models_dir)
         self.long_clip_factor, self.hop_s = long_clip_factor, hop_s
         self.models: dict[str, LoadedPredictorModel] = {}
+        discover = names is None
+        names = model_names(self.models_dir) if discover else list(names)
         for name in names:
             d = self.models_dir / name
-            if not (d / CHECKPOINT).is_file() and not (d / ONNX).is_file():
-                raise UserError(f"no model {name!r}: expected {d}/{CHECKPOINT} (or {ONNX})")
-            files = ModelFiles.resolve(d)
-            loaded = None
-            if files.checkpoint is not None:
-                from emofusion.nets.checkpoint import load_checkpoint
+            if not has_model(d):
+                raise ModelsNotFound(f"no model {name!r}: expected {d}/model.safetensors + config.json "
+                                     f"(or model.pt, model.onnx)")
+            self.models[name] = self._load(name, d, backend, device, threads)
+        if discover:  # fusions first, then the voice and face models
+            rank = {FUSION: 0, VOICE: 1, FACE: 2}
+            self.models = dict(sorted(self.models.items(), key=lambda kv: (rank[kv[1].kind], kv[0])))
 
-                loaded = load_checkpoint(files.checkpoint)
+    @staticmethod
+    def _load(name: str, d: Path, backend: str, device, threads) -> LoadedPredictorModel:
+        files = ModelFiles.resolve(d)
+        loaded = None
+        if files.checkpoint is not None:
+            from emofusion.nets.checkpoint import load_checkpoint
+
+            loaded = load_checkpoint(files.checkpoint)  # CheckpointError says what is wrong
+        try:
             b = create_backend(d, kind=backend, device=device, threads=threads, loaded=loaded)
-            cfg = _media_cfg(b, files, loaded)
-            self.models[name] = LoadedPredictorModel(name, b, cfg, tuple(b.classes), read_card(d / CARD))
+        except CheckpointError:
+            raise
+        except (ValueError, RuntimeError, ImportError, OSError) as exc:
+            raise ModelLoadError(f"cannot run model {name!r} ({d}) on backend {backend!r}: {exc}") from exc
+        cfg = _media_cfg(b, files, loaded)
+        sha = loaded.sha256 if loaded is not None else (getattr(b, "metadata", None) or {}).get("source_sha256", "")
+        return LoadedPredictorModel(name, b, cfg, tuple(b.classes), read_card(d / CARD), sha)
 
     @property
     def backend(self) -> Backend | None:
@@ -130,11 +259,11 @@ class Predictor:
         return ", ".join(sorted({m.backend.label for m in self.models.values()}))
 
     def analyze(self, path: str | Path) -> Analysis:
-        """Decode once per MediaConfig, run every model; a ClipError becomes `analysis.error`.
+        """Decode once per MediaConfig, run every model that can read the input; a ClipError
+        becomes `analysis.error`.
 
         Clips longer than `long_clip_factor` windows are cut into sliding windows (one decode);
-        the clip's prediction is then the mean of the windows' probabilities.
-        """
+        the clip's prediction is then the mean of the windows' probabilities."""
         t_all = time.perf_counter()
         analysis = Analysis(path=str(path))
         groups: dict[str, list[LoadedPredictorModel]] = {}
@@ -146,11 +275,13 @@ class Predictor:
             cfg = group[0].media_cfg
             suffix = "" if i == 0 else f"[{i}]"
             try:
-                windows = self._decode(path, cfg)
+                windows, kind = self._decode(path, cfg)
             except ClipError as exc:
                 analysis.error = exc
+                analysis.models.clear()
                 analysis.timings_ms["total"] = (time.perf_counter() - t_all) * 1000.0
                 return analysis
+            analysis.input_kind = kind
             for k, v in stage_timings(windows).items():
                 analysis.timings_ms[k + suffix] = v
             for n in windows[0].notices:
@@ -159,31 +290,98 @@ class Predictor:
                     analysis.notices.append(n)
             if analysis.inputs is None:
                 analysis.inputs, analysis.media_config = windows[len(windows) // 2], cfg
+            present = {VOICE: any(w.audio is not None for w in windows),
+                       FACE: any(w.faces is not None for w in windows)}
+            analysis.present = {s: analysis.present[s] or present[s] for s in present}
             feeds = _stack([w.model_inputs(cfg) for w in windows])
             for m in group:
                 t0 = time.perf_counter()
-                probs = softmax(m.backend.run(feeds))
+                result, per_window_probs = self._run(m, feeds, present)
                 analysis.timings_ms[m.name] = (time.perf_counter() - t0) * 1000.0
-                analysis.models[m.name] = ModelResult(probs.mean(axis=0), m.classes, m.backend.label)
+                if result is None:
+                    absent = VOICE if m.kind == VOICE else FACE
+                    analysis.skipped[m.name] = f"a {m.kind} model; the input has no {absent}"
+                    continue
+                analysis.models[m.name] = result
                 if len(windows) > 1:
                     for j, w in enumerate(windows):
                         start = float(w.window_start_s)
                         entry = per_window.setdefault(j, {"start_s": round(start, 3),
                                                           "end_s": round(start + cfg.window_s, 3), "models": {}})
-                        entry["models"][m.name] = ModelResult(probs[j], m.classes, m.backend.label).to_dict()
+                        entry["models"][m.name] = ModelResult(per_window_probs[j], m.classes, m.backend.label,
+                                                              m.kind).to_dict()
+        analysis.models = {n: analysis.models[n] for n in self.models if n in analysis.models}
         analysis.windows = [per_window[j] for j in sorted(per_window)]
+        _explain_single_stream(analysis)
         analysis.timings_ms["total"] = (time.perf_counter() - t_all) * 1000.0
         return analysis
 
-    def _decode(self, path, cfg: MediaConfig) -> list:
-        """ClipInputs of the centred window, or of sliding windows for a long clip."""
+    @staticmethod
+    def _run(m: LoadedPredictorModel, feeds: dict[str, np.ndarray],
+             present: dict[str, bool]) -> tuple[ModelResult | None, np.ndarray | None]:
+        """The model's clip-level result and per-window probabilities; (None, None) when the
+        input holds none of the streams it reads. A fusion with both streams runs once more with
+        each stream zeroed, in the same batch."""
+        kind = m.kind
+        if kind != FUSION:
+            if not present[kind]:
+                return None, None
+            probs = softmax(m.backend.run(feeds))
+            return ModelResult(probs.mean(axis=0), m.classes, m.backend.label, kind), probs
+        if not (present[VOICE] and present[FACE]):  # one stream: the plain run is that stream alone
+            probs = softmax(m.backend.run(feeds))
+            mean = probs.mean(axis=0)
+            streams = {VOICE: mean if present[VOICE] else None, FACE: mean if present[FACE] else None}
+            return ModelResult(mean, m.classes, m.backend.label, kind, streams), probs
+        n = len(feeds[AUDIO])
+        zero = {k: np.zeros_like(v) for k, v in feeds.items()}
+        batch = {k: np.concatenate([feeds[k],                                  # both streams
+                                    feeds[k] if k == AUDIO else zero[k],       # voice alone
+                                    feeds[k] if k == FACES else zero[k]])      # face alone
+                 for k in feeds}
+        probs = softmax(m.backend.run(batch))
+        full, voice, face = probs[:n], probs[n:2 * n], probs[2 * n:]
+        streams = {VOICE: voice.mean(axis=0), FACE: face.mean(axis=0)}
+        return ModelResult(full.mean(axis=0), m.classes, m.backend.label, kind, streams), full
+
+    def _decode(self, path, cfg: MediaConfig) -> tuple[list, str]:
+        """(ClipInputs of the centred window or of sliding windows for a long clip, "clip"), or
+        ([the photo's ClipInputs], "photo") for a still image (by name, or by content when a
+        video reader refuses it)."""
         from emofusion.media import clip as media_clip
+        from emofusion.media.still import is_image_path, load_still, looks_like_image
         from emofusion.media.video import probe
 
-        duration = _duration(path, probe)
-        if duration > self.long_clip_factor * cfg.window_s:
-            return media_clip.clip_windows(path, cfg, hop_s=self.hop_s)
-        return [media_clip.load_clip(path, cfg)]
+        if is_image_path(path):
+            return [load_still(path, cfg)], "photo"
+        try:
+            duration = _duration(path, probe)
+            if duration > self.long_clip_factor * cfg.window_s:
+                return media_clip.clip_windows(path, cfg, hop_s=self.hop_s), "clip"
+            return [media_clip.load_clip(path, cfg)], "clip"
+        except ClipError as exc:
+            if exc.code != ClipError.TOO_LONG and looks_like_image(path):
+                return [load_still(path, cfg)], "photo"
+            raise
+
+
+def _explain_single_stream(analysis: Analysis) -> None:
+    """Say which models a face-only / voice-only answer comes from (replaces the media layer's
+    generic sentence for a missing stream)."""
+    basis = analysis.basis
+    if basis not in (FACE, VOICE) or not analysis.models:
+        return
+    alone = [n for n, r in analysis.models.items() if r.kind == basis]
+    fused = [n for n, r in analysis.models.items() if r.kind == FUSION]
+    missing = VOICE if basis == FACE else FACE
+    parts = ([f"{', '.join(alone)} model"] if alone else []) + (
+        [f"{', '.join(fused)} with the {missing} zeroed"] if fused else [])
+    how = f"{basis}-only answer ({'; '.join(parts)})"
+    codes = {Notice.PHOTO: f"a still photo has no voice: {how}",
+             Notice.NO_AUDIO: f"no audio track: {how}",
+             Notice.NO_VIDEO: f"no video track: {how}",
+             Notice.NO_FACE: f"no face found in the video: {how}"}
+    analysis.notices = [Notice(n.code, codes[n.code]) if n.code in codes else n for n in analysis.notices]
 
 
 def _duration(path, probe) -> float:
@@ -199,7 +397,7 @@ def _duration(path, probe) -> float:
 def stage_timings(windows: list) -> dict[str, float]:
     """decode / faces / features in ms: decoding is shared by all windows, the rest adds up."""
     first = windows[0].timings_ms
-    out = {"decode": first.get("decode_audio", 0.0) + first.get("decode_video", 0.0)}
+    out = {"decode": sum(first.get(k, 0.0) for k in ("decode_audio", "decode_video", "decode_image"))}
     out["faces"] = sum(w.timings_ms.get("faces", 0.0) for w in windows)
     out["features"] = sum(w.timings_ms.get("audio_features", 0.0) for w in windows)
     return out

@@ -26,10 +26,6 @@ class FaceCrops:
     boxes: np.ndarray
     probs: np.ndarray
 
-    @property
-    def any_found(self) -> bool:
-        return bool(self.found.any())
-
 
 _LOCK = threading.Lock()  # MTCNN modules are shared; web app requests may arrive on threads
 

@@ -2,10 +2,11 @@
 
 The fusion models saw faces only from one still per RAVDESS actor (no emotion in them). This
 check asks one question on faces they never saw: does adding the video stream make predictions
-worse than audio alone? Each model runs on each clip through `emofusion.media.clip.load_clip`
-with its own checkpoint's MediaConfig; fusion models are also run with the faces zeroed, which
-is the same network answering from audio only. Six clips is far too few for an accuracy claim;
-the result is a smoke test of cross-corpus behaviour, reported as such.
+worse than audio alone? Every model runs on each clip through the product's own path,
+`emofusion.load(models_dir).analyze(clip)` (each model with its own checkpoint's MediaConfig);
+fusion models also report their answer with the faces zeroed, which is the same network answering
+from audio only. Six clips is far too few for an accuracy claim; the result is a smoke test of
+cross-corpus behaviour, reported as such.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from emofusion.constants import AUDIO, CLASSES, FACES
+from emofusion.constants import CLASSES
 
 # CREMA-D emotion codes -> our class names (CREMA-D has no calm and no surprised).
 CREMAD_LABELS = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
@@ -29,28 +30,6 @@ def cremad_label(path: Path) -> str | None:
     return CREMAD_LABELS.get(parts[2]) if len(parts) >= 3 else None
 
 
-def load_models(models_dir: Path) -> dict[str, tuple[Any, Any]]:
-    """name -> (model in eval mode, its MediaConfig), for every models/<name>/model.pt."""
-    from emofusion.nets.checkpoint import load_checkpoint
-
-    out = {}
-    for ckpt in sorted(models_dir.glob("*/model.pt")):
-        loaded = load_checkpoint(ckpt)
-        out[ckpt.parent.name] = (loaded.model.eval(), loaded.media_cfg)
-    return out
-
-
-def _probs(model, feeds: dict[str, np.ndarray], zero: str | None = None) -> np.ndarray:
-    import torch
-
-    x = {k: torch.from_numpy(np.ascontiguousarray(v))[None] for k, v in feeds.items()}
-    if zero is not None:
-        x[zero] = torch.zeros_like(x[zero])
-    with torch.no_grad():
-        logits = model(*[x[k] for k in model.inputs])
-    return torch.softmax(logits.float(), dim=1)[0].numpy()
-
-
 def _verdict(probs: np.ndarray, label: str | None) -> dict[str, Any]:
     top = int(probs.argmax())
     out: dict[str, Any] = {"top1": CLASSES[top], "p_top1": round(float(probs[top]), 4)}
@@ -60,37 +39,30 @@ def _verdict(probs: np.ndarray, label: str | None) -> dict[str, Any]:
     return out
 
 
-def check_clips(clips: list[Path], models: dict[str, tuple[Any, Any]], reference: str = "audio") -> dict[str, Any]:
-    """Per clip and model: top-1, p(true); per model: accuracy and agreement with `reference`."""
-    from emofusion.media.clip import load_clip
-    from emofusion.media.errors import ClipError
+def check_clips(clips: list[Path], predictor, reference: str = "audio") -> dict[str, Any]:
+    """Per clip and model: top-1, p(true); per model: accuracy and agreement with `reference`.
 
+    `predictor`: an `emofusion.load(...)` Predictor. Fusion models also report `faces_zeroed`: the
+    same network with the faces zeroed (the Predictor's voice-alone run of that fusion)."""
     rows = []
     for clip in clips:
         label = cremad_label(clip)
         row: dict[str, Any] = {"clip": clip.name, "true": label, "models": {}, "notices": []}
-        loaded: dict[str, Any] = {}  # one decode per distinct MediaConfig
         t0 = time.perf_counter()
-        for name, (model, cfg) in models.items():
-            key = cfg.to_json()
-            try:
-                if key not in loaded:
-                    loaded[key] = load_clip(clip, cfg)
-            except ClipError as exc:
-                loaded[key] = exc
-            res = loaded[key]
-            if isinstance(res, ClipError):
-                row["models"][name] = {"error": res.to_dict()}
-                continue
-            row["notices"] = sorted({*row["notices"], *(n.code for n in res.notices)})
-            feeds = res.model_inputs(cfg)
-            entry = _verdict(_probs(model, feeds), label)
-            if AUDIO in model.inputs and FACES in model.inputs:
-                entry["faces_zeroed"] = _verdict(_probs(model, feeds, zero=FACES), label)
-            row["models"][name] = entry
+        analysis = predictor.analyze(clip)
+        if analysis.error is not None:
+            row["models"] = {name: {"error": analysis.error.to_dict()} for name in predictor.models}
+        else:
+            row["notices"] = sorted({n.code for n in analysis.notices})
+            for name, res in analysis.models.items():
+                entry = _verdict(res.probs, label)
+                voice_alone = (res.streams or {}).get("voice")
+                if res.kind == "fusion" and voice_alone is not None:
+                    entry["faces_zeroed"] = _verdict(voice_alone, label)
+                row["models"][name] = entry
         row["seconds"] = round(time.perf_counter() - t0, 2)
         rows.append(row)
-    return {"clips": rows, "summary": summarise(rows, list(models), reference)}
+    return {"clips": rows, "summary": summarise(rows, list(predictor.models), reference)}
 
 
 def summarise(rows: list[dict[str, Any]], names: list[str], reference: str) -> dict[str, Any]:
@@ -167,11 +139,11 @@ def run_check(clips_dir: Path, models_dir: Path, out_name: str = "cremad_check",
     clips = sorted(clips_dir.glob(pattern))
     if not clips:
         raise UsageError(f"no clips matching {pattern} in {clips_dir}")
-    models = load_models(models_dir)
-    if not models:
-        raise UsageError(f"no shipped models (*/model.pt) in {models_dir}")
-    result = check_clips(clips, models)
-    result.update(clips_dir=str(clips_dir), models_dir=str(models_dir), models=list(models),
+    import emofusion
+
+    predictor = emofusion.load(models_dir, backend="torch")  # ModelsNotFound says what is missing
+    result = check_clips(clips, predictor)
+    result.update(clips_dir=str(clips_dir), models_dir=str(models_dir), models=list(predictor.models),
                   n_clips=len(clips), command=command or f"emofusion evaluate --cremad {clips_dir} --models {models_dir}")
     out = Path(results_dir or "results")
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The Gradio 6 Blocks app: upload or record a clip, see both fusions, the evidence and the cost.
+"""The Gradio 6 Blocks app: upload or record a clip (or a photo), see every model, why, the evidence and the cost.
 
 Handlers never raise: every outcome (including bad input) comes back through `AnalysisService`
 as a payload, so users see a sentence and the server log keeps any traceback.
@@ -19,9 +19,12 @@ log = logging.getLogger("emofusion.webapp")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home from a demo server
 
 INTRO = """# emofusion: emotion from face and voice
-Upload a short video of one speaking face (mp4, mov, webm, mkv, avi, flv) or record one with your
-webcam and microphone. Two audio-visual fusion models (IA: intermediate attention, LT: late
-transformer) predict one of 8 emotions: neutral, calm, happy, sad, angry, fearful, disgust, surprised.
+Upload a short video of one speaking face (mp4, mov, webm, mkv, avi, flv), record one with your
+webcam and microphone, or upload a photo of a face (jpg, png, tiff, webp: a face-only answer). The
+audio-visual fusion models (IA: intermediate attention, LT: late transformer) read both streams;
+the voice and face models read one each. Each predicts one of 8 emotions: neutral, calm, happy, sad,
+angry, fearful, disgust, surprised. For each fusion the page shows what the voice alone and the face
+alone say (the same model with the other stream removed) and which stream drove the answer.
 """
 
 REPO_DIR = PACKAGE_DIR.parents[1]  # a source checkout: results/ lives here
@@ -42,7 +45,7 @@ def models_markdown(cfg: WebAppConfig, predictor: Any) -> str:
     """Which models are loaded, on which backend (and why that one), with their model cards."""
     parts = [f"Loaded from `{cfg.models_dir}/` on backend `{_backend_name(predictor, cfg)}`."]
     loaded = getattr(predictor, "models", {}) or {}
-    for name in cfg.names:
+    for name in _names(predictor, cfg):
         card = Path(cfg.models_dir) / name / "card.md"
         body = card.read_text(encoding="utf-8") if card.is_file() else "_No model card shipped._"
         reason = getattr(getattr(loaded.get(name), "backend", None), "reason", "")
@@ -62,6 +65,11 @@ def bench_markdown(cfg: WebAppConfig) -> str:
 def _backend_name(predictor: Any, cfg: WebAppConfig) -> str:
     """The engine(s) actually chosen (auto resolves to one), e.g. `onnxruntime/cpu/fp32`."""
     return str(getattr(predictor, "backend_name", "") or cfg.backend)
+
+
+def _names(predictor: Any, cfg: WebAppConfig) -> list[str]:
+    """The models the page shows: the ones the predictor loaded (else the configured names)."""
+    return list(getattr(predictor, "models", None) or cfg.names or ())
 
 
 def _n_frames(predictor: Any) -> int:
@@ -94,27 +102,31 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
     """The Blocks app, queued; launch with `launch_kwargs(cfg)`."""
     import gradio as gr
 
-    def on_analyze(video: str | None):
-        outcome = service.analyze(video)
+    names = _names(service.predictor, cfg)
+
+    def on_analyze(path: str | None):
+        outcome = service.analyze(path)
         p = outcome.payload
         try:
             return _ui_outputs(p, outcome)
         except Exception:  # noqa: BLE001 - a drawing bug must not cost the user the result
-            log.exception("rendering the result of %s failed", video)
+            log.exception("rendering the result of %s failed", path)
             p = dict(p, notices=list(p.get("notices") or []) + [
                 {"code": "display", "message": "some pictures could not be drawn; the numbers are below"}])
-            return (render.notices_markdown(p), render.summary_markdown(p), *[None] * len(cfg.names),
-                    None, None, None, gr.update(value=None, visible=False), render.timings_markdown(p), p)
+            return (render.notices_markdown(p), render.summary_markdown(p), render.streams_markdown(p),
+                    *[None] * len(names), None, None, None, gr.update(value=None, visible=False),
+                    render.timings_markdown(p), p)
 
     def _ui_outputs(p: dict, outcome: Outcome) -> tuple:
         labels = [
             {c: float(v) for c, v in p["models"][n]["probs"].items()} if n in p.get("models", {}) else None
-            for n in cfg.names
+            for n in names
         ]
         faces, audio, timeline = _pictures(outcome)
         return (
             render.notices_markdown(p),
             render.summary_markdown(p),
+            render.streams_markdown(p),
             *labels,
             render.probs_figure(p.get("models") or {}),
             faces,
@@ -124,12 +136,24 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
             p,
         )
 
+    def on_photo(photo: str | None):
+        if not photo:
+            p = service.analyze(None).payload
+            p["error"]["message"] = "No photo was given: upload a photo of a face (jpg, png, tiff, webp)."
+            return on_error_payload(p)
+        return on_analyze(photo)
+
+    def on_error_payload(p: dict) -> tuple:
+        return (render.notices_markdown(p), "", "", *[None] * len(names), None, None, None,
+                gr.update(value=None, visible=False), "", p)
+
     def on_api(clip: str | None) -> dict:
-        """Analyse one clip: both fusions' probabilities, agreement, notices, timings (JSON)."""
+        """Analyse one clip or photo: every model's probabilities, the voice-alone / face-alone
+        answers of each fusion and the stream that drove it, notices, timings (JSON)."""
         return service.analyze(clip).payload
 
     with gr.Blocks(title="emofusion") as demo:
-        gr.Markdown(INTRO + f"\nLoaded: {', '.join(n.upper() for n in cfg.names)} on "
+        gr.Markdown(INTRO + f"\nLoaded: {', '.join(n.upper() for n in names)} on "
                     f"`{_backend_name(service.predictor, cfg)}` (details in the Models tab).")
         with gr.Tab("Analyze"):
             with gr.Row():
@@ -140,12 +164,16 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
                     examples = example_clips(cfg)
                     if examples:
                         gr.Examples(examples, inputs=video, label="Example clips (CREMA-D)")
+                    photo = gr.File(label="... or a photo of a face (jpg, png, tiff, webp)",
+                                    file_types=list(cfg.photo_extensions), elem_id="photo")
+                    run_photo = gr.Button("Analyze photo", elem_id="analyze-photo")
                 with gr.Column(scale=3):
                     status = gr.Markdown(elem_id="status")
                     summary = gr.Markdown(elem_id="summary")
+                    streams = gr.Markdown(elem_id="streams")
                     with gr.Row():
-                        labels = [gr.Label(num_top_classes=3, label=f"{n.upper()} fusion",
-                                           elem_id=f"pred-{n}") for n in cfg.names]
+                        labels = [gr.Label(num_top_classes=3, label=_label_title(service.predictor, n),
+                                           elem_id=f"pred-{n}") for n in names]
                     probs = gr.Image(label="All 8 classes", show_label=True, elem_id="probs")
             timeline = gr.Image(label="Long clip: prediction per window", visible=False)
             faces = gr.Image(label=f"Face crops used ({_n_frames(service.predictor)} frames, in time order)",
@@ -164,13 +192,19 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
         api_out = gr.JSON(visible=False)
         api_go = gr.Button(visible=False)
 
-        run.click(on_analyze, video,
-                  [status, summary, *labels, probs, faces, audio, timeline, timings, raw],
-                  api_visibility="private")
+        outputs = [status, summary, streams, *labels, probs, faces, audio, timeline, timings, raw]
+        run.click(on_analyze, video, outputs, api_visibility="private")
+        run_photo.click(on_photo, photo, outputs, api_visibility="private")
         api_go.click(on_api, api_in, api_out, api_name="analyze")
         demo.load(lambda: bench_markdown(cfg), None, bench, api_visibility="private")
     demo.queue(default_concurrency_limit=cfg.concurrency, max_size=cfg.queue_size)
     return demo
+
+
+def _label_title(predictor: Any, name: str) -> str:
+    m = (getattr(predictor, "models", None) or {}).get(name)
+    kind = getattr(m, "kind", "fusion") if m is not None else "fusion"
+    return f"{name.upper()} " + {"fusion": "fusion", "voice": "(voice only)", "face": "(face only)"}.get(kind, kind)
 
 
 def launch_kwargs(cfg: WebAppConfig) -> dict[str, Any]:

@@ -17,7 +17,8 @@ BACKENDS = ("auto", "torch", "onnxruntime", "tensorrt")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = WebAppConfig()
     parser.add_argument("--models", type=Path, default=d.models_dir,
-                        help="directory with <name>/model.pt (default: %(default)s)")
+                        help="directory of models, each <name>/model.safetensors + config.json (or model.pt); "
+                             "all of them are served (default: %(default)s)")
     parser.add_argument("--backend", choices=BACKENDS, default=d.backend,
                         help="inference backend; auto picks the fastest available (default: %(default)s)")
     parser.add_argument("--host", default=d.host,
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     if not 1 <= cfg.port <= 65535:
         raise UserError(f"--port must be 1..65535, not {cfg.port}")
-    check_models_dir(cfg.models_dir, cfg.names)  # before the slow imports
+    check_models_dir(cfg.models_dir, cfg.names)  # before the slow imports (ModelsNotFound: one line)
     from emofusion.webapp.app import build_app, example_clips, launch_kwargs
 
     service = AnalysisService(load_predictor(cfg), cfg)
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"emofusion webapp: warmed up on {Path(examples[0]).name} in {time.perf_counter() - t:.1f} s"
               + ("" if ok else " (it failed; see the log)"), flush=True)
     demo = build_app(service, cfg)
-    print(f"emofusion webapp: serving {', '.join(cfg.names)} from {cfg.models_dir}/ "
+    print(f"emofusion webapp: serving {', '.join(service.predictor.models)} from {cfg.models_dir}/ "
           f"at http://{cfg.host}:{cfg.port}", flush=True)
     try:
         demo.launch(**launch_kwargs(cfg))

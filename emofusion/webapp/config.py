@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emofusion.media.still import IMAGE_EXTENSIONS
+
 # Containers the upload box advertises; anything else is still tried (the media layer decides).
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".flv")
+# Still photos get a face-only answer (emofusion.media.still).
+PHOTO_EXTENSIONS: tuple[str, ...] = IMAGE_EXTENSIONS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXAMPLES_DIR = PACKAGE_DIR / "examples"
@@ -17,7 +21,7 @@ class WebAppConfig:
     """What the server loads and how it serves."""
 
     models_dir: Path = Path("models")
-    names: tuple[str, ...] = ("ia", "lt")
+    names: tuple[str, ...] | None = None  # None: every model in models_dir
     backend: str = "auto"
     host: str = "127.0.0.1"
     port: int = 7860
@@ -30,6 +34,7 @@ class WebAppConfig:
     examples_dir: Path = EXAMPLES_DIR
     bench_md: Path = Path("results") / "bench_backends.md"
     extensions: tuple[str, ...] = field(default=VIDEO_EXTENSIONS)
+    photo_extensions: tuple[str, ...] = field(default=PHOTO_EXTENSIONS)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -1,7 +1,7 @@
-"""`emofusion predict CLIP...`: the web app's analysis from the shell, as a table or JSON.
+"""`emofusion predict CLIP_OR_PHOTO...`: the web app's analysis from the shell, as a table or JSON.
 
-Each clip is reported on its own (a bad clip does not stop the others). Exit status: 0 when at
-least one clip was analysed, 1 when every clip failed, 2 on usage errors (no models, bad option).
+Each input is reported on its own (a bad one does not stop the others). Exit status: 0 when at
+least one was analysed, 1 when every one failed, 2 on usage errors (no models, bad option).
 """
 
 from __future__ import annotations
@@ -13,35 +13,50 @@ from pathlib import Path
 
 from emofusion.webapp.config import WebAppConfig
 
-HELP = "predict the emotion in video clips with the IA and LT fusion models (table or --json)"
+HELP = "predict the emotion in video clips or photos with every shipped model (table or --json)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from emofusion.webapp.cli import BACKENDS
 
     d = WebAppConfig()
-    parser.add_argument("clips", nargs="+", type=Path, metavar="CLIP", help="video files")
+    parser.add_argument("clips", nargs="+", type=Path, metavar="CLIP",
+                        help="video clips, or photos (jpg, png, tiff, webp: a face-only answer)")
     parser.add_argument("--json", action="store_true", help="print one JSON document (a list, one entry per clip)")
     parser.add_argument("--models", type=Path, default=d.models_dir, help="models directory (default: %(default)s)")
     parser.add_argument("--backend", choices=BACKENDS, default=d.backend, help="inference backend (default: %(default)s)")
 
 
+def _cell(r: dict) -> str:
+    """A model's top class; for a fusion also what the voice (v) and face (f) alone say, and
+    which one drove the answer."""
+    text = f"{r['top']} {float(r['top_prob']):.0%}"
+    streams = r.get("streams")
+    if streams:
+        alone = [f"{s[0]}:{streams[s]['top']}" for s in ("voice", "face") if streams.get(s)]
+        text += f" ({' '.join(alone)}; {r['driver']['stream']})"
+    return text
+
+
 def format_table(payloads: list[dict]) -> str:
-    """One row per clip: each model's top class and probability, agreement, notices or the error."""
-    names = sorted({n for p in payloads for n in (p.get("models") or {})})
-    head = ["clip", *[n.upper() for n in names], "agree", "notes"]
+    """One row per input: the headline answer, each model's top class and probability (fusions
+    with voice-alone / face-alone and the driving stream), agreement, notices or the error."""
+    names = list(dict.fromkeys(n for p in payloads for n in (p.get("models") or {})))
+    head = ["clip", "answer", *[n.upper() for n in names], "agree", "notes"]
     rows = []
     for p in payloads:
         if not p.get("ok"):
             err = p.get("error") or {}
             msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
-            rows.append([p["clip"], *["-"] * len(names), "-", f"ERROR {msg}"])
+            rows.append([p["clip"], "-", *["-"] * len(names), "-", f"ERROR {msg}"])
             continue
         models = p.get("models") or {}
-        cells = [f"{models[n]['top']} {float(models[n]['top_prob']):.0%}" if n in models else "-" for n in names]
+        cells = [_cell(models[n]) if n in models else "-" for n in names]
+        a = p.get("answer") or {}
+        answer = f"{a['top']} ({a['basis']})" if a else "-"
         agree = {True: "yes", False: "no"}.get(p.get("agree"), "-")
         notes = "; ".join(n.get("code", "") for n in p.get("notices") or [])
-        rows.append([p["clip"], *cells, agree, notes])
+        rows.append([p["clip"], answer, *cells, agree, notes])
     widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)])

@@ -124,13 +124,55 @@ def timeline_figure(windows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
     return _to_array(fig)
 
 
+KIND_LABEL = {"fusion": "fusion", "voice": "voice model", "face": "face model"}
+
+
+def _pct(r: Mapping[str, Any]) -> str:
+    return f"{r['top']} ({float(r['top_prob']):.0%})"
+
+
 def summary_markdown(payload: Mapping[str, Any]) -> str:
-    """One line per model with its top class, and whether they agree."""
+    """The headline answer, then one line per model with its top class (a fusion's line also says
+    what the voice and the face alone say, and which drove it), and whether the fusions agree."""
     models = payload.get("models") or {}
-    lines = [f"**{name.upper()}**: {r['top']} ({float(r['top_prob']):.0%})" for name, r in models.items()]
-    if len(models) > 1 and payload.get("agree") is not None:
+    lines = []
+    answer = payload.get("answer")
+    if answer:
+        lines.append(f"**Answer: {answer['top']}** ({float(answer['top_prob']):.0%}, "
+                     f"{answer['model'].upper()}, from {answer['basis']})")
+    for name, r in models.items():
+        line = f"**{name.upper()}**: {_pct(r)}"
+        if r.get("kind", "fusion") != "fusion":
+            line += f" ({KIND_LABEL.get(r['kind'], r['kind'])})"
+        streams = r.get("streams")
+        if streams and streams.get("voice") and streams.get("face"):
+            line += (f"; voice alone: {_pct(streams['voice'])}, face alone: {_pct(streams['face'])}; "
+                     f"driven by: {r['driver']['stream']}")
+        lines.append(line)
+    for name, why in (payload.get("skipped") or {}).items():
+        lines.append(f"**{name.upper()}**: no answer ({why})")
+    if payload.get("agree") is not None:
         lines.append("The fusions **agree**." if payload["agree"] else "The fusions **disagree**.")
     return "  \n".join(lines)
+
+
+def streams_markdown(payload: Mapping[str, Any]) -> str:
+    """Why each fusion answered as it did: the fused answer next to the same model with the face
+    zeroed (voice alone) and with the voice zeroed (face alone), and the stream that drove it."""
+    rows = []
+    for name, r in (payload.get("models") or {}).items():
+        streams = r.get("streams")
+        if not streams:
+            continue
+        alone = {s: _pct(streams[s]) if streams.get(s) else "absent" for s in ("voice", "face")}
+        d = r.get("driver") or {}
+        rows.append(f"| {name.upper()} | {_pct(r)} | {alone['voice']} | {alone['face']} | "
+                    f"{d.get('stream', '-')} | {d.get('message', '')} |")
+    if not rows:
+        return ""
+    return "\n".join(["#### Why: each fusion with one stream removed",
+                      "| fusion | fused | voice alone | face alone | driven by | because |",
+                      "| --- | --- | --- | --- | --- | --- |", *rows])
 
 
 def notices_markdown(payload: Mapping[str, Any]) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emofusion.cli import UserError
+from emofusion.errors import ModelsNotFound
 from emofusion.media.errors import ClipError
 from emofusion.webapp.config import WebAppConfig
 
@@ -37,11 +37,16 @@ class Outcome:
 
 
 def error_payload(clip: str, code: str, message: str) -> dict[str, Any]:
+    """The same keys as a successful payload (see emofusion/webapp/README.md), nothing answered."""
     return {
         "ok": False,
         "clip": clip,
+        "input": None,
+        "streams_present": {"voice": False, "face": False},
+        "answer": None,
         "error": {"code": code, "message": message},
         "models": {},
+        "skipped": {},
         "agree": None,
         "notices": [],
         "timings_ms": {},
@@ -49,36 +54,39 @@ def error_payload(clip: str, code: str, message: str) -> dict[str, Any]:
     }
 
 
-def check_models_dir(models_dir: Path, names: tuple[str, ...]) -> None:
-    """Refuse early, with the fix in the message, when the trained models are not there."""
+def check_models_dir(models_dir: Path, names: tuple[str, ...] | None = None) -> None:
+    """Refuse early (ModelsNotFound, with the fix in the message) when the models are not there:
+    before the slow imports. `names` None: at least one model of any name."""
+    from emofusion.infer.sources import has_model
+
     models_dir = Path(models_dir)
     if not models_dir.is_dir():
-        raise UserError(
+        raise ModelsNotFound(
             f"models directory {models_dir}/ does not exist. Run from the project root (it ships "
-            f"models/ia and models/lt), pass --models DIR, or train them: emofusion train --help"
+            f"models/), pass --models DIR, or train and convert models: emofusion train --help"
         )
-    missing = [
-        n for n in names
-        if not any((models_dir / n / f).is_file() for f in ("model.pt", "model.onnx"))
-    ]
+    if names is None:
+        if not any(d.is_dir() and has_model(d) for d in models_dir.iterdir()):
+            raise ModelsNotFound(
+                f"no trained model in {models_dir}/ (expected {models_dir}/<name>/model.safetensors + "
+                f"config.json, or model.pt). Pass --models DIR or train them: emofusion train --help")
+        return
+    missing = [n for n in names if not has_model(models_dir / n)]
     if missing:
-        raise UserError(
+        raise ModelsNotFound(
             f"no trained model for {', '.join(missing)} in {models_dir}/ (expected "
-            f"{models_dir}/<name>/model.pt or model.onnx). Pass --models DIR or train them: "
-            f"emofusion train --help"
+            f"{models_dir}/<name>/model.safetensors + config.json, or model.pt). Pass --models DIR or "
+            f"train them: emofusion train --help"
         )
 
 
 def load_predictor(cfg: WebAppConfig):
-    """The export engineer's Predictor on the requested backend; setup problems -> UserError."""
+    """`emofusion.load` on the configured models and backend. Raises EmofusionError subclasses
+    (ModelsNotFound, ModelLoadError, CheckpointError) whose message says what to do."""
     check_models_dir(cfg.models_dir, cfg.names)
-    from emofusion.infer.predictor import Predictor
+    import emofusion
 
-    try:
-        return Predictor(models_dir=str(cfg.models_dir), names=cfg.names, backend=cfg.backend)
-    except (ValueError, RuntimeError, ImportError, FileNotFoundError) as exc:
-        raise UserError(f"cannot load models from {cfg.models_dir}/ on backend "
-                        f"{cfg.backend!r}: {exc}") from exc
+    return emofusion.load(cfg.models_dir, names=cfg.names, backend=cfg.backend)
 
 
 class AnalysisService:
@@ -99,7 +107,7 @@ class AnalysisService:
 
     def analyze(self, path: str | os.PathLike | None) -> Outcome:
         if not path:
-            return Outcome(error_payload("", NO_FILE, "No clip was given: upload or record a video."))
+            return Outcome(error_payload("", NO_FILE, "No clip was given: upload or record a video, or upload a photo."))
         clip = Path(path).name
         try:
             size = os.path.getsize(path)
