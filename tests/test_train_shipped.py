@@ -87,7 +87,11 @@ def test_model_card_figures_come_from_the_results_file(tmp_path):
     md = (out / "card.md").read_text()
     assert "72.3 %" in md and "61.3 +- 5.0 %" in md and "[2, 5]" in md
     assert "CC BY-NC-SA 4.0" in md and "Livingstone" in md and "bash scripts/reproduce_audio.sh" in md
-    assert (out / "model.pt").stat().st_size < 10 * 1024 * 1024
+    assert (out / "model.safetensors").stat().st_size < 10 * 1024 * 1024 and (out / "config.json").is_file()
+    assert not (out / "model.pt").exists() and card["checkpoint"] == "model.safetensors"
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    assert load_checkpoint(out).meta == {"fold": 2} and card["sha256"] == load_checkpoint(out).sha256
     # a fold the results do not have is refused
     assert main(["--run", str(run), "--fold", "3", "--results", str(res), "--name", "a", "--out",
                  str(tmp_path / "x"), "--command", "c"]) == 2

@@ -89,6 +89,12 @@ def save_checkpoint(
     return _atomic_write(Path(path), lambda f: torch.save(payload, f))
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, write) -> Path:
     """`write(binary file)` into a temp file next to `path`, fsync, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +104,7 @@ def _atomic_write(path: Path, write) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written model is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,4 +1,7 @@
-"""Ship a trained fold as models/<name>/{model.pt, card.json, card.md}, the card generated from results.
+"""Ship a trained fold as models/<name>/{model.safetensors, config.json, card.json, card.md}.
+
+The fold's best.pt goes through the one converter (`emofusion.nets.checkpoint.convert_checkpoint`,
+also `emofusion export MODEL.pt --to safetensors --out DIR`); the card is generated from results.
 
 Every figure on a card is read from a committed results file (a run's evaluation, the CREMA-D
 check); nothing is typed by hand, so a card cannot drift from what was measured.
@@ -12,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ def build_card(name: str, checkpoint: Path, results_path: Path, fold: int, comma
     """The card as plain data: provenance, configs, and metrics copied from the results files."""
     from emofusion.nets.checkpoint import load_checkpoint
 
-    loaded = load_checkpoint(checkpoint)
+    loaded = load_checkpoint(checkpoint)  # the shipped dir (safetensors + config.json) or a .pt
     model = loaded.model
     results = json.loads(results_path.read_text())
     fold_name = f"fold_{fold}"
@@ -71,7 +73,7 @@ def build_card(name: str, checkpoint: Path, results_path: Path, fold: int, comma
         "name": name,
         "configuration": results.get("configuration"),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "checkpoint": "model.pt",
+        "checkpoint": "model.safetensors" if Path(checkpoint).is_dir() else Path(checkpoint).name,
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "inputs": list(model.inputs),
         "sha256": loaded.sha256,
@@ -119,7 +121,8 @@ def markdown(card: dict[str, Any]) -> str:
     lines = [f"# Model card: `{card['name']}` ({card['configuration']})", "",
              f"Generated {card['date']} by `emofusion.train.model_card` from the results files named below.", "",
              f"- **Checkpoint**: `{card['checkpoint']}` ({card['parameters']:,} parameters; inputs "
-             f"{', '.join(card['inputs'])}); load with `emofusion.nets.checkpoint.load_checkpoint`.",
+             f"{', '.join(card['inputs'])}; config in `config.json`); load with `emofusion.load(\"models\")` "
+             "(every shipped model) or `emofusion.nets.checkpoint.load_checkpoint(\"models/<name>\")`.",
              f"- **Data seen**: {card['data']}",
              f"- **Protocol**: {card['protocol']}",
              f"- **Training**: {training}",
@@ -147,23 +150,24 @@ def markdown(card: dict[str, Any]) -> str:
               f"{card['model_config'].get('audio_frames')} frames), {a.get('sample_rate')} Hz, "
               f"window {card['media_config'].get('window_s')} s. Faces: "
               f"{card['model_config'].get('n_frames')} x {card['model_config'].get('face_size')} px "
-              "(used only by fusion models). The full MediaConfig is in card.json and inside the checkpoint.",
+              "(used only by models that read faces). The full MediaConfig is in card.json and config.json.",
               "", "## Licence and attribution", "", card["licence"], ""]
     return "\n".join(lines)
 
 
 def ship(run_dir: Path, fold: int, out_dir: Path, results_path: Path, name: str, command: str, data: str,
          cremad_path: Path | None = None) -> dict[str, Any]:
-    """Copy RUN/fold_k/best.pt to OUT/model.pt (<= 10 MB) and write the card next to it."""
+    """Convert RUN/fold_k/best.pt into OUT/model.safetensors + OUT/config.json (<= 10 MB) and write
+    the card next to them."""
+    from emofusion.nets.checkpoint import convert_checkpoint
+
     src = run_dir / f"fold_{fold}" / "best.pt"
     if not src.exists():
         raise FileNotFoundError(f"{src} does not exist (train that fold first)")
     if src.stat().st_size > MAX_BYTES:
         raise ValueError(f"{src} is {src.stat().st_size / 1e6:.1f} MB; shipped models must be <= 10 MB")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if src.resolve() != (out_dir / "model.pt").resolve():
-        shutil.copyfile(src, out_dir / "model.pt")
-    return write_card(out_dir, build_card(name, out_dir / "model.pt", results_path, fold, command, data, cremad_path))
+    convert_checkpoint(src, out_dir)
+    return write_card(out_dir, build_card(name, out_dir, results_path, fold, command, data, cremad_path))
 
 
 def write_card(out_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +178,7 @@ def write_card(out_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m emofusion.train.model_card", description=__doc__.splitlines()[0])
-    p.add_argument("--run", type=Path, help="training run directory (copies fold_k/best.pt); omit to re-card OUT")
+    p.add_argument("--run", type=Path, help="training run directory (converts fold_k/best.pt); omit to re-card OUT")
     p.add_argument("--fold", type=int, default=1)
     p.add_argument("--results", required=True, type=Path, help="the run's results JSON (results/NAME.json)")
     p.add_argument("--name", required=True)
@@ -187,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.run is not None:
             card = ship(args.run, args.fold, args.out, args.results, args.name, args.command, args.data, args.cremad)
         else:
-            card = write_card(args.out, build_card(args.name, args.out / "model.pt", args.results, args.fold,
+            card = write_card(args.out, build_card(args.name, args.out, args.results, args.fold,
                                                    args.command, args.data, args.cremad))
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
