@@ -1,8 +1,12 @@
-"""Copy results tables into README.md so no figure there is typed by hand.
+"""Copy results tables into README.md and docs/RESULTS.md so no figure there is typed by hand.
 
-README.md holds blocks `<!-- results:NAME -->` ... `<!-- /results:NAME -->`; each is replaced by
-the contents of `results/NAME.md` (written by the command that measured it). `--check` exits 1
-when README.md is stale, which the test suite runs.
+A document marks a block `<!-- results:NAME -->` ... `<!-- /results:NAME -->`; BLOCKS below says,
+one line per block, which results file (written by the command that measured it) the block is a copy
+of. Adding a table = one line here + the two markers where it goes.
+
+    python scripts/update_readme.py           # rewrite the blocks from their results files
+    python scripts/update_readme.py --check   # exit 1 if a block is stale, unlisted or listed but
+                                              # absent, or its results file is missing (a test runs it)
 """
 
 from __future__ import annotations
@@ -15,30 +19,88 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
 
+# document, block name -> the results file it copies
+BLOCKS: dict[tuple[str, str], str] = {
+    # README: the models that ship (models/) and what they measurably do
+    ("README.md", "shipped_ia"): "results/ia_stills112f5_sp_fold1.md",
+    ("README.md", "shipped_lt"): "results/lt_stills112f5_sp_fold1.md",
+    ("README.md", "shipped_audio"): "results/audio_abl_sp_e10_s1_5fold.md",
+    # docs/RESULTS.md: research results, replications and benchmarks
+    ("docs/RESULTS.md", "audio_abl_ens14_tta4_5fold"): "results/audio_abl_ens14_tta4_5fold.md",
+    ("docs/RESULTS.md", "audio_5fold"): "results/audio_5fold.md",
+    ("docs/RESULTS.md", "audio_ablation"): "results/audio_ablation.md",
+    ("docs/RESULTS.md", "ia_stills112f5_sp_fold1"): "results/ia_stills112f5_sp_fold1.md",
+    ("docs/RESULTS.md", "lt_stills112f5_sp_fold1"): "results/lt_stills112f5_sp_fold1.md",
+    ("docs/RESULTS.md", "ia_stills112f5_sp_5fold"): "results/ia_stills112f5_sp_5fold.md",
+    ("docs/RESULTS.md", "lt_stills112f5_sp_5fold"): "results/lt_stills112f5_sp_5fold.md",
+    ("docs/RESULTS.md", "it_stills112f5_sp_5fold"): "results/it_stills112f5_sp_5fold.md",
+    ("docs/RESULTS.md", "cremad_check"): "results/cremad_check.md",
+    ("docs/RESULTS.md", "params"): "results/params.md",
+    ("docs/RESULTS.md", "media_bench"): "results/media_bench.md",
+    ("docs/RESULTS.md", "bench_backends"): "results/bench_backends.md",
+    ("docs/RESULTS.md", "quantization"): "results/quantization.md",
+    ("docs/RESULTS.md", "train_bench"): "results/train_bench.md",
+    ("docs/RESULTS.md", "ia_views_stills112_fold1"): "results/ia_views_stills112_fold1.md",
+    ("docs/RESULTS.md", "webapp_load"): "results/webapp_load.md",
+    ("docs/RESULTS.md", "targets"): "results/targets.md",
+}
 
-def render(readme: str, results_dir: Path) -> str:
+
+def documents(blocks: dict[tuple[str, str], str] = BLOCKS) -> list[str]:
+    return sorted({doc for doc, _ in blocks})
+
+
+def render(text: str, doc: str, root: Path, blocks: dict[tuple[str, str], str] = BLOCKS) -> tuple[str, list[str]]:
+    """(`text` with every listed block refilled from its results file, problems found)."""
+    problems: list[str] = []
+    seen: list[str] = []
+
     def fill(m: re.Match) -> str:
-        src = results_dir / f"{m.group('name')}.md"
-        body = src.read_text().strip() + "\n" if src.exists() else f"_(no {src.name} yet)_\n"
-        return m.group(1) + body + m.group(4)
+        name = m.group("name")
+        seen.append(name)
+        source = blocks.get((doc, name))
+        if source is None:
+            problems.append(f"{doc}: block {name!r} has no line in BLOCKS (scripts/update_readme.py)")
+            return m.group(0)
+        if not (root / source).is_file():
+            problems.append(f"{doc}: block {name!r} copies {source}, which does not exist")
+            return m.group(0)
+        return m.group(1) + (root / source).read_text().strip() + "\n" + m.group(4)
 
-    return BLOCK.sub(fill, readme)
+    new = BLOCK.sub(fill, text)
+    problems += [f"{doc}: BLOCKS lists {name!r} but the document has no such block"
+                 for d, name in blocks if d == doc and name not in seen]
+    problems += [f"{doc}: block {name!r} appears {seen.count(name)} times" for name in sorted(set(seen))
+                 if seen.count(name) > 1]
+    return new, problems
 
 
-def main() -> int:
+def run(root: Path, check: bool, blocks: dict[tuple[str, str], str] = BLOCKS) -> list[str]:
+    """Refill (or with `check`, only compare) every document; the problems, stale documents included."""
+    problems = []
+    for doc in documents(blocks):
+        path = root / doc
+        if not path.is_file():
+            problems.append(f"{doc}: no such document")
+            continue
+        old = path.read_text()
+        new, found = render(old, doc, root, blocks)
+        problems += found
+        if check and new != old:
+            problems.append(f"{doc} is stale: run python scripts/update_readme.py")
+        elif not check and new != old and not found:
+            path.write_text(new)
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true", help="exit 1 if README.md is not up to date")
-    args = ap.parse_args()
-    path = REPO / "README.md"
-    old = path.read_text()
-    new = render(old, REPO / "results")
-    if args.check:
-        if new != old:
-            print("README.md is stale: run python scripts/update_readme.py", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(new)
-    return 0
+    ap.add_argument("--check", action="store_true", help="exit 1 if a document is not up to date")
+    args = ap.parse_args(argv)
+    problems = run(REPO, args.check)
+    for p in problems:
+        print(p, file=sys.stderr)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":
