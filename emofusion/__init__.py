@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from emofusion._version import __version__
 from emofusion.errors import EmofusionError
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 
     from emofusion.infer.predictor import Predictor
 
-__version__ = "0.1.0"
 __all__ = ["EmofusionError", "Predictor", "__version__", "load"]
 
 

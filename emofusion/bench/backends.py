@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from emofusion.bench.backends_report import summarize, write_report
-    from emofusion.cli import UserError
+    from emofusion.errors import UsageError
     from emofusion.infer.sources import has_model
 
     work = Path(tempfile.mkdtemp(prefix="emofusion-bench-"))
@@ -272,8 +272,8 @@ def run(args: argparse.Namespace) -> int:
     models_dir, untrained = args.models, False
     if not all(has_model(models_dir / n) for n in args.names):
         if not args.untrained:
-            raise UserError(f"{models_dir} lacks {args.names} checkpoints; pass --untrained to time "
-                            "untrained networks of the same architecture")
+            raise UsageError(f"{models_dir} lacks {args.names} checkpoints; pass --untrained to time "
+                             "untrained networks of the same architecture")
         models_dir, untrained = untrained_models(work / "models", sorted(set(args.names) | {"ia", "lt"})), True
     result: dict[str, Any] = {"hardware": hardware(), "untrained": untrained, "models_dir": str(args.models)}
     result["peak_gflops"] = peak_gflops()

@@ -114,15 +114,15 @@ def markdown(result: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emofusion.cli import UserError
+    from emofusion.errors import UsageError
     from emofusion.webapp.server import running_server
     from emofusion.webapp.service import check_models_dir
 
     if not 1 <= args.calls <= MAX_CALLS:
-        raise UserError(f"--calls must be 1..{MAX_CALLS}")
+        raise UsageError(f"--calls must be 1..{MAX_CALLS}")
     clip = args.clip or default_clip()
     if clip is None or not Path(clip).is_file():
-        raise UserError(f"clip not found: {clip} (pass --clip PATH)")
+        raise UsageError(f"clip not found: {clip} (pass --clip PATH)")
     check_models_dir(args.models, ("ia", "lt"))
     args.out.mkdir(parents=True, exist_ok=True)
     log_path = args.out / "webapp_load.server.log"

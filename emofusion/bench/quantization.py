@@ -87,7 +87,7 @@ def eval_fold(fold_dir: Path, cache_dir: Path, args, work: Path) -> dict[str, An
 
 
 def run(args: argparse.Namespace) -> int:
-    from emofusion.cli import UserError
+    from emofusion.errors import UsageError
 
     work = Path(tempfile.mkdtemp(prefix="emofusion-quant-"))
     report: dict[str, Any] = {"method": args.method, "format": "QDQ, activations uint8, weights int8 per channel",
@@ -96,11 +96,11 @@ def run(args: argparse.Namespace) -> int:
     for run_dir in args.runs:
         info_path = run_dir / "run.json"
         if not info_path.is_file():
-            raise UserError(f"{run_dir} is not a CV run dir (no run.json)")
+            raise UsageError(f"{run_dir} is not a CV run dir (no run.json)")
         info = json.loads(info_path.read_text())
         folds = sorted(p.parent for p in run_dir.glob("fold_*/best.pt"))
         if not folds:
-            raise UserError(f"{run_dir} has no fold_*/best.pt yet")
+            raise UsageError(f"{run_dir} has no fold_*/best.pt yet")
         cache_dir = args.cache or Path(info["cache"])
         rows = [eval_fold(f, cache_dir, args, work) for f in folds]
         summary = {k: {m: float(np.mean([r[k][m] for r in rows])) for m in ("accuracy", "macro_f1")}

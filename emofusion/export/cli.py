@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from emofusion.cli import UserError
+from emofusion.errors import UsageError
 
 HELP = "export checkpoints to ONNX (+ INT8/FP16), TensorRT engines or a Triton model repository"
 TARGETS = ("onnx", "tensorrt", "triton", "all", "safetensors")
@@ -42,9 +42,9 @@ def _checkpoint(arg: str, to: str) -> Path:
     if p.is_dir():
         p = p / LEGACY if to == "safetensors" else resolve_weights(p)
     if not p.is_file():
-        raise UserError(f"no checkpoint at {p} (give a .pt file or a model dir)")
+        raise UsageError(f"no checkpoint at {p} (give a .pt file or a model dir)")
     if to == "safetensors" and p.suffix != ".pt":
-        raise UserError(f"--to safetensors converts a .pt checkpoint; {p} is not one")
+        raise UsageError(f"--to safetensors converts a .pt checkpoint; {p} is not one")
     return p
 
 
@@ -68,18 +68,15 @@ def _to_safetensors(args, ckpts: list[Path]) -> int:
 
 
 def _calibration_feeds(args, loaded) -> list:
-    from emofusion.data.cache import CacheError, FeatureCache
+    from emofusion.data.cache import FeatureCache
     from emofusion.export.quantize import cache_feeds
 
     if args.calib_cache is None:
-        raise UserError("--int8 needs --calib-cache DIR: a feature cache of real clips (emofusion preprocess)")
-    try:
-        cache = FeatureCache(args.calib_cache)
-    except CacheError as exc:
-        raise UserError(str(exc)) from exc
+        raise UsageError("--int8 needs --calib-cache DIR: a feature cache of real clips (emofusion preprocess)")
+    cache = FeatureCache(args.calib_cache)  # CacheError (an EmofusionError) says what is wrong
     if cache.config != loaded.media_cfg:
-        raise UserError(f"{args.calib_cache} was made with another MediaConfig than the model's; "
-                        "calibrate on a cache preprocessed like the model's training data")
+        raise UsageError(f"{args.calib_cache} was made with another MediaConfig than the model's; "
+                         "calibrate on a cache preprocessed like the model's training data")
     return cache_feeds(args.calib_cache, tuple(loaded.model.inputs), limit=args.calib_clips)
 
 
@@ -92,14 +89,14 @@ def run(args: argparse.Namespace) -> int:
     if args.to == "safetensors":
         return _to_safetensors(args, ckpts)
     if args.int8 and args.calib_cache is None:
-        raise UserError("--int8 needs --calib-cache DIR: a feature cache of real clips (emofusion preprocess)")
+        raise UsageError("--int8 needs --calib-cache DIR: a feature cache of real clips (emofusion preprocess)")
     if args.to == "triton" and args.out is None:
-        raise UserError("--to triton needs --out DIR (the model repository to write)")
+        raise UsageError("--to triton needs --out DIR (the model repository to write)")
     want_trt = args.to in ("tensorrt", "all")
     trt_ok = tensorrt_present() and cuda_present()
     if args.to == "tensorrt" and not trt_ok:
-        raise UserError("TensorRT export needs the tensorrt package and an NVIDIA GPU "
-                        "(pip install 'emofusion[tensorrt]'); neither is usable here")
+        raise UsageError("TensorRT export needs the tensorrt package and an NVIDIA GPU "
+                         "(pip install 'emofusion[tensorrt]'); neither is usable here")
     if want_trt and trt_ok:  # the version gate (TensorRTError, a one-line message), before any export work
         from emofusion.export.tensorrt import load_tensorrt
 

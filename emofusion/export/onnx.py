@@ -55,7 +55,7 @@ def example_inputs(names: tuple[str, ...], media_cfg, batch: int = 2, seed: int 
 
 
 def metadata(loaded, exporter: str, precision: str = "fp32") -> dict[str, str]:
-    from emofusion import __version__
+    from emofusion._version import __version__
 
     model_cfg = loaded.model_cfg
     return {

@@ -39,13 +39,13 @@ def config_from_args(args: argparse.Namespace) -> WebAppConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emofusion.cli import UserError
+    from emofusion.errors import UsageError
     from emofusion.webapp.service import AnalysisService, check_models_dir, load_predictor
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = config_from_args(args)
     if not 1 <= cfg.port <= 65535:
-        raise UserError(f"--port must be 1..65535, not {cfg.port}")
+        raise UsageError(f"--port must be 1..65535, not {cfg.port}")
     check_models_dir(cfg.models_dir, cfg.names)  # before the slow imports (ModelsNotFound: one line)
     from emofusion.webapp.app import build_app, example_clips, launch_kwargs
 
@@ -62,5 +62,5 @@ def run(args: argparse.Namespace) -> int:
     try:
         demo.launch(**launch_kwargs(cfg))
     except OSError as exc:  # port taken, bad host
-        raise UserError(f"cannot serve on {cfg.host}:{cfg.port}: {exc}") from exc
+        raise UsageError(f"cannot serve on {cfg.host}:{cfg.port}: {exc}") from exc
     return 0
