@@ -1,7 +1,8 @@
 """Writing a file so that readers see the old file or the whole new one, never half of it.
 
-The one implementation behind cache entries and configs (data/cache.py), checkpoints (train/loop.py's
-last.pt) and remembered fingerprints (provenance.py). A leaf module: it imports nothing of emofusion.
+The one implementation behind cache entries and configs (data/cache.py), checkpoints and shipped
+model files (nets/checkpoint.py, train/loop.py's last.pt) and remembered fingerprints
+(provenance.py). A leaf module: it imports nothing of emofusion.
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from emofusion.atomic import atomic_write
 from emofusion.config import MediaConfig
 from emofusion.constants import CLASSES
 from emofusion.errors import EmofusionError
@@ -86,30 +85,7 @@ def save_checkpoint(
         "meta": meta,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
-    return _atomic_write(Path(path), lambda f: torch.save(payload, f))
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, write) -> Path:
-    """`write(binary file)` into a temp file next to `path`, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written model is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(Path(path), lambda f: torch.save(payload, f))
 
 
 def _torch_load(path: Path, map_location: Any) -> Any:
@@ -225,7 +201,7 @@ def convert_checkpoint(source: str | Path, out_dir: str | Path) -> tuple[Path, P
     loaded = load_checkpoint(source)
     state = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
     blob = save(state, metadata={"format": SHIPPED_FORMAT})
-    weights = _atomic_write(out_dir / WEIGHTS, lambda f: f.write(blob))
+    weights = atomic_write(out_dir / WEIGHTS, lambda f: f.write(blob))
     config = {
         "format": SHIPPED_FORMAT,
         "version": SHIPPED_VERSION,
@@ -238,7 +214,7 @@ def convert_checkpoint(source: str | Path, out_dir: str | Path) -> tuple[Path, P
         "converted_from": {"file": source.name, "sha256": loaded.sha256},
     }
     text = json.dumps(config, indent=1, sort_keys=True) + "\n"
-    config_path = _atomic_write(out_dir / CONFIG, lambda f: f.write(text.encode()))
+    config_path = atomic_write(out_dir / CONFIG, lambda f: f.write(text.encode()))
     back = load_checkpoint(weights)
     ours = back.model.state_dict()
     if set(ours) != set(state) or any(not torch.equal(ours[k], state[k]) for k in state):
