@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 MAX_BYTES = 10 * 1024 * 1024
-REPO = Path(__file__).resolve().parents[2]
 LICENCE = ("RAVDESS (Livingstone SR, Russo FA (2018), PLoS ONE 13(5): e0196391, doi:10.5281/zenodo.1188976), "
            "licence CC BY-NC-SA 4.0: this model is derived from it and may be used non-commercially only, "
            "with attribution, under the same licence.")
@@ -40,7 +39,7 @@ DATA = {
 
 def _rel(p: Path) -> str:
     try:
-        return str(p.resolve().relative_to(REPO))
+        return str(p.resolve().relative_to(Path.cwd().resolve()))  # as given from the project root
     except ValueError:
         return str(p)
 
