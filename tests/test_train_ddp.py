@@ -11,7 +11,6 @@ from train_data import write_cache
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(420)  # above the 300 s budget below, which also kills the workers
 def test_torchrun_two_cpu_processes(tmp_path):
     cache = write_cache(tmp_path / "c", actors=(1, 2, 3), per_class=3)  # 12 clips per actor
     run = tmp_path / "run"

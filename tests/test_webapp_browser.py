@@ -11,8 +11,8 @@ import webapp_support as ws
 
 from emofusion.constants import CLASSES
 
-# timeout: the page waits below add up to more than the default 300 s
-pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(900)]
+# timeout: the page waits below (up to ~330 s a test) and a server start (180 s) on a busy machine
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(1800)]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
