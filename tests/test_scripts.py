@@ -40,7 +40,7 @@ def test_the_package_holds_no_experiment_bookkeeping():
     """Ablation rows and the brief's 'target met' checks are scripts/ and results/, not emofusion/."""
     sources = {p: p.read_text() for p in (REPO / "emofusion").rglob("*.py")}
     assert not (REPO / "emofusion" / "train" / "ablation.py").exists()
-    for needle in ("target_met", "NOT met", "TARGET_MS"):
+    for needle in ("target_met", "NOT met", "TARGET_MS", "TARGETS = {", "\"met\""):
         assert not [str(p) for p, text in sources.items() if needle in text], needle
 
 
@@ -62,3 +62,19 @@ def test_targets_are_checked_from_the_benchmark_results(tmp_path):
 def test_committed_targets_table_matches_the_committed_results():
     targets = load_script("check_targets")
     assert (REPO / "results" / "targets.md").read_text() == targets.markdown(targets.check(REPO / "results"))
+
+
+def test_bench_backends_reports_speedups_without_judging_them(tmp_path):
+    """The package's report measures (speed-ups over torch); check_targets.py judges the same rows."""
+    from emofusion.bench.backends_report import summarize, write_report
+
+    result = json.loads((REPO / "results" / "bench_backends.json").read_text())
+    result["summary"] = summarize(result)
+    ups = {(s["model"], s["backend"]): s["speedup"] for s in result["summary"]["speedups_vs_torch_b1"]}
+    checks = {c["what"]: c["value"] for c in load_script("check_targets").check(REPO / "results")}
+    assert ups[("ia", "ort_int8")] == round(checks["ia ort_int8 speed-up over torch eager, batch 1 (p50)"], 2)
+    assert ("audio", "ort_fp32") in ups and not any(b == "torch" for _, b in ups)
+    write_report(result, tmp_path)
+    md = (tmp_path / "bench_backends.md").read_text()
+    assert f"| ia | ort_int8 | {ups[('ia', 'ort_int8')]:.2f}x |" in md
+    assert "met" not in md.split("## Speed-up")[1] and "target" not in md.lower()

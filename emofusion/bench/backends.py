@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from emofusion.data.faces_labelled import shared_data  # $EMOFUSION_SHARED/data/NAME, default ../shared
+
 HELP = ("latency/throughput/memory of torch, ONNX Runtime FP32/INT8 (CPU) and on the GPU (TensorRT / CUDA "
         "providers), TensorRT, plus end to end")
-TARGETS = {"ort_fp32_vs_torch_b1": 1.5, "ort_int8_vs_torch_b1": 2.0, "e2e_p50_s": 0.5}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -152,7 +153,7 @@ def real_feeds(cfg, names: tuple[str, ...], calib_cache: Path | None, limit: int
     from emofusion.media.clip import load_clip
 
     clips = sorted((Path(__file__).resolve().parents[1] / "webapp" / "examples").glob("*.mp4"))
-    shared = Path(__file__).resolve().parents[3] / "shared" / "data" / "cremad-av"
+    shared = shared_data("cremad-av")
     clips += sorted(p for p in shared.glob("*.mp4") if p.name not in {c.name for c in clips})
     return [load_clip(c, cfg).model_inputs(cfg) for c in clips], f"{len(clips)} CREMA-D clips via load_clip"
 
@@ -241,7 +242,7 @@ def bench_e2e(models_dir: Path, runs: int, work: Path) -> dict[str, Any]:
     import emofusion
     from emofusion.media.synth import write_clip
 
-    still = Path(__file__).resolve().parents[3] / "shared" / "data" / "ravdess-stills" / "Actor_01.png"
+    still = shared_data("ravdess-stills") / "Actor_01.png"
     face = np.asarray(Image.open(still).convert("RGB")) if still.is_file() else None
     clip = write_clip(work / "e2e_720p.mp4", face_image=face, seconds=3.6, size=(1280, 720))
     pred = emofusion.load(models_dir, backend="auto")
@@ -282,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
     result["hardware"]["loadavg_end"] = list(os.getloadavg())
     result["memory_method"] = ("peak RSS growth during the timed loop (VmHWM reset via "
                                "/proc/self/clear_refs, after warm-up), whole process")
-    result["summary"] = summarize(result, TARGETS)
+    result["summary"] = summarize(result)
     result["torch_threads"] = torch.get_num_threads()
     result["torch_threads_reason"] = ("set by --torch-threads" if args.torch_threads else
                                       "auto: 1 thread because the machine was oversubscribed at start"

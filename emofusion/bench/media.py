@@ -42,10 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def default_face() -> Path:
+    from emofusion.data.faces_labelled import shared_data
     from emofusion.errors import UsageError
 
-    shared = Path(os.environ.get("EMOFUSION_SHARED", "../shared"))
-    still = shared / "data" / "ravdess-stills" / "Actor_01.png"
+    still = shared_data("ravdess-stills") / "Actor_01.png"
     if still.is_file():
         return still
     raise UsageError(f"no face photo at {still}: pass --face PATH (any photo of one face)")
