@@ -1,7 +1,9 @@
 """The single `emofusion` command line: each subcommand lives in the module that does the work.
 
 A command module exposes `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`, and
-keeps heavy imports (torch, gradio) inside `run` so `emofusion --help` stays fast.
+keeps heavy imports (torch, gradio) inside `run` so `emofusion --help` stays fast. Problems a user
+can fix are raised as `emofusion.errors.EmofusionError` (or a subclass) by the library and the
+command modules alike; only `main` turns them into a one-line message and exit status 2.
 """
 
 from __future__ import annotations
@@ -32,11 +34,6 @@ COMMANDS: dict[str, str] = {
     "predict": "emofusion.webapp.predict_cli",
     "webapp": "emofusion.webapp.cli",
 }
-
-
-class UserError(EmofusionError):
-    """A problem the user can fix (bad path, bad option); printed without a traceback. Library code
-    raises `emofusion.errors` classes instead; main() prints any EmofusionError the same way."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -91,13 +91,9 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from emofusion.cli import UserError
-    from emofusion.data.cache import CacheError, FeatureCache
+    from emofusion.data.cache import FeatureCache
 
-    try:
-        caches = {str(c): cache_fingerprint(FeatureCache(c)) for c in args.caches}
-    except CacheError as exc:
-        raise UserError(str(exc)) from None
+    caches = {str(c): cache_fingerprint(FeatureCache(c)) for c in args.caches}  # CacheError: one line
     text = json.dumps({"machine": machine(), "versions": versions(), "caches": caches}, indent=1) + "\n"
     if args.out:
         args.out.write_text(text)

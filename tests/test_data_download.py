@@ -170,7 +170,7 @@ def test_md5_mismatch_is_refused_and_nothing_extracted(zenodo, tmp_path):
     assert not list(out.glob("Actor_*")) and not list(out.rglob("*.part"))
     rc = cli.main(["data", "download", "ravdess", "--out", str(out), "--what", "speech-video",
                    "--actors", "3", "--base-url", zenodo.url])
-    assert rc == 2  # a UserError: message, no traceback
+    assert rc == 2  # an EmofusionError: message, no traceback
 
 
 def test_corrupt_zip_leaves_no_half_tree(zenodo, tmp_path):

@@ -159,7 +159,7 @@ def test_the_graph_finds_cycles_at_any_depth_and_only_real_ones(tmp_path, b_impo
 
 def test_library_code_in_train_and_data_raises_library_errors_not_the_clis():
     """train/ and data/ raise emofusion.errors classes (or their own subclasses); only emofusion.cli
-    turns them into one-line messages, so nothing there may import emofusion.cli (its UserError)."""
+    turns them into one-line messages, so nothing there may import emofusion.cli."""
     graph = import_graph(PACKAGE)
     offenders = sorted(m for m, deps in graph.items()
                        if m.startswith(("emofusion.train.", "emofusion.data.")) and "emofusion.cli" in deps)

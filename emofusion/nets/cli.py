@@ -113,17 +113,17 @@ def render_markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from emofusion.cli import UserError
+    from emofusion.errors import UsageError
     from emofusion.nets.registry import list_models
 
     known = list_models()
     names = args.models or known
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise UserError(f"unknown model(s) {', '.join(unknown)}; registered: {', '.join(known)}")
+        raise UsageError(f"unknown model(s) {', '.join(unknown)}; registered: {', '.join(known)}")
     for size in args.face_size:
         if size < 64 or size % 16:
-            raise UserError(f"--face-size must be a multiple of 16 and >= 64, got {size}")
+            raise UsageError(f"--face-size must be a multiple of 16 and >= 64, got {size}")
     import torch
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
