@@ -25,6 +25,10 @@ SCREENSHOT = (
     else ws.work_dir() / "webapp_screenshot.png"
 )
 
+# The input video once its upload finished: gradio then plays it from the server (before, nothing or
+# a local blob: URL). Clicking Analyze earlier would send no clip.
+UPLOADED = "#clip video[src*='/gradio_api/file=']"
+
 
 @pytest.fixture(scope="module")
 def playwright():
@@ -48,7 +52,7 @@ def test_upload_analyze_and_read_both_predictions(browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(ws.server_url(), wait_until="networkidle")
     page.locator("#clip input[type=file]").set_input_files(str(clip))
-    page.wait_for_selector("#clip video", timeout=60_000)
+    page.wait_for_selector(UPLOADED, timeout=60_000)
     page.click("#analyze")
     page.wait_for_function(
         "() => { const s = document.querySelector('#summary'); return s && /LT/.test(s.innerText); }",
@@ -115,7 +119,7 @@ def test_bad_upload_shows_a_message_in_the_page(browser):
     page = browser.new_page()
     page.goto(ws.server_url(), wait_until="networkidle")
     page.locator("#clip input[type=file]").set_input_files(str(bad))
-    page.wait_for_timeout(1500)
+    page.wait_for_selector(UPLOADED, timeout=60_000)  # not a fixed pause: the server has the file
     page.click("#analyze")
     page.wait_for_function(
         "() => { const s = document.querySelector('#status'); return s && /analyse/.test(s.innerText); }",
@@ -153,8 +157,7 @@ def test_webcam_recording_with_sound(playwright, tmp_path):
         page.get_by_label("start recording").click()
         page.wait_for_timeout(3000)
         page.locator("#clip button.capture-button").click()  # stop
-        page.wait_for_selector("#clip video[src]", timeout=60_000)
-        page.wait_for_timeout(1000)  # the recording uploads
+        page.wait_for_selector(UPLOADED, timeout=60_000)  # the recording is on the server
         page.click("#analyze")
         page.wait_for_function(
             "() => { const s = document.querySelector('#summary'), e = document.querySelector('#status');"
