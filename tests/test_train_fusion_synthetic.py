@@ -27,6 +27,7 @@ TEST_ACTORS = tuple(range(4, 12))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 5 trainings: ~100 s on a quiet machine, past 900 s at load ~10
 def test_every_fusion_mode_beats_both_single_streams(tmp_path):
     cache = write_cache(tmp_path / "cache", actors=(1, 2, 3, *TEST_ACTORS), per_class=4, streams=("audio", "faces"),
                         cfg=small_media(face_size=64, n_frames=2))
