@@ -19,6 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="our crop side / FER+ image side (results/face_framing.json: measured median)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ferplus", type=Path, help="FER+ folder (default ../shared/data/ferplus)")
+    p.add_argument("--stop-after", type=int, help="stop after this many epochs (resume later, e.g. with fewer --epochs)")
     p.add_argument("--no-eval", action="store_true", help="train only; skip results/face_pretrain.*")
     p.add_argument("--results", type=Path, default=Path("results"), help="where face_pretrain.* go")
 
@@ -28,7 +29,10 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = FaceTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                           render=dataclasses.replace(FaceRender(), size=args.size, zoom=args.zoom))
-    ckpt = train_face(args.out, cfg, args.ferplus)
+    ckpt = train_face(args.out, cfg, args.ferplus, stop_after=args.stop_after)
+    if ckpt is None:
+        print(f"stopped after epoch {args.stop_after}; resume with the same --out")
+        return 0
     print(f"face model: {ckpt}")
     if not args.no_eval:
         from emofusion.train.face_eval import evaluate_face

@@ -168,8 +168,10 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
 
 
 def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path | None = None,
-               progress: bool = True) -> Path:
-    """Train (or resume) in `out`; returns the path of the exported best checkpoint (face.pt)."""
+               progress: bool = True, stop_after: int | None = None) -> Path | None:
+    """Train (or resume) in `out`; returns the path of the exported best checkpoint (face.pt), or
+    None when `stop_after` (epochs) ended the run early (resume it later, even with another
+    `epochs`: the cosine schedule then follows the new length from where it is)."""
     from tqdm import tqdm
 
     from emofusion.data.faces_labelled import load_ferplus
@@ -189,8 +191,13 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
     start, best_acc, history = 0, -1.0, []
     if (out / LAST).is_file():
         state = torch.load(out / LAST, map_location="cpu", weights_only=True)
-        if state["config"] != json.loads(json.dumps(cfg.to_dict())):
+        was, now = dict(state["config"]), json.loads(json.dumps(cfg.to_dict()))
+        if {**was, "epochs": 0} != {**now, "epochs": 0}:
             raise ValueError(f"{out / LAST} was written with another config; use a new --out")
+        if was["epochs"] != now["epochs"]:  # a shortened (or lengthened) schedule, logged where it changed
+            with open(out / LOG, "a") as f:
+                f.write(json.dumps({"schedule_change": {"epochs_from": was["epochs"], "epochs_to": now["epochs"],
+                                                        "after_epoch": state["epoch"]}}) + "\n")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         start, best_acc = state["epoch"] + 1, state["best_acc"]
@@ -199,6 +206,8 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
     steps_per_epoch = math.ceil(len(tr) / cfg.batch_size)
     total, warm = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
     for epoch in range(start, cfg.epochs):
+        if stop_after is not None and epoch >= stop_after:
+            return None
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
         order = tr[torch.randperm(len(tr), generator=gen).numpy()]
         model.train()
