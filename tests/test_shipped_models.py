@@ -1,0 +1,106 @@
+"""The shipped models are the trained ones: these fail if models/ is swapped for random weights.
+
+- Recorded answers on the committed fixtures (tests/expectations.json, written by
+  `python -m emofusion.bench.expectations`) are reproduced: every model's 8 probabilities on every
+  input, and each fusion's voice-alone and face-alone answers.
+- A RAVDESS recording of a training actor (tests/fixtures, angry) is recognised as angry by every
+  model that reads the voice (no record involved: a random model says angry 1 time in 8).
+- With ../shared: the voice model(s) (`audio`), on their own fold's held-out RAVDESS actors (never
+  trained on: 300 recordings), beat chance (12.5 %) by a wide margin. (The fusions are covered by
+  the two checks above; running them on 300 clips takes too long on 2 busy cores.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "models"
+RECORD = Path(__file__).resolve().parent / "expectations.json"
+REGENERATE = "python -m emofusion.bench.expectations"
+ANGRY_FLAC = "03-01-05-02-01-01-01.flac"  # RAVDESS actor 1 (a training actor of fold 1), angry
+HELD_OUT_FLOOR = 0.35  # accuracy on held-out actors; chance is 0.125 (8 balanced-ish classes)
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    import emofusion
+
+    return emofusion.load(MODELS, backend="torch")
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    return json.loads(RECORD.read_text())
+
+
+def voice_models(predictor) -> list[str]:
+    return [n for n, m in predictor.models.items() if m.kind in ("voice", "fusion")]
+
+
+def test_record_is_of_the_shipped_models(predictor, recorded):
+    shipped = {n: m.sha256 for n, m in predictor.models.items()}
+    wanted = {n: m["sha256"] for n, m in recorded["models"].items()}
+    assert shipped == wanted, (f"models/ changed since tests/expectations.json was recorded: run `{REGENERATE}` "
+                               "from the project root and review the diff")
+
+
+def test_shipped_models_reproduce_the_recorded_answers(predictor, recorded):
+    for rel, want in recorded["inputs"].items():
+        d = predictor.analyze(REPO / rel).to_dict()
+        assert d["error"] is None and d["input"] == want["input"], (rel, d["error"])
+        assert d["answer"]["model"] == want["answer"], rel
+        assert set(d["models"]) == set(want["models"]), rel
+        for name, w in want["models"].items():
+            got = d["models"][name]
+            views = [("", got, w)] + [(f" {s}", got["streams"][s.split("_")[0]], w[s])
+                                      for s in ("voice_alone", "face_alone") if s in w]
+            for label, g, e in views:
+                assert g["top"] == e["top"], f"{rel}: {name}{label} says {g['top']}, recorded {e['top']}"
+                diff = max(abs(g["probs"][c] - p) for c, p in e["probs"].items())
+                assert diff < 1e-4, f"{rel}: {name}{label} probabilities differ from the record by {diff:.2e}"
+
+
+def test_voice_models_recognise_a_training_actor(predictor, fixtures_dir):
+    d = predictor.analyze(fixtures_dir / ANGRY_FLAC).to_dict()
+    assert d["error"] is None
+    for name in voice_models(predictor):
+        r = d["models"][name]
+        assert r["top"] == "angry" and r["top_prob"] > 0.3, (name, r["top"], r["top_prob"])
+
+
+def _held_out_actors(predictor, name: str) -> list[int]:
+    """The model's own fold's test actors, from its config's meta (fold 1's by default)."""
+    m = predictor.models[name]
+    loaded = getattr(m.backend, "loaded", None)
+    split = (loaded.meta.get("split") if loaded is not None else None) or {}
+    return list(split.get("test") or (2, 5, 14, 15, 16))
+
+
+@pytest.mark.timeout(900)
+def test_voice_model_beats_chance_on_held_out_ravdess_actors(predictor, ravdess_speech_dir):
+    import emofusion
+    from emofusion.constants import CLASSES
+
+    names = [n for n, m in predictor.models.items() if m.kind == "voice"]
+    assert names, "no voice model (models/audio) is shipped"
+    for name in names:
+        actors = _held_out_actors(predictor, name)
+        single = emofusion.load(MODELS, names=[name], backend="torch")
+        correct = []
+        for actor in actors:
+            clips = sorted((ravdess_speech_dir / f"Actor_{actor:02d}").glob("03-*.flac"))
+            assert len(clips) >= 50, f"expected 60 speech recordings of actor {actor} in {ravdess_speech_dir}"
+            for clip in clips:
+                d = single.analyze(clip).to_dict()
+                assert d["error"] is None, (clip.name, d["error"])
+                correct.append(d["models"][name]["top"] == CLASSES[int(clip.name.split("-")[2]) - 1])
+        acc = float(np.mean(correct))
+        assert acc >= HELD_OUT_FLOOR, (f"{name}: {acc:.1%} on {len(correct)} clips of held-out actors {actors}; "
+                                       f"chance is 12.5 %, a trained model reaches well above {HELD_OUT_FLOOR:.0%}")
