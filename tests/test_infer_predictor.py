@@ -143,6 +143,26 @@ def test_load_discovers_every_model_fusions_first(all_kinds):
     assert list(emofusion.load(all_kinds, names=["face"], backend="torch").models) == ["face"]
 
 
+def test_models_share_decodes_of_the_streams_they_read(all_kinds, decode_counter, tmp_path, fixtures_dir):
+    """The voice model reads the fusion's audio (its own face settings do not matter); the face
+    model, with other face settings, gets a faces-only decode (no audio decoded for it)."""
+    import emofusion
+
+    p = emofusion.load(all_kinds, backend="torch")
+    plan = [(want, [m.name for m in models]) for _, want, models in p.decode_plan()]
+    assert plan == [(("audio", "faces"), ["ia", "audio"]), (("faces",), ["face"])]
+    d = p.analyze(es.EXAMPLES / "1001_DFA_ANG_XX.mp4").to_dict()
+    assert decode_counter == {"load_clip": 2, "clip_windows": 0} and set(d["models"]) == {"ia", "audio", "face"}
+    # a voice-only file: the faces-only decode finds nothing to read, which is not an error
+    d = p.analyze(fixtures_dir / "03-01-05-02-01-01-01.flac").to_dict()
+    assert d["error"] is None and set(d["models"]) == {"ia", "audio"} and set(d["skipped"]) == {"face"}
+    assert d["answer"] == {**d["answer"], "model": "audio", "basis": "voice"}
+    only_face = emofusion.load(all_kinds, names=["face"], backend="torch")
+    d = only_face.analyze(fixtures_dir / "03-01-05-02-01-01-01.flac").to_dict()
+    assert d["error"]["code"] == "no_streams" and d["models"] == {} and d["skipped"] == {}
+    assert "they need a face" in d["error"]["message"]
+
+
 def test_import_emofusion_stays_light():
     import subprocess
     import sys

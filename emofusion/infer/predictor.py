@@ -13,6 +13,7 @@ distinct config, then every model that can read what the clip holds runs on the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -258,27 +259,55 @@ class Predictor:
     def backend_name(self) -> str:
         return ", ".join(sorted({m.backend.label for m in self.models.values()}))
 
+    def decode_plan(self) -> list[tuple[MediaConfig, tuple[str, ...], list[LoadedPredictorModel]]]:
+        """(config, streams to decode, models) per decode of a clip. A model joins a decode when
+        the streams it reads are decoded with its own settings there (same window; same audio
+        settings if it reads audio, same face settings if it reads faces): the voice model shares
+        the fusions' audio, the face model their faces, and nothing is decoded that no model of
+        the decode reads."""
+        plan: list[list] = []  # [cfg, want, models]
+        for m in self.models.values():
+            reads, c = set(m.backend.inputs), m.media_cfg
+            for g in plan:
+                cfg, want = g[0], g[1]
+                if dataclasses.replace(c, video=cfg.video, audio=cfg.audio) != cfg:
+                    continue  # another window or clip-length limits
+                if (AUDIO in reads & want and c.audio != cfg.audio) or (FACES in reads & want and c.video != cfg.video):
+                    continue
+                g[0] = dataclasses.replace(cfg, audio=c.audio if AUDIO in reads else cfg.audio,
+                                           video=c.video if FACES in reads else cfg.video)
+                g[1] = want | reads
+                g[2].append(m)
+                break
+            else:
+                plan.append([c, set(reads), [m]])
+        return [(cfg, tuple(k for k in (AUDIO, FACES) if k in want), models) for cfg, want, models in plan]
+
     def analyze(self, path: str | Path) -> Analysis:
-        """Decode once per MediaConfig, run every model that can read the input; a ClipError
-        becomes `analysis.error`.
+        """Decode once per `decode_plan` entry (normally once), run every model that can read the
+        input; a ClipError becomes `analysis.error`.
 
         Clips longer than `long_clip_factor` windows are cut into sliding windows (one decode);
         the clip's prediction is then the mean of the windows' probabilities."""
         t_all = time.perf_counter()
         analysis = Analysis(path=str(path))
-        groups: dict[str, list[LoadedPredictorModel]] = {}
-        for m in self.models.values():
-            groups.setdefault(m.media_cfg.to_json(), []).append(m)
         seen_notices: set[tuple[str, str]] = set()
         per_window: dict[int, dict[str, Any]] = {}
-        for i, group in enumerate(groups.values()):
-            cfg = group[0].media_cfg
+        plan = self.decode_plan()
+        unread: ClipError | None = None  # a one-stream decode found nothing it could read
+        for i, (cfg, want, group) in enumerate(plan):
             suffix = "" if i == 0 else f"[{i}]"
             try:
-                windows, kind = self._decode(path, cfg)
+                windows, kind = self._decode(path, cfg, want)
             except ClipError as exc:
+                if exc.code == ClipError.NO_STREAMS and len(want) == 1:  # e.g. the voice model, no audio
+                    unread = unread or exc
+                    for m in group:
+                        analysis.skipped[m.name] = f"a {m.kind} model; the input has no {m.kind}"
+                    continue
                 analysis.error = exc
                 analysis.models.clear()
+                analysis.skipped.clear()
                 analysis.timings_ms["total"] = (time.perf_counter() - t_all) * 1000.0
                 return analysis
             analysis.input_kind = kind
@@ -288,7 +317,8 @@ class Predictor:
                 if (n.code, n.message) not in seen_notices:
                     seen_notices.add((n.code, n.message))
                     analysis.notices.append(n)
-            if analysis.inputs is None:
+            if analysis.inputs is None or (len(want) == 2 and analysis.inputs.audio is None
+                                           and analysis.inputs.faces is None):
                 analysis.inputs, analysis.media_config = windows[len(windows) // 2], cfg
             present = {VOICE: any(w.audio is not None for w in windows),
                        FACE: any(w.faces is not None for w in windows)}
@@ -310,7 +340,15 @@ class Predictor:
                                                           "end_s": round(start + cfg.window_s, 3), "models": {}})
                         entry["models"][m.name] = ModelResult(per_window_probs[j], m.classes, m.backend.label,
                                                               m.kind).to_dict()
+        if unread is not None and not analysis.models:  # no decode gave any model something to read
+            need = " or ".join(sorted({m.kind for m in self.models.values()}))
+            analysis.error = ClipError(ClipError.NO_STREAMS, f"{Path(path).name}: nothing the loaded models "
+                                       f"({', '.join(self.models)}) can read: they need a {need}")
+            analysis.skipped = {}
+            analysis.timings_ms["total"] = (time.perf_counter() - t_all) * 1000.0
+            return analysis
         analysis.models = {n: analysis.models[n] for n in self.models if n in analysis.models}
+        analysis.skipped = {n: analysis.skipped[n] for n in self.models if n in analysis.skipped}
         analysis.windows = [per_window[j] for j in sorted(per_window)]
         _explain_single_stream(analysis)
         analysis.timings_ms["total"] = (time.perf_counter() - t_all) * 1000.0
@@ -344,7 +382,7 @@ class Predictor:
         streams = {VOICE: voice.mean(axis=0), FACE: face.mean(axis=0)}
         return ModelResult(full.mean(axis=0), m.classes, m.backend.label, kind, streams), full
 
-    def _decode(self, path, cfg: MediaConfig) -> tuple[list, str]:
+    def _decode(self, path, cfg: MediaConfig, want: tuple[str, ...] = (AUDIO, FACES)) -> tuple[list, str]:
         """(ClipInputs of the centred window or of sliding windows for a long clip, "clip"), or
         ([the photo's ClipInputs], "photo") for a still image (by name, or by content when a
         video reader refuses it)."""
@@ -357,8 +395,8 @@ class Predictor:
         try:
             duration = _duration(path, probe)
             if duration > self.long_clip_factor * cfg.window_s:
-                return media_clip.clip_windows(path, cfg, hop_s=self.hop_s), "clip"
-            return [media_clip.load_clip(path, cfg)], "clip"
+                return media_clip.clip_windows(path, cfg, hop_s=self.hop_s, want=want), "clip"
+            return [media_clip.load_clip(path, cfg, want=want)], "clip"
         except ClipError as exc:
             if exc.code != ClipError.TOO_LONG and looks_like_image(path):
                 return [load_still(path, cfg)], "photo"
