@@ -141,6 +141,7 @@ def test_load_discovers_every_model_fusions_first(all_kinds):
     assert [m.kind for m in p.models.values()] == ["fusion", "voice", "face"]
     assert p.models["face"].media_cfg.video.face_size == 48  # each model keeps its own config
     assert list(emofusion.load(all_kinds, names=["face"], backend="torch").models) == ["face"]
+    assert list(emofusion.load(all_kinds, names="audio", backend="torch").models) == ["audio"]
 
 
 def test_models_share_decodes_of_the_streams_they_read(all_kinds, decode_counter, tmp_path, fixtures_dir):

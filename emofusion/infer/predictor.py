@@ -221,7 +221,7 @@ class Predictor:
         self.long_clip_factor, self.hop_s = long_clip_factor, hop_s
         self.models: dict[str, LoadedPredictorModel] = {}
         discover = names is None
-        names = model_names(self.models_dir) if discover else list(names)
+        names = model_names(self.models_dir) if discover else [names] if isinstance(names, str) else list(names)
         for name in names:
             d = self.models_dir / name
             if not has_model(d):
