@@ -94,7 +94,8 @@ def test_photo_gets_a_face_only_answer_in_the_page(browser, fixtures_dir):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(ws.server_url(), wait_until="networkidle")
     page.locator("#photo input[type=file]").set_input_files(str(fixtures_dir / "Actor_01.png"))
-    page.wait_for_timeout(1000)  # the upload finishes
+    # the photo is on the server once gr.File links it from there (not a fixed pause)
+    page.wait_for_selector("#photo a[href*='/gradio_api/file=']", timeout=60_000)
     page.click("#analyze-photo")
     page.wait_for_function(
         "() => { const s = document.querySelector('#summary'); return s && /Answer/.test(s.innerText); }",
