@@ -38,6 +38,14 @@ class FaceExpressionNet(nn.Module):
         idx = torch.tensor([max(i, 0) for i in RAVDESS_FROM_HEAD])
         self.register_buffer("to_ravdess", idx, persistent=False)
         self.register_buffer("no_face_class", torch.tensor([i < 0 for i in RAVDESS_FROM_HEAD]), persistent=False)
+        # log of the training set's class prior (FER+: 32 % neutral, 1 % disgust). Subtracted before
+        # the RAVDESS answer: acted emotions come in equal shares, so the answer should not lean
+        # to FER+'s frequent classes (the Bayes correction for a uniform prior). Zeros = none.
+        self.register_buffer("log_prior", torch.zeros(len(FERPLUS_HEAD)))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "log_prior", torch.zeros(len(FERPLUS_HEAD)))  # files from before it
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward_features(self, faces: torch.Tensor) -> torch.Tensor:
         """(B, F, 3, S, S) -> (B, F, 1024) per-frame face features."""
@@ -49,8 +57,9 @@ class FaceExpressionNet(nn.Module):
         return self.head(self.drop(self.face(self.face_norm(images))))
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, F, 1024) -> (B, 8) RAVDESS log(mean over frames of the per-frame probabilities)."""
-        fer = torch.softmax(self.head(self.drop(features)), dim=-1)  # (B, F, 8)
+        """(B, F, 1024) -> (B, 8) RAVDESS log(mean over frames of the per-frame, prior-corrected
+        probabilities)."""
+        fer = torch.softmax(self.head(self.drop(features)) - self.log_prior, dim=-1)  # (B, F, 8)
         rav = fer.index_select(-1, self.to_ravdess).masked_fill(self.no_face_class, 0.0)
         rav = rav / rav.sum(dim=-1, keepdim=True)  # contempt's share spread back by renormalising
         return torch.log(rav.mean(dim=1).clamp_min(1e-12))

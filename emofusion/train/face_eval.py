@@ -65,15 +65,16 @@ def ferplus_scores(model, render_cfg) -> dict[str, Any]:
 
 def ckplus_scores(model, render_cfg) -> dict[str, Any]:
     """CK+ images of the 6 classes shared with RAVDESS; the answer is the model's RAVDESS argmax
-    (neutral is a possible, always wrong, answer). `six_way`: argmax over the 6 true classes only."""
+    (prior-corrected; neutral is a possible, always wrong, answer). `six_way`: argmax over the 6
+    true classes only."""
     from emofusion.data.faces_labelled import load_ckplus
-    from emofusion.nets.face_classifier import RAVDESS_FROM_HEAD
-    from emofusion.train.face_pretrain import predict_frames
+    from emofusion.train.face_pretrain import render
 
     ck = load_ckplus()
     keep = ck.labels >= 0
-    fer = predict_frames(model, ck.images[keep], render_cfg)
-    rav = np.stack([fer[:, i] if i >= 0 else np.zeros(len(fer)) for i in RAVDESS_FROM_HEAD], axis=1)
+    with torch.no_grad():  # the product's answer: one-frame clips through the whole model
+        rav = np.concatenate([torch.softmax(model(render(ck.images[keep][i : i + 256], render_cfg).unsqueeze(1)), -1)
+                              .numpy() for i in range(0, int(keep.sum()), 256)])
     y = ck.labels[keep]
     six = sorted(set(y.tolist()))
     res = _summary(confusion(y, rav.argmax(1)))

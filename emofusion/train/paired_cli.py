@@ -29,6 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--no-eval", action="store_true", help="train only (the audio model needs no faces)")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--compare", type=Path, action="append", default=[], metavar="MODEL_DIR",
+                   help="also score this model (e.g. the shipped models/ia) on the same recordings")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({k: meta[k] for k in ("best_epoch", "best_val_macro_f1", "train_seconds")}), flush=True)
     if args.no_eval:
         return 0
-    res = evaluate_all(trained, args.face, cache, split, va_a, va_y, va_faces, banks["valid"], args.results)
+    compare = {f"{p.name} (shipped, stills-trained)": p for p in args.compare}
+    res = evaluate_all(trained, args.face, cache, split, va_a, va_y, va_faces, banks["valid"], args.results, compare)
     print((args.results / "paired_fold1.md").read_text())
     return 0
