@@ -22,14 +22,9 @@ from typing import Any
 import numpy as np
 
 from emofusion.errors import UsageError
+from emofusion.probs import softmax
 from emofusion.train.report import RESULTS_DIR, markdown, summarise, write_results
 from emofusion.train.runs import RunError, TRAIN_JSON, load_model, make_dataset, open_cache, run_info, trained_folds
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def member_probabilities(fold_dir: Path, cache, tta: tuple = ()) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -43,7 +38,7 @@ def member_probabilities(fold_dir: Path, cache, tta: tuple = ()) -> tuple[np.nda
     for c in (cache, *tta):
         dataset = make_dataset(c, split["test"], model.inputs, in_memory=False)
         labels, logits = predict(model, dataset)
-        scored.append(([r["id"] for r in dataset.records], labels, _softmax(logits)))
+        scored.append(([r["id"] for r in dataset.records], labels, softmax(logits)))
     ids, labels, _ = scored[0]
     for other_ids, _, _ in scored[1:]:
         if other_ids != ids:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -162,9 +161,9 @@ def predict_frames(model, images: np.ndarray, r: FaceRender, batch: int = 512) -
 
 
 def _save(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    from emofusion.atomic import atomic_write
+
+    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path | None = None,
