@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 MEDIA_MS = 300.0  # clip -> model inputs, whole path, median wall per clip
 FOLD_MIN = 30.0  # IA at 112 px, one 50-epoch RAVDESS fold
 ORT_SPEEDUP = {"ort_fp32": 1.5, "ort_int8": 2.0}  # over torch eager, batch 1, p50
-E2E_S = 0.5  # decode + faces + features + the served models, p50
+E2E_S = 0.25  # a 3.6 s 720p clip to all answers (every served model + per-stream runs), p50 (issue 14)
 
 
 def _load(results: Path, name: str) -> dict[str, Any] | None:

@@ -56,7 +56,7 @@ def test_targets_are_checked_from_the_benchmark_results(tmp_path):
     assert checks["IA fold at 112 px, face CNN frozen (idle estimate)"]["met"] is True  # 29.5 min
     assert checks["IA fold at 112 px, face CNN frozen, features cached (measured)"]["met"] is True
     e2e = checks["end to end (decode + faces + features + models), p50"]
-    assert e2e["met"] is None and "| not measured | <= 0.5 s | - |" in targets.markdown([e2e])
+    assert e2e["met"] is None and "| not measured | <= 0.25 s | - |" in targets.markdown([e2e])
 
 
 def test_committed_targets_table_matches_the_committed_results():

@@ -155,6 +155,10 @@ def markdown(res: dict[str, Any]) -> str:
     c = res["cremad"]
     lines.append(f"| CREMA-D, 6 real clips, product path (decode -> our MTCNN -> face model) | smoke test "
                  f"| {c['correct']}/{c['n']} | | |")
+    if "training" in res:
+        t = res["training"]
+        lines.append(f"| FER+ pretraining time ({t['epochs']} epochs, 48 px, this 2-core CPU, shared) | "
+                     f"{t['train_minutes']:.0f} min | | | <= 120 min |")
     return "\n".join(lines) + "\n"
 
 
@@ -178,6 +182,14 @@ def evaluate_face(checkpoint: str | Path, results: str | Path = "results", name:
     res["a05_face_accuracy_noncalm"] = res["actor5"]["our_crops"]["non_calm"]["accuracy"]
     res["a05_face_accuracy_noncalm_given_crops"] = res["actor5"]["given"]["non_calm"]["accuracy"]
     res["meta"] = {k: loaded.meta.get(k) for k in ("best_epoch", "ferplus_valid_accuracy", "train_config")}
+    log = Path(checkpoint).parent / "metrics.jsonl"  # the training run's per-epoch log, when beside it
+    if log.is_file():
+        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        epochs = [r for r in rows if "epoch" in r]
+        res["training"] = {"epochs": len(epochs),
+                           "train_minutes": round(sum(r["train_seconds"] for r in epochs) / 60, 1),
+                           "valid_accuracy": [round(100 * r["valid_accuracy"], 2) for r in epochs],
+                           "schedule_changes": [r["schedule_change"] for r in rows if "schedule_change" in r]}
     (results / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
     (results / f"{name}.md").write_text(markdown(res))
     from emofusion.data.faces_labelled import FERPLUS_CLASSES
