@@ -60,6 +60,15 @@ def ferplus_scores(model, render_cfg) -> dict[str, Any]:
             pred = predict_frames(model, data.images[idx], r).argmax(1)
             cm = confusion(data.majority()[idx], pred, len(FERPLUS_CLASSES))
             out[f"{split}_{name}"] = _summary(cm, FERPLUS_CLASSES)
+    # the evidence for the prior correction of the RAVDESS answer: FER+ valid's balanced recall over
+    # the 7 classes that map to RAVDESS, without and with it (face_classifier.log_prior)
+    idx = data.select("valid")
+    logp = np.log(predict_frames(model, data.images[idx], render_cfg) + 1e-12)
+    y = data.majority()[idx]
+    for key, shift in (("valid_balanced_recall_7_uncorrected", 0.0),
+                       ("valid_balanced_recall_7_prior_corrected", model.log_prior.numpy())):
+        pred = (logp - shift).argmax(1)
+        out[key] = _pct(np.mean([(pred[y == k] == k).mean() for k in range(7)]))
     return out
 
 

@@ -243,7 +243,7 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
     best = torch.load(out / BEST, map_location="cpu", weights_only=True)
     model.load_state_dict(best["model"])
     # the RAVDESS answer is corrected for FER+'s class prior (chosen on FER+ valid: balanced recall
-    # over the 7 mapped classes 52.6 % without, 61.4 % with; face_classifier.log_prior)
+    # over the 7 mapped classes, results/face_pretrain.json ferplus.valid_balanced_recall_7_*)
     prior = targets[torch.as_tensor(tr)].mean(dim=0).clamp_min(1e-4)
     model.log_prior.copy_(prior.log())
     meta = {"kind": "face", "train_config": cfg.to_dict(), "best_epoch": best["epoch"],
