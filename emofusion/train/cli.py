@@ -67,6 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--extra-train-cache", type=Path, action="append", metavar="CACHE",
                    help="also train on this cache's copy of the training actors (e.g. made with "
                         "`preprocess --speed 0.9`; same features settings); repeatable")
+    p.add_argument("--teacher", type=Path, action="append", metavar="RUN",
+                   help="knowledge distillation: a finished run of the same protocol whose fold-k model "
+                        "teaches fold k (repeat for an ensemble; needs --distill-weight)")
+    p.add_argument("--distill-weight", type=float, help="weight w of the teachers' soft answers (0-1)")
+    p.add_argument("--distill-temperature", type=float, help="softmax temperature T for distillation")
     p.add_argument("--num-workers", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-in-memory", action="store_true", help="read entries from disk each epoch")
@@ -78,7 +83,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 TOP = ("fusion", "protocol", "folds", "test_actors", "val_actors", "n_val", "epochs", "batch_size", "optimizer", "lr",
        "momentum", "weight_decay", "schedule", "milestones", "gamma", "seed", "label_smoothing", "precise_bn",
-       "select_by", "num_workers", "device", "face_views")
+       "select_by", "num_workers", "device", "face_views", "distill_weight", "distill_temperature")
 AUG = ("modality_dropout", "modality_dropout_p", "mixup_alpha", "time_masks", "freq_masks", "audio_noise")
 
 
@@ -115,6 +120,11 @@ def config_from_args(args: argparse.Namespace):
             if missing:
                 raise UsageError(f"--extra-train-cache: no such directory {', '.join(missing)}")
             top["extra_train_caches"] = tuple(str(c.resolve()) for c in args.extra_train_cache)
+        if args.teacher:
+            missing = [str(r) for r in args.teacher if not r.is_dir()]
+            if missing:
+                raise UsageError(f"--teacher: no such run directory {', '.join(missing)}")
+            top["teachers"] = tuple(str(r.resolve()) for r in args.teacher)
         fusion = top.get("fusion", cfg.fusion)
         if fusion in AUDIO_ONLY_MODELS and (top.get("face_pretrained") or top.get("freeze_face")
                                             or top.get("face_views")):

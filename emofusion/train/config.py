@@ -91,6 +91,11 @@ class TrainConfig:
     # More training items: caches of the same clips made differently (e.g. `preprocess --speed 0.9`);
     # each adds its copy of the fold's training actors (never validation or test actors).
     extra_train_caches: tuple[str, ...] = ()
+    # Knowledge distillation (emofusion/train/distill.py): finished runs of the same protocol whose
+    # fold-k models teach fold k; loss = (1 - w) * CE + w * T^2 * KL(teachers || student).
+    teachers: tuple[str, ...] = ()
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -105,12 +110,17 @@ class TrainConfig:
         if self.face_views < 0 or (self.face_views and not self.freeze_face):
             raise ValueError("face_views must be >= 0 and needs freeze_face (features of a training face "
                              "CNN change every step)")
+        if not 0.0 <= self.distill_weight <= 1.0 or self.distill_temperature <= 0:
+            raise ValueError("distill_weight must be in [0, 1] and distill_temperature > 0")
+        if bool(self.teachers) != (self.distill_weight > 0):
+            raise ValueError("teachers and distill_weight > 0 go together")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
         # JSON gives lists back; keep tuples so configs compare equal after a round trip.
         for name in ("milestones", "folds", "test_actors", "val_actors"):
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         object.__setattr__(self, "extra_train_caches", tuple(str(v) for v in self.extra_train_caches))
+        object.__setattr__(self, "teachers", tuple(str(v) for v in self.teachers))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

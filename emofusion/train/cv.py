@@ -143,8 +143,14 @@ def run_cv(
                                                          for c in extras])
             val_set = make_dataset(cache, split.val, streams, cfg.in_memory) if split.val else None
             meta = {"fold": k, "split": split.to_dict(), "cache": str(Path(cache_dir).resolve())}
+            teachers = None
+            if cfg.teachers:
+                from emofusion.train.distill import load_teachers
+
+                teachers = load_teachers(cfg.teachers, k, split.test, media, env.device)
+                meta["teachers"] = teachers.sources
             train_fold(mcfg, cfg, train_set, val_set, fold_dir, media, meta, resume=resume, env=env,
-                       progress=progress)
+                       progress=progress, teachers=teachers)
         D.barrier(env)
         if evaluate and env.is_main:
             from emofusion.train.evaluate import evaluate_run

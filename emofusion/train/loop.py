@@ -27,6 +27,7 @@ from emofusion.constants import AUDIO, FACES, NUM_CLASSES
 from emofusion.train import distributed as D
 from emofusion.train.augment import augment_batch
 from emofusion.train.config import TrainConfig
+from emofusion.train.distill import distill_loss
 from emofusion.train.inputs import to_float_inputs
 from emofusion.train.metrics import from_confusion
 
@@ -185,8 +186,11 @@ def train_fold(
     env: D.DistEnv | None = None,
     on_epoch_end: Callable[[dict[str, Any]], None] | None = None,
     progress: bool = True,
+    teachers=None,
 ) -> FoldResult:
-    """Train one fold into `out_dir` (rank 0 writes); select on `val_set` or keep the last epoch."""
+    """Train one fold into `out_dir` (rank 0 writes); select on `val_set` or keep the last epoch.
+
+    `teachers` (a distill.Teachers) adds cfg.distill_weight of their soft answers to the loss."""
     from tqdm import tqdm
 
     from emofusion.nets.registry import create_model
@@ -244,6 +248,10 @@ def train_fold(
             targets = targets.to(env.device)
             logits = forward(net, x, names)
             loss = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
+            if teachers is not None:
+                soft = teachers.probs(x, cfg.distill_temperature)
+                w = cfg.distill_weight
+                loss = (1 - w) * loss + w * distill_loss(logits, soft, cfg.distill_temperature)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
