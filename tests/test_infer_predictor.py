@@ -3,6 +3,7 @@ long clips, typed errors for bad files."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -113,11 +114,10 @@ def test_bad_files_become_typed_errors(models_dir, tmp_path):
 @pytest.fixture()
 def all_kinds(tmp_path, monkeypatch):
     """A models dir with a fusion (ia), a voice model (audio) and a face model (face: 48 px grey,
-    5 frames, its own MediaConfig), the shipped layout for one (safetensors + config.json)."""
+    otherwise the fusion's face path, as shipped), the shipped layout for one (safetensors + config.json)."""
     import torch
 
-    from emofusion.config import MediaConfig, VideoConfig
-    from emofusion.nets.checkpoint import convert_checkpoint, save_checkpoint
+    from emofusion.nets.checkpoint import convert_checkpoint, load_checkpoint, save_checkpoint
     from emofusion.nets.registry import create_model
 
     monkeypatch.setenv("EMOFUSION_CACHE", str(tmp_path / "cache"))
@@ -127,7 +127,8 @@ def all_kinds(tmp_path, monkeypatch):
         shutil.copyfile(es.checkpoint(name), d / name / "model.pt")
     torch.manual_seed(7)
     face = create_model("face", face_size=48, face_grey=True).eval()
-    media = MediaConfig(video=VideoConfig(n_frames=5, face_size=48))
+    ia_media = load_checkpoint(es.checkpoint("ia")).media_cfg  # the fusion's face path, 48 px crops
+    media = dataclasses.replace(ia_media, video=dataclasses.replace(ia_media.video, face_size=48))
     pt = save_checkpoint(tmp_path / "face.pt", face, face.cfg, media, {"note": "untrained"})
     convert_checkpoint(pt, d / "face")
     return d
@@ -146,15 +147,33 @@ def test_load_discovers_every_model_fusions_first(all_kinds):
 
 def test_models_share_decodes_of_the_streams_they_read(all_kinds, decode_counter, tmp_path, fixtures_dir):
     """The voice model reads the fusion's audio (its own face settings do not matter); the face
-    model, with other face settings, gets a faces-only decode (no audio decoded for it)."""
+    model, whose faces differ only in side, reads the fusion's crops scaled down: one decode."""
     import emofusion
+    from emofusion.media.clip import load_clip
 
     p = emofusion.load(all_kinds, backend="torch")
-    plan = [(want, [m.name for m in models]) for _, want, models in p.decode_plan()]
-    assert plan == [(("audio", "faces"), ["ia", "audio"]), (("faces",), ["face"])]
-    d = p.analyze(es.EXAMPLES / "1001_DFA_ANG_XX.mp4").to_dict()
-    assert decode_counter == {"load_clip": 2, "clip_windows": 0} and set(d["models"]) == {"ia", "audio", "face"}
-    # a voice-only file: the faces-only decode finds nothing to read, which is not an error
+    plan = [(cfg.video.face_size, want, [m.name for m in models]) for cfg, want, models in p.decode_plan()]
+    big = p.models["ia"].media_cfg.video.face_size
+    assert big > 48 and plan == [(big, ("audio", "faces"), ["ia", "audio", "face"])]
+    # either order gives one decode at the larger side
+    swapped = emofusion.load(all_kinds, names=["face", "ia"], backend="torch")
+    assert [(c.video.face_size, [m.name for m in ms]) for c, _, ms in swapped.decode_plan()] == [(big, ["face", "ia"])]
+    clip = es.EXAMPLES / "1001_DFA_ANG_XX.mp4"
+    d = p.analyze(clip).to_dict()
+    assert decode_counter == {"load_clip": 1, "clip_windows": 0} and set(d["models"]) == {"ia", "audio", "face"}
+    # the scaled crops are close to cutting at 48 px directly (same boxes, same antialiased filter)
+    face_cfg = p.models["face"].media_cfg
+    shared = load_clip(clip, p.decode_plan()[0][0]).model_inputs(face_cfg)["faces"]
+    direct = load_clip(clip, face_cfg).model_inputs(face_cfg)["faces"]
+    assert shared.shape == direct.shape == (face_cfg.video.n_frames, 3, 48, 48)
+    assert np.abs(shared - direct).mean() < 0.02
+    # a face model sampling other frames cannot share crops: it gets a faces-only decode
+    other = dataclasses.replace(face_cfg, video=dataclasses.replace(face_cfg.video, n_frames=3))
+    p.models["face"] = dataclasses.replace(p.models["face"], media_cfg=other)
+    assert [(want, [m.name for m in ms]) for _, want, ms in p.decode_plan()] == [
+        (("audio", "faces"), ["ia", "audio"]), (("faces",), ["face"])]
+    p.models["face"] = dataclasses.replace(p.models["face"], media_cfg=face_cfg)
+    # a voice-only file: the face model finds nothing to read, which is not an error
     d = p.analyze(fixtures_dir / "03-01-05-02-01-01-01.flac").to_dict()
     assert d["error"] is None and set(d["models"]) == {"ia", "audio"} and set(d["skipped"]) == {"face"}
     assert d["answer"] == {**d["answer"], "model": "audio", "basis": "voice"}

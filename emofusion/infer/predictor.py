@@ -262,20 +262,30 @@ class Predictor:
     def decode_plan(self) -> list[tuple[MediaConfig, tuple[str, ...], list[LoadedPredictorModel]]]:
         """(config, streams to decode, models) per decode of a clip. A model joins a decode when
         the streams it reads are decoded with its own settings there (same window; same audio
-        settings if it reads audio, same face settings if it reads faces): the voice model shares
-        the fusions' audio, the face model their faces, and nothing is decoded that no model of
+        settings if it reads audio, same face settings but for the crop side if it reads faces):
+        the voice model shares the fusions' audio, the face model their faces (cut at the largest
+        side any of them reads, scaled down per model), and nothing is decoded that no model of
         the decode reads."""
         plan: list[list] = []  # [cfg, want, models]
+
+        def same_faces(a, b) -> bool:  # face size aside: smaller faces are scaled from larger crops
+            return dataclasses.replace(a, face_size=b.face_size) == b
+
         for m in self.models.values():
             reads, c = set(m.backend.inputs), m.media_cfg
             for g in plan:
                 cfg, want = g[0], g[1]
                 if dataclasses.replace(c, video=cfg.video, audio=cfg.audio) != cfg:
                     continue  # another window or clip-length limits
-                if (AUDIO in reads & want and c.audio != cfg.audio) or (FACES in reads & want and c.video != cfg.video):
+                if AUDIO in reads & want and c.audio != cfg.audio:
                     continue
-                g[0] = dataclasses.replace(cfg, audio=c.audio if AUDIO in reads else cfg.audio,
-                                           video=c.video if FACES in reads else cfg.video)
+                if FACES in reads & want and not same_faces(c.video, cfg.video):
+                    continue
+                video = cfg.video
+                if FACES in reads:
+                    video = c.video if FACES not in want else dataclasses.replace(
+                        cfg.video, face_size=max(c.video.face_size, cfg.video.face_size))
+                g[0] = dataclasses.replace(cfg, audio=c.audio if AUDIO in reads else cfg.audio, video=video)
                 g[1] = want | reads
                 g[2].append(m)
                 break
@@ -323,10 +333,14 @@ class Predictor:
             present = {VOICE: any(w.audio is not None for w in windows),
                        FACE: any(w.faces is not None for w in windows)}
             analysis.present = {s: analysis.present[s] or present[s] for s in present}
-            feeds = _stack([w.model_inputs(cfg) for w in windows])
+            feeds_by_side: dict[int, dict[str, np.ndarray]] = {}
             for m in group:
+                side = m.media_cfg.video.face_size if FACES in m.backend.inputs else cfg.video.face_size
+                if side not in feeds_by_side:
+                    c = dataclasses.replace(cfg, video=dataclasses.replace(cfg.video, face_size=side))
+                    feeds_by_side[side] = _stack([w.model_inputs(c) for w in windows])
                 t0 = time.perf_counter()
-                result, per_window_probs = self._run(m, feeds, present)
+                result, per_window_probs = self._run(m, feeds_by_side[side], present)
                 analysis.timings_ms[m.name] = (time.perf_counter() - t0) * 1000.0
                 if result is None:
                     absent = VOICE if m.kind == VOICE else FACE

@@ -42,7 +42,14 @@ class ClipInputs:
     frame_times_s: np.ndarray | None = None  # (F,) sampled frame times
 
     def model_inputs(self, cfg: MediaConfig) -> dict[str, np.ndarray]:
-        return model_inputs(self.audio, self.faces, cfg)
+        """Model inputs for `cfg`; faces cut larger than cfg's side are scaled down to it (one
+        decode serves models of several face sizes; never scaled up)."""
+        faces = self.faces
+        if faces is not None and faces.shape[-1] > cfg.video.face_size:
+            from emofusion.media.faces import resize_crops
+
+            faces = resize_crops(faces, cfg.video.face_size)
+        return model_inputs(self.audio, faces, cfg)
 
     def has(self, code: str) -> bool:
         return any(n.code == code for n in self.notices)

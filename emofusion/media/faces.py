@@ -241,3 +241,15 @@ def get_cropper(cfg: VideoConfig) -> FaceCropper:
     if cfg not in _CROPPERS:
         _CROPPERS[cfg] = FaceCropper(cfg)
     return _CROPPERS[cfg]
+
+
+def resize_crops(faces: np.ndarray, size: int) -> np.ndarray:
+    """(F, 3, S, S) uint8 crops at side `size`, with `cut`'s filter (antialiased bilinear), so a
+    model reading smaller faces can share a decode made for larger ones."""
+    from PIL import Image
+
+    if faces.shape[-1] == size:
+        return faces
+    out = [np.asarray(Image.fromarray(np.ascontiguousarray(f.transpose(1, 2, 0))).resize((size, size), Image.BILINEAR))
+           for f in faces]
+    return np.stack(out).transpose(0, 3, 1, 2).copy() if out else np.zeros((0, 3, size, size), np.uint8)
