@@ -407,10 +407,10 @@ class Predictor:
         if is_image_path(path):
             return [load_still(path, cfg)], "photo"
         try:
-            duration = _duration(path, probe)
-            if duration > self.long_clip_factor * cfg.window_s:
-                return media_clip.clip_windows(path, cfg, hop_s=self.hop_s, want=want), "clip"
-            return [media_clip.load_clip(path, cfg, want=want)], "clip"
+            info = _probe(path, probe)  # once: the decode reuses it
+            if info.duration_s > self.long_clip_factor * cfg.window_s:
+                return media_clip.clip_windows(path, cfg, hop_s=self.hop_s, want=want, info=info), "clip"
+            return [media_clip.load_clip(path, cfg, want=want, info=info)], "clip"
         except ClipError as exc:
             if exc.code != ClipError.TOO_LONG and looks_like_image(path):
                 return [load_still(path, cfg)], "photo"
@@ -436,10 +436,10 @@ def _explain_single_stream(analysis: Analysis) -> None:
     analysis.notices = [Notice(n.code, codes[n.code]) if n.code in codes else n for n in analysis.notices]
 
 
-def _duration(path, probe) -> float:
-    """Probe the clip's length; unopenable files surface as ClipError(UNREADABLE)."""
+def _probe(path, probe):
+    """Probe the clip (length, streams); unopenable files surface as ClipError(UNREADABLE)."""
     try:
-        return probe(path).duration_s
+        return probe(path)
     except ClipError:
         raise
     except Exception as exc:  # PyAV raises several types for non-media files

@@ -93,13 +93,14 @@ def frame_times(duration_s: float, window_s: float, start: float, n: int) -> np.
 class _Source:
     """A clip opened once: probe, whole waveform, frames on demand (shared by all its windows)."""
 
-    def __init__(self, path: str | Path, cfg: MediaConfig, want: Iterable[str], speed: float = 1.0):
+    def __init__(self, path: str | Path, cfg: MediaConfig, want: Iterable[str], speed: float = 1.0,
+                 info: MediaInfo | None = None):
         self.path, self.cfg = Path(path), cfg
         self.want = set(want)
         if speed != 1.0 and (FACES in self.want or not 0.5 <= speed <= 2.0):
             raise ValueError("speed perturbation is for audio-only caches, with 0.5 <= speed <= 2")
         self.timings: dict[str, float] = {}
-        self.info: MediaInfo = probe(self.path)
+        self.info: MediaInfo = info if info is not None else probe(self.path)
         if not self.info.has_audio and not self.info.has_video:
             raise ClipError(ClipError.NO_STREAMS, f"{self.path.name}: no audio or video stream")
         self._wave: Future | None = None
@@ -192,15 +193,16 @@ def _timed_read_audio(path: Path, sample_rate: int) -> tuple[np.ndarray | None, 
 
 
 def load_clip(path: str | Path, cfg: MediaConfig | None = None, *, want: Iterable[str] = (AUDIO, FACES),
-              start_s: float | None = None, speed: float = 1.0) -> ClipInputs:
+              start_s: float | None = None, speed: float = 1.0, info: MediaInfo | None = None) -> ClipInputs:
     """Model inputs of one `cfg.window_s` window (centred, or from `start_s`). Raises ClipError.
 
     `speed` != 1 plays the audio faster (> 1) or slower, tempo and pitch together (Kaldi-style
     speed perturbation): extra training data for `preprocess --speed` and copies for test-time augmentation
-    (`evaluate --tta-cache`); the web app never uses it."""
+    (`evaluate --tta-cache`); the web app never uses it. `info`: the file's `probe`, if the
+    caller already has it (probing decodes a frame)."""
     cfg = cfg or MediaConfig()
     t = time.perf_counter()
-    src = _Source(path, cfg, want, speed)
+    src = _Source(path, cfg, want, speed, info)
     res = src.window(start_s)
     res.timings_ms["total"] = _ms(t)
     return res
@@ -218,12 +220,12 @@ def window_starts(duration_s: float, window_s: float, hop_s: float) -> list[floa
 
 
 def clip_windows(path: str | Path, cfg: MediaConfig | None = None, hop_s: float = 1.8, *,
-                 want: Iterable[str] = (AUDIO, FACES)) -> list[ClipInputs]:
+                 want: Iterable[str] = (AUDIO, FACES), info: MediaInfo | None = None) -> list[ClipInputs]:
     """Sliding windows over a clip longer than the window (one decode of each stream)."""
     if hop_s <= 0:
         raise ValueError("hop_s must be positive")
     cfg = cfg or MediaConfig()
-    src = _Source(path, cfg, want)
+    src = _Source(path, cfg, want, info=info)
     starts = window_starts(src.info.duration_s, cfg.window_s, hop_s)
     n = cfg.video.n_frames
     all_frames = None
