@@ -1,12 +1,12 @@
-"""The project brief's speed targets, checked against the committed benchmark results.
+"""The project brief's speed targets (and issue 16's audio target), checked against committed results.
 
 The benchmarks (`emofusion bench media|train|backends`) only measure; which figure the brief asked
 for, and whether it is met, is this repository's bookkeeping, so it lives here:
 
     python scripts/check_targets.py [--results results] [--out results/targets]
 
-reads RESULTS/media_bench.json, train_bench.json and bench_backends.json (a missing file is a row
-"not measured") and writes OUT.json and OUT.md.
+reads RESULTS/media_bench.json, train_bench.json, bench_backends.json and audio_single_5fold.json
+(a missing file is a row "not measured") and writes OUT.json and OUT.md.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ MEDIA_MS = 300.0  # clip -> model inputs, whole path, median wall per clip
 FOLD_MIN = 30.0  # IA at 112 px, one 50-epoch RAVDESS fold
 ORT_SPEEDUP = {"ort_fp32": 1.5, "ort_int8": 2.0}  # over torch eager, batch 1, p50
 E2E_S = 0.25  # a 3.6 s 720p clip to all answers (every served model + per-stream runs), p50 (issue 14)
+AUDIO_MS = 10.0  # the shipped audio network, one clip, p50 (issue 16)
+AUDIO_ACC = 0.70  # ONE audio network per fold, mean 5-fold subject-wise accuracy (issue 16)
 
 
 def _load(results: Path, name: str) -> dict[str, Any] | None:
@@ -65,6 +67,11 @@ def backend_checks(r: dict[str, Any] | None) -> list[dict[str, Any]]:
             value = torch_row["p50_ms"] / row["p50_ms"] if torch_row and row else None
             out.append(_check(f"{model} {backend} speed-up over torch eager, batch 1 (p50)", "bench_backends",
                               value, "x", f">= {need}x", None if value is None else value >= need))
+    for backend in ("torch", "ort_fp32"):
+        row = rows.get(("audio", backend, 1))
+        value = row["p50_ms"] if row else None
+        out.append(_check(f"audio model inference, {backend}, batch 1 (p50)", "bench_backends", value, "ms",
+                          f"<= {AUDIO_MS:.0f} ms", None if value is None else value <= AUDIO_MS))
     total = ((r or {}).get("e2e") or {}).get("p50_ms", {}).get("total")
     value = None if total is None else total / 1000
     out.append(_check("end to end (decode + faces + features + models), p50", "bench_backends", value, "s",
@@ -72,13 +79,20 @@ def backend_checks(r: dict[str, Any] | None) -> list[dict[str, Any]]:
     return out
 
 
+def audio_checks(r: dict[str, Any] | None) -> list[dict[str, Any]]:
+    acc = r["summary"]["full"]["accuracy"]["mean"] if r else None
+    return [_check("one audio network per fold (no ensemble, no TTA), mean 5-fold accuracy", "audio_single_5fold",
+                   None if acc is None else 100 * acc, "%", f">= {100 * AUDIO_ACC:.0f} %",
+                   None if acc is None else acc >= AUDIO_ACC)]
+
+
 def check(results: Path) -> list[dict[str, Any]]:
     return (media_checks(_load(results, "media_bench")) + training_checks(_load(results, "train_bench"))
-            + backend_checks(_load(results, "bench_backends")))
+            + backend_checks(_load(results, "bench_backends")) + audio_checks(_load(results, "audio_single_5fold")))
 
 
 def markdown(checks: list[dict[str, Any]]) -> str:
-    lines = ["# Speed targets of the project brief", "",
+    lines = ["# Targets of the project brief and issues", "",
              "Checked by `python scripts/check_targets.py` against the benchmark results named in the second "
              "column (each records its machine and load).", "",
              "| check | results file | measured | target | met |", "| --- | --- | ---: | --- | --- |"]

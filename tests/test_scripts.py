@@ -57,6 +57,10 @@ def test_targets_are_checked_from_the_benchmark_results(tmp_path):
     assert checks["IA fold at 112 px, face CNN frozen, features cached (measured)"]["met"] is True
     e2e = checks["end to end (decode + faces + features + models), p50"]
     assert e2e["met"] is None and "| not measured | <= 0.25 s | - |" in targets.markdown([e2e])
+    single = "one audio network per fold (no ensemble, no TTA), mean 5-fold accuracy"
+    assert checks[single]["met"] is None
+    (tmp_path / "audio_single_5fold.json").write_text(json.dumps({"summary": {"full": {"accuracy": {"mean": 0.699}}}}))
+    assert {c["what"]: c for c in targets.check(tmp_path)}[single]["met"] is False
 
 
 def test_committed_targets_table_matches_the_committed_results():

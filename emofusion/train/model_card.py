@@ -117,6 +117,12 @@ def markdown(card: dict[str, Any]) -> str:
         start = f"`{Path(tc['face_pretrained']).name}`" if tc.get("face_pretrained") else "its random initialisation"
         training += (f" Face CNN {'frozen at' if tc.get('freeze_face') else 'started from'} {start}"
                      f"{' (--freeze-face: no gradients, BatchNorm statistics kept)' if tc.get('freeze_face') else ''}.")
+    if tc.get("teachers"):
+        runs = ", ".join(f"`{Path(t).name}`" for t in tc["teachers"])
+        training += (f" Knowledge distillation (emofusion/train/distill.py): loss = {1 - tc['distill_weight']:.2g} x "
+                     f"cross-entropy + {tc['distill_weight']:.2g} x T^2 KL to the mean softmax (T = "
+                     f"{tc['distill_temperature']:g}) of {len(tc['teachers'])} teacher runs' same-fold models ({runs}), "
+                     "which never saw this fold's test actors; it runs alone, with no ensemble at inference.")
     lines = [f"# Model card: `{card['name']}` ({card['configuration']})", "",
              f"Generated {card['date']} by `emofusion.train.model_card` from the results files named below.", "",
              f"- **Checkpoint**: `{card['checkpoint']}` ({card['parameters']:,} parameters; inputs "
