@@ -4,7 +4,8 @@
 #   bash scripts/reproduce_audio.sh [DATA_DIR] [WORK_DIR]
 # DATA_DIR defaults to ../shared/data/ravdess-speech, WORK_DIR (caches, runs) to ../work-audio.
 # Training runs as NPROC DDP processes (torchrun, gloo on CPU; default 2 = the 2 cores used here).
-# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-47.
+# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-47 (and 48-52);
+# SINGLE=0 skips rows 48-52 (the distilled single network, whose fold 1 ships as models/audio).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/ravdess-speech}
@@ -180,5 +181,34 @@ if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
         --results-name audio_abl_ens14_tta_5fold --quiet
     $PY -m emofusion evaluate --ensemble "${M8[@]}" "${T4[@]}" --out "$RUNS/ens8_tta4_5fold" \
         --results-name audio_abl_ens8_tta4_5fold --quiet
+    $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
+fi
+
+# rows 48-52 (session 8, fixed before they ran; SINGLE=0 skips them): one audio network per fold
+# distilled from three fresh teachers (rows 48-50: seeds 6, 5, 4 of rows 20, 16, 15); row 52 is the
+# single-network headline (results/audio_single_5fold.*) and its fold 1 is the shipped models/audio
+# (scripts/reproduce_models.sh)
+if [ "${SINGLE:-1}" = 1 ]; then
+    for s in 0.8 0.9 1.1 1.2; do
+        $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc40d-speed$s" --audio-kind mfcc --n-mfcc 40 \
+            --deltas --modalities audio --speed $s
+    done
+    X2=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed0.9" --extra-train-cache "$CACHE/ravdess-mfcc40d-speed1.1")
+    X4=(); for s in 0.8 0.9 1.1 1.2; do X4+=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed$s"); done
+    res() { train --fusion audio_res --config scripts/configs/audio_res.json --folds 1,2,3,4,5 --n-val 0 "$@"; }
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --seed 6 "${X4[@]}" --out "$RUNS/sp4_res_s6_5fold" --resume
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 14 --seed 5 "${X2[@]}" --out "$RUNS/sp_res_s5_5fold" --resume
+    train --cache "$CACHE/ravdess-mfcc40d" --folds 1,2,3,4,5 --n-val 0 --epochs 10 --seed 4 "${X2[@]}" \
+        --out "$RUNS/sp_e10_s4_5fold" --resume
+    for r in sp4_res_s6 sp_res_s5 sp_e10_s4; do
+        $PY -m emofusion evaluate "$RUNS/${r}_5fold" --results-name audio_abl_${r}_5fold --quiet
+    done
+    TEACHERS=("$RUNS/sp4_res_s6_5fold" "$RUNS/sp_res_s5_5fold" "$RUNS/sp_e10_s4_5fold")
+    $PY -m emofusion evaluate --ensemble "${TEACHERS[@]}" --out "$RUNS/ens_teachers_5fold" \
+        --results-name audio_abl_ens_teachers_5fold --quiet
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 12 --seed 0 "${X4[@]}" --teacher "${TEACHERS[0]}" \
+        --teacher "${TEACHERS[1]}" --teacher "${TEACHERS[2]}" --distill-weight 0.8 --distill-temperature 2 \
+        --out "$RUNS/kd3_res_5fold" --resume
+    $PY -m emofusion evaluate "$RUNS/kd3_res_5fold" --results-name audio_single_5fold --quiet
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
