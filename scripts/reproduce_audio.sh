@@ -19,6 +19,16 @@ mkdir -p "$RUNS"
 train() { $PY -m torch.distributed.run --standalone --nproc_per_node "$NPROC" -m emofusion train --fusion audio \
               --config scripts/configs/audio_final.json --quiet "$@"; }
 
+# speed-perturbed copies of the MFCC cache (made once; preprocess resumes) and the flags that add them
+speed_caches() {
+    for s in 0.8 0.9 1.1 1.2; do
+        $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc40d-speed$s" --audio-kind mfcc --n-mfcc 40 \
+            --deltas --modalities audio --speed $s
+    done
+    X2=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed0.9" --extra-train-cache "$CACHE/ravdess-mfcc40d-speed1.1")
+    X4=(); for s in 0.8 0.9 1.1 1.2; do X4+=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed$s"); done
+}
+
 # 1. feature caches through the one media path (emofusion.media.audio)
 $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc40d" --audio-kind mfcc --n-mfcc 40 --deltas --modalities audio
 
@@ -100,12 +110,7 @@ fi
 # headline fixed before they ran. REPLICATION_ONLY=1 runs just this block (the caches are made if missing).
 if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
     res() { train --fusion audio_res --config scripts/configs/audio_res.json --folds 1,2,3,4,5 "$@"; }
-    for s in 0.8 0.9 1.1 1.2; do
-        $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc40d-speed$s" --audio-kind mfcc --n-mfcc 40 \
-            --deltas --modalities audio --speed $s
-    done
-    X2=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed0.9" --extra-train-cache "$CACHE/ravdess-mfcc40d-speed1.1")
-    X4=(); for s in 0.8 0.9 1.1 1.2; do X4+=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed$s"); done
+    speed_caches
     TTA=(--tta-cache "$CACHE/ravdess-mfcc40d-speed0.9" --tta-cache "$CACHE/ravdess-mfcc40d-speed1.1")
     # --resume: an interrupted run continues where it stopped (a finished fold is not retrained)
     res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --n-val 0 --seed 1 "${X4[@]}" --out "$RUNS/sp4_res_s1_5fold" --resume
@@ -189,12 +194,7 @@ fi
 # single-network headline (results/audio_single_5fold.*) and its fold 1 is the shipped models/audio
 # (scripts/reproduce_models.sh)
 if [ "${SINGLE:-1}" = 1 ]; then
-    for s in 0.8 0.9 1.1 1.2; do
-        $PY -m emofusion preprocess "$DATA" --out "$CACHE/ravdess-mfcc40d-speed$s" --audio-kind mfcc --n-mfcc 40 \
-            --deltas --modalities audio --speed $s
-    done
-    X2=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed0.9" --extra-train-cache "$CACHE/ravdess-mfcc40d-speed1.1")
-    X4=(); for s in 0.8 0.9 1.1 1.2; do X4+=(--extra-train-cache "$CACHE/ravdess-mfcc40d-speed$s"); done
+    speed_caches
     res() { train --fusion audio_res --config scripts/configs/audio_res.json --folds 1,2,3,4,5 --n-val 0 "$@"; }
     res --cache "$CACHE/ravdess-mfcc40d" --epochs 8 --seed 6 "${X4[@]}" --out "$RUNS/sp4_res_s6_5fold" --resume
     res --cache "$CACHE/ravdess-mfcc40d" --epochs 14 --seed 5 "${X2[@]}" --out "$RUNS/sp_res_s5_5fold" --resume
