@@ -4,8 +4,8 @@
 #   bash scripts/reproduce_models.sh            # what was run here: RAVDESS speech + actor stills, CPU
 #   AV=1 bash scripts/reproduce_models.sh DIR   # with the full RAVDESS audio-visual download in DIR and a GPU
 #
-# Here (no RAVDESS video): the audio model is fold 1 of ablation row 26 made by
-# scripts/reproduce_audio.sh; IA and LT train on fold 1 of the same protocol, on the speech clips
+# Here (no RAVDESS video): the audio model is fold 1 of ablation row 52 (the distilled single
+# network) made by scripts/reproduce_audio.sh; IA and LT train on fold 1 of the same protocol, on the speech clips
 # paired with face crops of the same actor's still photo (emofusion.train.stills), 5 frames of 112 px
 # faces per clip (CPU budget: 15 frames cost 3x as much and the still carries no emotion anyway),
 # with the face CNN frozen at its random initialisation (--freeze-face: no pretrained weights exist
@@ -35,12 +35,12 @@ if [ "${AV:-0}" = 1 ]; then
     exit 0
 fi
 
-# 1. the audio model: fold 1 of ablation row 26 (the reference audio stack on all 19 non-test actors
-#    plus their 0.9x / 1.1x speed copies, 10 epochs, last epoch kept; made by scripts/reproduce_audio.sh).
-#    It is the same audio stack and recipe as the fusion models' audio branch below, so comparing them
-#    (CREMA-D check, video zeroed) is like for like.
-AUDIO_RUN=$WORK/runs/sp_e10_s1_5fold
-AUDIO_RES=results/audio_abl_sp_e10_s1_5fold.json
+# 1. the audio model: fold 1 of ablation row 52 (one audio_res per fold, distilled from three
+#    teacher runs of the same folds, on all 19 non-test actors plus their 0.8x-1.2x speed copies,
+#    12 epochs, last epoch kept; made by scripts/reproduce_audio.sh). The fusions below keep the
+#    reference audio stack (their audio branch), so the distilled network cannot start them.
+AUDIO_RUN=$WORK/runs/kd3_res_5fold
+AUDIO_RES=results/audio_single_5fold.json
 [ -f "$AUDIO_RUN/fold_5/best.pt" ] || REPLICATION_ONLY=1 bash scripts/reproduce_audio.sh "$SHARED/ravdess-speech" "$WORK"
 $PY -m emofusion.train.model_card --run "$AUDIO_RUN" --fold 1 --results "$AUDIO_RES" \
     --name audio --out models/audio --command "REPLICATION_ONLY=1 bash scripts/reproduce_audio.sh && $CMD" --data speech

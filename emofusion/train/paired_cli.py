@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({k: meta[k] for k in ("best_epoch", "best_val_macro_f1", "train_seconds")}), flush=True)
     if args.no_eval:
         return 0
-    compare = {f"{p.name} (shipped, stills-trained)": p for p in args.compare}
+    compare = {f"{p.name} (shipped)": p for p in args.compare}
     res = evaluate_all(trained, args.face, cache, split, va_a, va_y, va_faces, banks["valid"], args.results, compare)
     print((args.results / "paired_fold1.md").read_text())
     return 0

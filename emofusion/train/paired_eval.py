@@ -167,7 +167,7 @@ def shipped_markdown(res: dict[str, Any]) -> str:
              "| CREMA-D (6 clips) |", "| --- | --- | --- | --- | --- |"]
     for n in names:
         r, c = a5[n], cd[n]
-        label = n.replace(" (shipped, stills-trained)", "")
+        label = n.replace(" (shipped)", "")
         lines.append(f"| {label} | {r['accuracy']:.1f} % | {r['macro_f1']:.1f} % | {r['non_calm_accuracy']:.1f} % "
                      f"| {round(c['accuracy'] * 6 / 100)}/6 |")
     return "\n".join(lines) + "\n"
