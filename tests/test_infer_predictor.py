@@ -286,3 +286,34 @@ def test_decision_driver():
     d = decision_driver(onehot(happy, 0.5), onehot(sad, 0.4), onehot(angry), CLASSES)
     assert d["basis"] == "shift" and d["without_voice"] == pytest.approx(onehot(angry)[happy] - 0.5, abs=1e-4)
     assert decision_driver(onehot(happy), None, onehot(happy), CLASSES)["stream"] == "face"
+
+
+def _card(d, acc: float, n: int = 5) -> None:
+    metrics = {"all_folds": {"full": {"accuracy": {"mean": acc, "std": 0.01, "n": n}}}}
+    (d / "card.json").write_text(json.dumps({"metrics": metrics}))
+
+
+def test_the_best_cross_validated_voice_model_gives_the_headline_answer(all_kinds, fixtures_dir):
+    import emofusion
+    from emofusion.infer.predictor import cv_accuracy
+
+    clip = es.EXAMPLES / "1001_DFA_ANG_XX.mp4"
+    assert emofusion.load(all_kinds, backend="torch").voice_ranking == []  # no cards: no comparison
+    _card(all_kinds / "ia", 0.60)
+    _card(all_kinds / "audio", 0.67)
+    p = emofusion.load(all_kinds, backend="torch")
+    assert p.voice_ranking == ["audio", "ia"] and list(p.models) == ["ia", "audio", "face"]  # display order kept
+    d = p.analyze(clip).to_dict()
+    assert d["answer"]["model"] == "audio" and d["answer"]["basis"] == "face+voice"
+    assert d["answer"]["top"] == d["models"]["audio"]["top"]
+    _card(all_kinds / "ia", 0.70)
+    assert emofusion.load(all_kinds, backend="torch").analyze(clip).to_dict()["answer"]["model"] == "ia"
+    # one fold is a test figure, not cross-validation: no ranking, the fusion answers
+    _card(all_kinds / "ia", 0.70, n=1)
+    assert cv_accuracy(json.loads((all_kinds / "ia" / "card.json").read_text())) is None
+    p = emofusion.load(all_kinds, backend="torch")
+    assert p.voice_ranking == [] and p.analyze(clip).to_dict()["answer"]["model"] == "ia"
+    # a photo has no voice: the face model answers whatever the ranking says
+    _card(all_kinds / "ia", 0.60)
+    photo = fixtures_dir / "Actor_01.png"
+    assert emofusion.load(all_kinds, backend="torch").analyze(photo).to_dict()["answer"]["model"] == "face"

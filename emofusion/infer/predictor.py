@@ -139,6 +139,8 @@ class Analysis:
     input_kind: str = "clip"  # "clip" (video or audio file) | "photo"
     present: dict[str, bool] = field(default_factory=lambda: {VOICE: False, FACE: False})
     skipped: dict[str, str] = field(default_factory=dict)  # model -> why it did not answer
+    # models that hear the voice, best cross-validated first (`voice_ranking`); [] = fusions first
+    voice_ranking: list[str] = field(default_factory=list)
 
     @property
     def agree(self) -> bool | None:
@@ -155,11 +157,18 @@ class Analysis:
 
     @property
     def answer(self) -> dict[str, Any] | None:
-        """The headline answer: the first fusion when both streams are there; with one stream,
-        the model made for it (face / voice model) if loaded, else the first fusion."""
+        """The headline answer. When the voice is there and every loaded model that hears it has a
+        5-fold cross-validated accuracy on its card, the best of them answers (`voice_ranking`).
+        Otherwise: the first fusion when both streams are there; with one stream, the model made
+        for it (face / voice model) if loaded, else the first fusion."""
         if not self.models:
             return None
         order = list(self.models)
+        if self.present[VOICE] and self.voice_ranking:
+            name = next((n for n in self.voice_ranking if n in self.models), None)
+            if name is not None:
+                r = self.models[name]
+                return {"model": name, "top": r.top, "top_prob": r.top_prob, "basis": self.basis}
         want = {"face+voice": FUSION, FACE: FACE, VOICE: VOICE}.get(self.basis or "", FUSION)
         name = next((n for n in order if self.models[n].kind == want), None)
         name = name or next((n for n in order if self.models[n].kind == FUSION), order[0])
@@ -231,6 +240,7 @@ class Predictor:
         if discover:  # fusions first, then the voice and face models
             rank = {FUSION: 0, VOICE: 1, FACE: 2}
             self.models = dict(sorted(self.models.items(), key=lambda kv: (rank[kv[1].kind], kv[0])))
+        self.voice_ranking = voice_ranking(self.models)
 
     @staticmethod
     def _load(name: str, d: Path, backend: str, device, threads) -> LoadedPredictorModel:
@@ -300,7 +310,7 @@ class Predictor:
         Clips longer than `long_clip_factor` windows are cut into sliding windows (one decode);
         the clip's prediction is then the mean of the windows' probabilities."""
         t_all = time.perf_counter()
-        analysis = Analysis(path=str(path))
+        analysis = Analysis(path=str(path), voice_ranking=list(self.voice_ranking))
         seen_notices: set[tuple[str, str]] = set()
         per_window: dict[int, dict[str, Any]] = {}
         plan = self.decode_plan()
@@ -415,6 +425,23 @@ class Predictor:
             if exc.code != ClipError.TOO_LONG and looks_like_image(path):
                 return [load_still(path, cfg)], "photo"
             raise
+
+
+def cv_accuracy(card: dict[str, Any]) -> float | None:
+    """Mean test accuracy over >= 5 subject-wise folds of the model's recipe, from its card."""
+    folds = ((card.get("metrics") or {}).get("all_folds") or {})
+    acc = ((folds.get("full") or {}).get("accuracy") or {})
+    return float(acc["mean"]) if acc.get("n", 0) >= 5 and "mean" in acc else None
+
+
+def voice_ranking(models: dict[str, LoadedPredictorModel]) -> list[str]:
+    """The models that hear the voice (fusions and the voice model), best 5-fold accuracy first;
+    [] unless every one of them has that figure (then no comparison is made). Cross-validation
+    over all folds, not one test fold, decides which model gives the headline answer."""
+    hear = {n: cv_accuracy(m.card) for n, m in models.items() if m.kind in (FUSION, VOICE)}
+    if len(hear) < 2 or any(v is None for v in hear.values()):
+        return []
+    return sorted(hear, key=lambda n: -hear[n])
 
 
 def _explain_single_stream(analysis: Analysis) -> None:
