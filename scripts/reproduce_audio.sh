@@ -210,5 +210,6 @@ if [ "${SINGLE:-1}" = 1 ]; then
         --teacher "${TEACHERS[1]}" --teacher "${TEACHERS[2]}" --distill-weight 0.8 --distill-temperature 2 \
         --out "$RUNS/kd3_res_5fold" --resume
     $PY -m emofusion evaluate "$RUNS/kd3_res_5fold" --results-name audio_single_5fold --quiet
+    $PY -m emofusion bench quantization "$RUNS/kd3_res_5fold" --out results/quantization_audio
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi

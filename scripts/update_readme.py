@@ -44,6 +44,7 @@ BLOCKS: dict[tuple[str, str], str] = {
     ("docs/RESULTS.md", "media_bench"): "results/media_bench.md",
     ("docs/RESULTS.md", "bench_backends"): "results/bench_backends.md",
     ("docs/RESULTS.md", "quantization"): "results/quantization.md",
+    ("docs/RESULTS.md", "quantization_audio"): "results/quantization_audio/quantization.md",
     ("docs/RESULTS.md", "train_bench"): "results/train_bench.md",
     ("docs/RESULTS.md", "ia_views_stills112_fold1"): "results/ia_views_stills112_fold1.md",
     ("docs/RESULTS.md", "webapp_load"): "results/webapp_load.md",
