@@ -164,14 +164,13 @@ class Analysis:
         if not self.models:
             return None
         order = list(self.models)
-        if self.present[VOICE] and self.voice_ranking:
+        name = None
+        if self.present[VOICE]:
             name = next((n for n in self.voice_ranking if n in self.models), None)
-            if name is not None:
-                r = self.models[name]
-                return {"model": name, "top": r.top, "top_prob": r.top_prob, "basis": self.basis}
-        want = {"face+voice": FUSION, FACE: FACE, VOICE: VOICE}.get(self.basis or "", FUSION)
-        name = next((n for n in order if self.models[n].kind == want), None)
-        name = name or next((n for n in order if self.models[n].kind == FUSION), order[0])
+        if name is None:
+            want = {"face+voice": FUSION, FACE: FACE, VOICE: VOICE}.get(self.basis or "", FUSION)
+            name = next((n for n in order if self.models[n].kind == want), None)
+            name = name or next((n for n in order if self.models[n].kind == FUSION), order[0])
         r = self.models[name]
         return {"model": name, "top": r.top, "top_prob": r.top_prob, "basis": self.basis}
 
