@@ -4,8 +4,8 @@
 #   bash scripts/reproduce_audio.sh [DATA_DIR] [WORK_DIR]
 # DATA_DIR defaults to ../shared/data/ravdess-speech, WORK_DIR (caches, runs) to ../work-audio.
 # Training runs as NPROC DDP processes (torchrun, gloo on CPU; default 2 = the 2 cores used here).
-# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-47 (and 48-52);
-# SINGLE=0 skips rows 48-52 (the distilled single network, whose fold 1 ships as models/audio).
+# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-47 (and 48-55);
+# SINGLE=0 skips rows 48-55 (the distilled single networks; row 55's fold 1 ships as models/audio).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/ravdess-speech}
@@ -189,10 +189,9 @@ if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
 
-# rows 48-52 (session 8, fixed before they ran; SINGLE=0 skips them): one audio network per fold
-# distilled from three fresh teachers (rows 48-50: seeds 6, 5, 4 of rows 20, 16, 15); row 52 is the
-# single-network headline (results/audio_single_5fold.*) and its fold 1 is the shipped models/audio
-# (scripts/reproduce_models.sh)
+# rows 48-55 (sessions 8-9, fixed before they ran; SINGLE=0 skips them): one audio network per fold
+# distilled from three fresh teachers (rows 48-50: seeds 6, 5, 4 of rows 20, 16, 15) in row 52, from
+# five (rows 48-50, 52, 53) in row 55, the single-network headline (results/audio_single_5fold.*)
 if [ "${SINGLE:-1}" = 1 ]; then
     speed_caches
     res() { train --fusion audio_res --config scripts/configs/audio_res.json --folds 1,2,3,4,5 --n-val 0 "$@"; }
@@ -209,7 +208,20 @@ if [ "${SINGLE:-1}" = 1 ]; then
     res --cache "$CACHE/ravdess-mfcc40d" --epochs 12 --seed 0 "${X4[@]}" --teacher "${TEACHERS[0]}" \
         --teacher "${TEACHERS[1]}" --teacher "${TEACHERS[2]}" --distill-weight 0.8 --distill-temperature 2 \
         --out "$RUNS/kd3_res_5fold" --resume
-    $PY -m emofusion evaluate "$RUNS/kd3_res_5fold" --results-name audio_single_5fold --quiet
-    $PY -m emofusion bench quantization "$RUNS/kd3_res_5fold" --out results/quantization_audio
+    $PY -m emofusion evaluate "$RUNS/kd3_res_5fold" --results-name audio_abl_kd3_res_5fold --quiet
+    # row 53: the control, row 52 without teachers
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 12 --seed 0 "${X4[@]}" --out "$RUNS/sp4_res_e12_5fold" --resume
+    $PY -m emofusion evaluate "$RUNS/sp4_res_e12_5fold" --results-name audio_abl_sp4_res_e12_5fold --quiet
+    # rows 54-55 (session 9, fixed before they ran): five teachers (rows 48-50, 52, 53), 20 epochs;
+    # row 55 is the single-network headline (results/audio_single_5fold.*), its fold 1 models/audio
+    TEACHERS5=("${TEACHERS[@]}" "$RUNS/kd3_res_5fold" "$RUNS/sp4_res_e12_5fold")
+    $PY -m emofusion evaluate --ensemble "${TEACHERS5[@]}" --out "$RUNS/ens_teachers5_5fold" \
+        --results-name audio_abl_ens_teachers5_5fold --quiet
+    KD5=()
+    for t in "${TEACHERS5[@]}"; do KD5+=(--teacher "$t"); done
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 20 --seed 0 "${X4[@]}" "${KD5[@]}" --distill-weight 0.8 \
+        --distill-temperature 2 --out "$RUNS/kd5_res_e20_5fold" --resume
+    $PY -m emofusion evaluate "$RUNS/kd5_res_e20_5fold" --results-name audio_single_5fold --quiet
+    $PY -m emofusion bench quantization "$RUNS/kd5_res_e20_5fold" --out results/quantization_audio
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
