@@ -4,7 +4,7 @@
 #   bash scripts/reproduce_models.sh            # what was run here: RAVDESS speech + actor stills, CPU
 #   AV=1 bash scripts/reproduce_models.sh DIR   # with the full RAVDESS audio-visual download in DIR and a GPU
 #
-# Here (no RAVDESS video): the audio model is fold 1 of ablation row 52 (the distilled single
+# Here (no RAVDESS video): the audio model is fold 1 of ablation row 55 (the distilled single
 # network) made by scripts/reproduce_audio.sh; IA and LT train on fold 1 of the same protocol, on the speech clips
 # paired with face crops of the same actor's still photo (emofusion.train.stills), 5 frames of 112 px
 # faces per clip (CPU budget: 15 frames cost 3x as much and the still carries no emotion anyway),
@@ -35,11 +35,11 @@ if [ "${AV:-0}" = 1 ]; then
     exit 0
 fi
 
-# 1. the audio model: fold 1 of ablation row 52 (one audio_res per fold, distilled from three
-#    teacher runs of the same folds, on all 19 non-test actors plus their 0.8x-1.2x speed copies,
-#    12 epochs, last epoch kept; made by scripts/reproduce_audio.sh). The fusions below keep the
+# 1. the audio model: fold 1 of ablation row 55 (one audio_res per fold, distilled from five
+#    runs of the same folds, on all 19 non-test actors plus their 0.8x-1.2x speed copies,
+#    20 epochs, last epoch kept; made by scripts/reproduce_audio.sh). The fusions below keep the
 #    reference audio stack (their audio branch), so the distilled network cannot start them.
-AUDIO_RUN=$WORK/runs/kd3_res_5fold
+AUDIO_RUN=$WORK/runs/kd5_res_e20_5fold
 AUDIO_RES=results/audio_single_5fold.json
 [ -f "$AUDIO_RUN/fold_5/best.pt" ] || REPLICATION_ONLY=1 bash scripts/reproduce_audio.sh "$SHARED/ravdess-speech" "$WORK"
 $PY -m emofusion.train.model_card --run "$AUDIO_RUN" --fold 1 --results "$AUDIO_RES" \
