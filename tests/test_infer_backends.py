@@ -81,3 +81,28 @@ def test_session_does_not_spin():
     b = OrtBackend(es.onnx_file("audio"))
     cfg = b.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
     assert cfg == "0"
+
+
+def test_torch_backend_runs_on_its_own_thread_count_and_restores_the_callers(model_dir):
+    """On CPU the torch backend runs with one intra-op thread unless told otherwise (passive OpenMP
+    waits make a second thread cost more than it gives), and leaves the caller's setting alone."""
+    import torch
+
+    from emofusion.infer.backends import create_backend
+
+    feeds = es.batch(("audio",), 2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for threads, want in ((None, 1), (2, 2)):
+            b = create_backend(model_dir, kind="torch", threads=threads)
+            seen = []
+            hook = b.model.register_forward_pre_hook(lambda *_: seen.append(torch.get_num_threads()))
+            try:
+                b.run(feeds)
+            finally:
+                hook.remove()
+            assert seen == [want]
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

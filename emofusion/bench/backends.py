@@ -38,8 +38,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--untrained", action="store_true",
                         help="benchmark untrained checkpoints (when models/ has none); labelled as such")
     parser.add_argument("--torch-threads", type=int, default=0,
-                        help="torch intra-op threads; 0 = auto: 1 when the machine is oversubscribed "
-                             "(load average > cores, where OpenMP barriers stall 2 threads ~5x), else torch's default")
+                        help="torch intra-op threads of the process and of the torch backend rows; 0 = auto: "
+                             "the process gets 1 when the machine is oversubscribed (load average > cores, "
+                             "where OpenMP barriers stall 2 threads ~5x), else torch's default, and the torch "
+                             "backend its own default (1 on CPU)")
     parser.add_argument("--out", type=Path, default=Path("results"))
 
 
@@ -203,7 +205,7 @@ def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
     onnx_path = onnx_for_checkpoint(resolve_weights(model_dir), shipped=model_dir / "model.onnx", loaded=loaded)
     int8_path = quantize_int8(onnx_path, work / f"{name}.int8.onnx",
                               [{k: f[k][None] for k in names} for f in feeds])
-    backends = {"torch": TorchBackend(loaded),
+    backends = {"torch": TorchBackend(loaded, threads=args.torch_threads or None),
                 "ort_fp32": OrtBackend(onnx_path, providers=["CPUExecutionProvider"]),
                 "ort_int8": OrtBackend(int8_path, providers=["CPUExecutionProvider"])}
     try:
@@ -285,9 +287,10 @@ def run(args: argparse.Namespace) -> int:
                                "/proc/self/clear_refs, after warm-up), whole process")
     result["summary"] = summarize(result)
     result["torch_threads"] = torch.get_num_threads()
-    result["torch_threads_reason"] = ("set by --torch-threads" if args.torch_threads else
-                                      "auto: 1 thread because the machine was oversubscribed at start"
-                                      if threads == 1 else "auto: torch default")
+    result["torch_threads_reason"] = ("set by --torch-threads, also for the torch backend rows" if args.torch_threads
+                                      else ("auto: 1 thread because the machine was oversubscribed at start"
+                                            if threads == 1 else "auto: torch default")
+                                      + "; the torch backend rows run on the backend's default, 1 thread")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_backends.json").write_text(json.dumps(result, indent=2) + "\n")
     write_report(result, args.out)

@@ -55,25 +55,39 @@ class Backend(ABC):
 
 
 class TorchBackend(Backend):
-    """PyTorch eager: the reference every other engine is checked against."""
+    """PyTorch eager: the reference every other engine is checked against.
+
+    On CPU it runs with `threads` intra-op threads (default 1), set for the call and restored
+    after. Why: the CLI makes OpenMP threads wait passively (training on a busy machine needs
+    it), and then every layer wakes a sleeping thread: these models ran slower on 2 threads than
+    on 1 here (`emofusion bench backends --torch-threads 2 --out DIR` times the other setting).
+    """
 
     name = "torch"
 
-    def __init__(self, loaded, device: str = "cpu"):
+    def __init__(self, loaded, device: str = "cpu", threads: int | None = None):
         import torch
 
         self._torch = torch
         self.loaded = loaded
         self.device = device
+        self.threads = (threads or 1) if str(device).startswith("cpu") else None
         self.model = loaded.model.to(device).eval()
         self.inputs = tuple(self.model.inputs)
         self.classes = tuple(loaded.classes)
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         torch = self._torch
-        with torch.inference_mode():
-            args = [torch.from_numpy(a).to(self.device) for a in self._feeds(feeds)]
-            return self.model(*args).float().cpu().numpy()
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                args = [torch.from_numpy(a).to(self.device) for a in self._feeds(feeds)]
+                return self.model(*args).float().cpu().numpy()
+        finally:
+            if self.threads:
+                torch.set_num_threads(before)
 
 
 def ort_tensorrt_major() -> int | None:
@@ -342,6 +356,6 @@ def create_backend(source, kind: str = "auto", *, device: str | None = None,
     if ort_precision != "fp32":
         raise ValueError(f"the torch backend runs fp32 only, not {ort_precision}")
     dev = device or "cpu"
-    b = TorchBackend(_load_checkpoint(files, loaded), device=dev)
+    b = TorchBackend(_load_checkpoint(files, loaded), device=dev, threads=threads)
     b.reason = "torch eager" + (f" ({'; '.join(skipped)})" if skipped else "")
     return b
