@@ -189,9 +189,10 @@ if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
 
-# rows 48-55 (sessions 8-9, fixed before they ran; SINGLE=0 skips them): one audio network per fold
+# rows 48-57 (sessions 8-10, fixed before they ran; SINGLE=0 skips them): one audio network per fold
 # distilled from three fresh teachers (rows 48-50: seeds 6, 5, 4 of rows 20, 16, 15) in row 52, from
-# five (rows 48-50, 52, 53) in row 55, the single-network headline (results/audio_single_5fold.*)
+# five (rows 48-50, 52, 53) in row 55, from six (row 55 too) in row 57, the single-network headline
+# (results/audio_single_5fold.*)
 if [ "${SINGLE:-1}" = 1 ]; then
     speed_caches
     res() { train --fusion audio_res --config scripts/configs/audio_res.json --folds 1,2,3,4,5 --n-val 0 "$@"; }
@@ -213,7 +214,7 @@ if [ "${SINGLE:-1}" = 1 ]; then
     res --cache "$CACHE/ravdess-mfcc40d" --epochs 12 --seed 0 "${X4[@]}" --out "$RUNS/sp4_res_e12_5fold" --resume
     $PY -m emofusion evaluate "$RUNS/sp4_res_e12_5fold" --results-name audio_abl_sp4_res_e12_5fold --quiet
     # rows 54-55 (session 9, fixed before they ran): five teachers (rows 48-50, 52, 53), 20 epochs;
-    # row 55 is the single-network headline (results/audio_single_5fold.*), its fold 1 models/audio
+    # row 55 was session 9's single-network headline and shipped models/audio
     TEACHERS5=("${TEACHERS[@]}" "$RUNS/kd3_res_5fold" "$RUNS/sp4_res_e12_5fold")
     $PY -m emofusion evaluate --ensemble "${TEACHERS5[@]}" --out "$RUNS/ens_teachers5_5fold" \
         --results-name audio_abl_ens_teachers5_5fold --quiet
@@ -221,7 +222,17 @@ if [ "${SINGLE:-1}" = 1 ]; then
     for t in "${TEACHERS5[@]}"; do KD5+=(--teacher "$t"); done
     res --cache "$CACHE/ravdess-mfcc40d" --epochs 20 --seed 0 "${X4[@]}" "${KD5[@]}" --distill-weight 0.8 \
         --distill-temperature 2 --out "$RUNS/kd5_res_e20_5fold" --resume
-    $PY -m emofusion evaluate "$RUNS/kd5_res_e20_5fold" --results-name audio_single_5fold --quiet
-    $PY -m emofusion bench quantization "$RUNS/kd5_res_e20_5fold" --out results/quantization_audio
+    $PY -m emofusion evaluate "$RUNS/kd5_res_e20_5fold" --results-name audio_abl_kd5_res_e20_5fold --quiet
+    # rows 56-57 (session 10, fixed before they ran): row 55 joins the teachers, 25 epochs;
+    # row 57 is the single-network headline (results/audio_single_5fold.*), its fold 1 models/audio
+    TEACHERS6=("${TEACHERS5[@]}" "$RUNS/kd5_res_e20_5fold")
+    $PY -m emofusion evaluate --ensemble "${TEACHERS6[@]}" --out "$RUNS/ens_teachers6_5fold" \
+        --results-name audio_abl_ens_teachers6_5fold --quiet
+    KD6=()
+    for t in "${TEACHERS6[@]}"; do KD6+=(--teacher "$t"); done
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 25 --seed 0 "${X4[@]}" "${KD6[@]}" --distill-weight 0.8 \
+        --distill-temperature 2 --out "$RUNS/kd6_res_e25_5fold" --resume
+    $PY -m emofusion evaluate "$RUNS/kd6_res_e25_5fold" --results-name audio_single_5fold --quiet
+    $PY -m emofusion bench quantization "$RUNS/kd6_res_e25_5fold" --out results/quantization_audio
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
