@@ -4,7 +4,7 @@
 #   bash scripts/reproduce_audio.sh [DATA_DIR] [WORK_DIR]
 # DATA_DIR defaults to ../shared/data/ravdess-speech, WORK_DIR (caches, runs) to ../work-audio.
 # Training runs as NPROC DDP processes (torchrun, gloo on CPU; default 2 = the 2 cores used here).
-# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-47 (and 48-55);
+# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-47 (and 48-57);
 # SINGLE=0 skips rows 48-55 (the distilled single networks; row 55's fold 1 ships as models/audio).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -203,12 +203,19 @@ if [ "${SINGLE:-1}" = 1 ]; then
     for r in sp4_res_s6 sp_res_s5 sp_e10_s4; do
         $PY -m emofusion evaluate "$RUNS/${r}_5fold" --results-name audio_abl_${r}_5fold --quiet
     done
+    # distill ENSEMBLE EPOCHS STUDENT TEACHER_RUN...: the teachers' ensemble (no TTA, a row of its own),
+    # then one audio_res per fold taught by them (W 0.8, T 2, seed 0, 4 speed copies)
+    distill() {
+        local ens=$1 epochs=$2 out=$3 kd=() t
+        shift 3
+        $PY -m emofusion evaluate --ensemble "$@" --out "$RUNS/$ens" --results-name "audio_abl_$ens" --quiet
+        for t in "$@"; do kd+=(--teacher "$t"); done
+        res --cache "$CACHE/ravdess-mfcc40d" --epochs "$epochs" --seed 0 "${X4[@]}" "${kd[@]}" --distill-weight 0.8 \
+            --distill-temperature 2 --out "$RUNS/$out" --resume
+    }
+    # rows 51-52 (session 8): three teachers (rows 48-50), 12 epochs
     TEACHERS=("$RUNS/sp4_res_s6_5fold" "$RUNS/sp_res_s5_5fold" "$RUNS/sp_e10_s4_5fold")
-    $PY -m emofusion evaluate --ensemble "${TEACHERS[@]}" --out "$RUNS/ens_teachers_5fold" \
-        --results-name audio_abl_ens_teachers_5fold --quiet
-    res --cache "$CACHE/ravdess-mfcc40d" --epochs 12 --seed 0 "${X4[@]}" --teacher "${TEACHERS[0]}" \
-        --teacher "${TEACHERS[1]}" --teacher "${TEACHERS[2]}" --distill-weight 0.8 --distill-temperature 2 \
-        --out "$RUNS/kd3_res_5fold" --resume
+    distill ens_teachers_5fold 12 kd3_res_5fold "${TEACHERS[@]}"
     $PY -m emofusion evaluate "$RUNS/kd3_res_5fold" --results-name audio_abl_kd3_res_5fold --quiet
     # row 53: the control, row 52 without teachers
     res --cache "$CACHE/ravdess-mfcc40d" --epochs 12 --seed 0 "${X4[@]}" --out "$RUNS/sp4_res_e12_5fold" --resume
@@ -216,22 +223,11 @@ if [ "${SINGLE:-1}" = 1 ]; then
     # rows 54-55 (session 9, fixed before they ran): five teachers (rows 48-50, 52, 53), 20 epochs;
     # row 55 was session 9's single-network headline and shipped models/audio
     TEACHERS5=("${TEACHERS[@]}" "$RUNS/kd3_res_5fold" "$RUNS/sp4_res_e12_5fold")
-    $PY -m emofusion evaluate --ensemble "${TEACHERS5[@]}" --out "$RUNS/ens_teachers5_5fold" \
-        --results-name audio_abl_ens_teachers5_5fold --quiet
-    KD5=()
-    for t in "${TEACHERS5[@]}"; do KD5+=(--teacher "$t"); done
-    res --cache "$CACHE/ravdess-mfcc40d" --epochs 20 --seed 0 "${X4[@]}" "${KD5[@]}" --distill-weight 0.8 \
-        --distill-temperature 2 --out "$RUNS/kd5_res_e20_5fold" --resume
+    distill ens_teachers5_5fold 20 kd5_res_e20_5fold "${TEACHERS5[@]}"
     $PY -m emofusion evaluate "$RUNS/kd5_res_e20_5fold" --results-name audio_abl_kd5_res_e20_5fold --quiet
     # rows 56-57 (session 10, fixed before they ran): row 55 joins the teachers, 25 epochs;
     # row 57 is the single-network headline (results/audio_single_5fold.*), its fold 1 models/audio
-    TEACHERS6=("${TEACHERS5[@]}" "$RUNS/kd5_res_e20_5fold")
-    $PY -m emofusion evaluate --ensemble "${TEACHERS6[@]}" --out "$RUNS/ens_teachers6_5fold" \
-        --results-name audio_abl_ens_teachers6_5fold --quiet
-    KD6=()
-    for t in "${TEACHERS6[@]}"; do KD6+=(--teacher "$t"); done
-    res --cache "$CACHE/ravdess-mfcc40d" --epochs 25 --seed 0 "${X4[@]}" "${KD6[@]}" --distill-weight 0.8 \
-        --distill-temperature 2 --out "$RUNS/kd6_res_e25_5fold" --resume
+    distill ens_teachers6_5fold 25 kd6_res_e25_5fold "${TEACHERS5[@]}" "$RUNS/kd5_res_e20_5fold"
     $PY -m emofusion evaluate "$RUNS/kd6_res_e25_5fold" --results-name audio_single_5fold --quiet
     $PY -m emofusion bench quantization "$RUNS/kd6_res_e25_5fold" --out results/quantization_audio
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
