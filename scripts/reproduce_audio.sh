@@ -5,7 +5,7 @@
 # DATA_DIR defaults to ../shared/data/ravdess-speech, WORK_DIR (caches, runs) to ../work-audio.
 # Training runs as NPROC DDP processes (torchrun, gloo on CPU; default 2 = the 2 cores used here).
 # Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-47 (and 48-57);
-# SINGLE=0 skips rows 48-55 (the distilled single networks; row 55's fold 1 ships as models/audio).
+# SINGLE=0 skips rows 48-57 (the distilled single networks; row 57's fold 1 ships as models/audio).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/ravdess-speech}
