@@ -4,8 +4,8 @@
 #   bash scripts/reproduce_audio.sh [DATA_DIR] [WORK_DIR]
 # DATA_DIR defaults to ../shared/data/ravdess-speech, WORK_DIR (caches, runs) to ../work-audio.
 # Training runs as NPROC DDP processes (torchrun, gloo on CPU; default 2 = the 2 cores used here).
-# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-47 (and 48-57);
-# SINGLE=0 skips rows 48-57 (the distilled single networks; row 57's fold 1 ships as models/audio).
+# Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-47 (and 48-58);
+# SINGLE=0 skips rows 48-58 (the distilled single networks; row 57's fold 1 ships as models/audio).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/ravdess-speech}
@@ -189,7 +189,7 @@ if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
 
-# rows 48-57 (sessions 8-10, fixed before they ran; SINGLE=0 skips them): one audio network per fold
+# rows 48-58 (sessions 8-10, fixed before they ran; SINGLE=0 skips them): one audio network per fold
 # distilled from three fresh teachers (rows 48-50: seeds 6, 5, 4 of rows 20, 16, 15) in row 52, from
 # five (rows 48-50, 52, 53) in row 55, from six (row 55 too) in row 57, the single-network headline
 # (results/audio_single_5fold.*)
@@ -229,6 +229,9 @@ if [ "${SINGLE:-1}" = 1 ]; then
     # row 57 is the single-network headline (results/audio_single_5fold.*), its fold 1 models/audio
     distill ens_teachers6_5fold 25 kd6_res_e25_5fold "${TEACHERS5[@]}" "$RUNS/kd5_res_e20_5fold"
     $PY -m emofusion evaluate "$RUNS/kd6_res_e25_5fold" --results-name audio_single_5fold --quiet
+    # row 58: the control, row 55 without teachers
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 20 --seed 0 "${X4[@]}" --out "$RUNS/sp4_res_e20_5fold" --resume
+    $PY -m emofusion evaluate "$RUNS/sp4_res_e20_5fold" --results-name audio_abl_sp4_res_e20_5fold --quiet
     $PY -m emofusion bench quantization "$RUNS/kd6_res_e25_5fold" --out results/quantization_audio
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
