@@ -177,3 +177,46 @@ def test_audio_cnn2d_trains_on_log_mel_planes_from_the_cache(tmp_path):
     res = train_fold(mcfg, cfg, make_dataset(cache, (1, 2), ("audio",)), make_dataset(cache, (3,), ("audio",)),
                      tmp_path / "run", cache.config, progress=False)
     assert res.history[-1]["val_acc"] > 0.5  # 4 classes: chance is 0.25
+
+
+def test_weight_average_follows_the_formula_and_keeps_integer_buffers():
+    from emofusion.train.weight_average import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    avg = WeightAverage(net, 0.9)
+    before = {k: v.clone() for k, v in avg.state_dict().items()}
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+        net[1].num_batches_tracked.fill_(5)
+    avg.update(net)
+    got = avg.state_dict()
+    assert torch.allclose(got["0.weight"], 0.9 * before["0.weight"] + 0.1 * net[0].weight)
+    assert int(got["1.num_batches_tracked"]) == 5
+    assert not any(p.requires_grad for p in avg.model.parameters())
+    with pytest.raises(ValueError):
+        WeightAverage(net, 1.0)
+
+
+@pytest.mark.slow
+def test_ema_run_saves_the_average_as_best_and_resumes_exactly(cache, tmp_path):
+    """best.pt holds the averaged weights, raw.pt the last raw ones; an interrupted EMA run resumed
+    from last.pt ends with the same average as an uninterrupted one."""
+    from emofusion.train.loop import RAW
+
+    cfg = TrainConfig(fusion="audio", epochs=3, lr=3e-3, schedule="cosine", augment=AUG, seed=7, ema_decay=0.9)
+    a = _run(cache, tmp_path / "a", cfg)
+    def shipped(path):  # best.pt / raw.pt: the checkpoint format, weights under "state_dict"
+        return torch.load(path, weights_only=False)["state_dict"]
+
+    best, raw, last = shipped(tmp_path / "a" / BEST), shipped(tmp_path / "a" / RAW), _weights(tmp_path / "a" / LAST)
+    assert all(torch.equal(raw[k], last[k]) for k in raw)
+    assert any(not torch.equal(best[k], raw[k]) for k in best if best[k].is_floating_point())
+    assert a.history[-1]["val_acc"] is not None  # validation scored the average
+    with pytest.raises(KeyboardInterrupt):
+        _run(cache, tmp_path / "r", cfg.replace(n_val=0), stop_after=2)
+    _run(cache, tmp_path / "r", cfg.replace(n_val=0), resume=True)
+    b = _run(cache, tmp_path / "u", cfg.replace(n_val=0))
+    wr, wu = shipped(tmp_path / "r" / BEST), shipped(tmp_path / "u" / BEST)
+    assert b.best_epoch == 3 and all(torch.equal(wr[k], wu[k]) for k in wr)
+    with pytest.raises(ValueError):
+        TrainConfig(ema_decay=1.0)

@@ -72,6 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "teaches fold k (repeat for an ensemble; needs --distill-weight)")
     p.add_argument("--distill-weight", type=float, help="weight w of the teachers' soft answers (0-1)")
     p.add_argument("--distill-temperature", type=float, help="softmax temperature T for distillation")
+    p.add_argument("--ema-decay", type=float,
+                   help="average the weights over steps with this decay (e.g. 0.999); best.pt is the average")
     p.add_argument("--num-workers", type=int)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-in-memory", action="store_true", help="read entries from disk each epoch")
@@ -83,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 TOP = ("fusion", "protocol", "folds", "test_actors", "val_actors", "n_val", "epochs", "batch_size", "optimizer", "lr",
        "momentum", "weight_decay", "schedule", "milestones", "gamma", "seed", "label_smoothing", "precise_bn",
-       "select_by", "num_workers", "device", "face_views", "distill_weight", "distill_temperature")
+       "select_by", "num_workers", "device", "face_views", "distill_weight", "distill_temperature", "ema_decay")
 AUG = ("modality_dropout", "modality_dropout_p", "mixup_alpha", "time_masks", "freq_masks", "audio_noise")
 
 

@@ -96,6 +96,9 @@ class TrainConfig:
     teachers: tuple[str, ...] = ()
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
+    # Exponential moving average of the weights per optimiser step (emofusion/train/weight_average.py):
+    # 0 = off; else validation and best.pt use the averaged network, raw.pt keeps the last raw one.
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -112,6 +115,8 @@ class TrainConfig:
                              "CNN change every step)")
         if not 0.0 <= self.distill_weight <= 1.0 or self.distill_temperature <= 0:
             raise ValueError("distill_weight must be in [0, 1] and distill_temperature > 0")
+        if not 0.0 <= self.ema_decay < 1.0 or (self.ema_decay and self.face_views):
+            raise ValueError("ema_decay must be in [0, 1) and does not combine with face_views")
         if bool(self.teachers) != (self.distill_weight > 0):
             raise ValueError("teachers and distill_weight > 0 go together")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:

@@ -30,8 +30,10 @@ from emofusion.train.config import TrainConfig
 from emofusion.train.distill import distill_loss
 from emofusion.train.inputs import to_float_inputs
 from emofusion.train.metrics import from_confusion
+from emofusion.train.weight_average import WeightAverage
 
 LAST, BEST, LOG = "last.pt", "best.pt", "metrics.jsonl"
+RAW = "raw.pt"  # with ema_decay: the last epoch's raw (not averaged) weights, best.pt's format
 FACE_VIEWS = "face_views.json"  # what precomputing the frozen face CNN's features cost (--face-views)
 
 
@@ -212,6 +214,11 @@ def train_fold(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start, history, best = state["epoch"], state["history"], state["best"]
+    ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
+    if ema is not None and start:
+        if state.get("ema") is None:
+            raise ValueError(f"{out / LAST} has no weight average to resume (trained without ema_decay)")
+        ema.load_state_dict(state["ema"])
     fwd_model, step_augment, views = model, cfg.augment, None
     if cfg.face_views:
         from emofusion.train import face_views as FV
@@ -255,6 +262,8 @@ def train_fold(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if ema is not None:
+                ema.update(model)
             n = targets.shape[0]
             correct = (logits.argmax(1) == targets.argmax(1)).sum().item()
             loss_sum += torch.tensor([loss.item() * n, correct, n], dtype=torch.float64)
@@ -262,6 +271,7 @@ def train_fold(
         sched.step()
         recalibrate_bn(fwd_model, loader, cfg.precise_bn, names, env,
                        pick=None if views is None else (lambda x: {**x, FACES: x[FACES][:, 0]}))
+        scored = fwd_model if ema is None else ema.model
         totals = D.all_sum(env, loss_sum)
         row: dict[str, Any] = {
             "epoch": epoch,
@@ -270,7 +280,7 @@ def train_fold(
             "train_n": int(totals[2]),  # clips seen, summed over processes
             "lr": lr,
         }
-        row.update(_validate(fwd_model, val_set, env, cfg.batch_size * 4) if has_val else
+        row.update(_validate(scored, val_set, env, cfg.batch_size * 4) if has_val else
                    {"val_loss": None, "val_acc": None, "val_f1": None, "val_n": 0})
         score = row["val_f1" if cfg.select_by == "f1" else "val_acc"] if has_val else None
         improved = not has_val or best["score"] is None or score > best["score"]
@@ -281,10 +291,13 @@ def train_fold(
         if env.is_main:
             fold_meta = {**(meta or {}), "epoch": epoch, "train_config": cfg.to_dict(), "val": row}
             if improved:
-                _save_best(model, model_cfg, media_cfg, fold_meta, out / BEST)
+                _save_best(model if ema is None else ema.model, model_cfg, media_cfg, fold_meta, out / BEST)
+            if ema is not None:
+                _save_best(model, model_cfg, media_cfg, fold_meta, out / RAW)
             atomic_write(out / LAST, lambda f: torch.save({
                 "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "history": history, "best": best,
+                "ema": None if ema is None else ema.state_dict(),
                 "train_config": cfg.to_dict(),
                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
                         "python": random.getstate(), "augment": gen.get_state()},
