@@ -189,10 +189,10 @@ if [ "${ABLATION:-1}" = 1 ] || [ "${REPLICATION_ONLY:-0}" = 1 ]; then
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
 
-# rows 48-58 (sessions 8-10, fixed before they ran; SINGLE=0 skips them): one audio network per fold
+# rows 48-61 (sessions 8-11, fixed before they ran; SINGLE=0 skips them): one audio network per fold
 # distilled from three fresh teachers (rows 48-50: seeds 6, 5, 4 of rows 20, 16, 15) in row 52, from
-# five (rows 48-50, 52, 53) in row 55, from six (row 55 too) in row 57, the single-network headline
-# (results/audio_single_5fold.*)
+# five (rows 48-50, 52, 53) in row 55, from six (row 55 too) in row 57, from eight (rows 57, 58 too)
+# with a moving average of its weights in row 60, the single-network headline (results/audio_single_5fold.*)
 if [ "${SINGLE:-1}" = 1 ]; then
     speed_caches
     res() { train --fusion audio_res --config scripts/configs/audio_res.json --folds 1,2,3,4,5 --n-val 0 "$@"; }
@@ -211,8 +211,9 @@ if [ "${SINGLE:-1}" = 1 ]; then
         $PY -m emofusion evaluate --ensemble "$@" --out "$RUNS/$ens" --results-name "audio_abl_$ens" --quiet
         for t in "$@"; do kd+=(--teacher "$t"); done
         res --cache "$CACHE/ravdess-mfcc40d" --epochs "$epochs" --seed 0 "${X4[@]}" "${kd[@]}" --distill-weight 0.8 \
-            --distill-temperature 2 --out "$RUNS/$out" --resume
+            --distill-temperature 2 "${KD_EXTRA[@]}" --out "$RUNS/$out" --resume
     }
+    KD_EXTRA=()  # more train flags for the student (row 60: --ema-decay)
     # rows 51-52 (session 8): three teachers (rows 48-50), 12 epochs
     TEACHERS=("$RUNS/sp4_res_s6_5fold" "$RUNS/sp_res_s5_5fold" "$RUNS/sp_e10_s4_5fold")
     distill ens_teachers_5fold 12 kd3_res_5fold "${TEACHERS[@]}"
@@ -226,12 +227,30 @@ if [ "${SINGLE:-1}" = 1 ]; then
     distill ens_teachers5_5fold 20 kd5_res_e20_5fold "${TEACHERS5[@]}"
     $PY -m emofusion evaluate "$RUNS/kd5_res_e20_5fold" --results-name audio_abl_kd5_res_e20_5fold --quiet
     # rows 56-57 (session 10, fixed before they ran): row 55 joins the teachers, 25 epochs;
-    # row 57 is the single-network headline (results/audio_single_5fold.*), its fold 1 models/audio
+    # row 57 was session 10's single-network headline and shipped models/audio
     distill ens_teachers6_5fold 25 kd6_res_e25_5fold "${TEACHERS5[@]}" "$RUNS/kd5_res_e20_5fold"
-    $PY -m emofusion evaluate "$RUNS/kd6_res_e25_5fold" --results-name audio_single_5fold --quiet
+    $PY -m emofusion evaluate "$RUNS/kd6_res_e25_5fold" --results-name audio_abl_kd6_res_e25_5fold --quiet
     # row 58: the control, row 55 without teachers
     res --cache "$CACHE/ravdess-mfcc40d" --epochs 20 --seed 0 "${X4[@]}" --out "$RUNS/sp4_res_e20_5fold" --resume
     $PY -m emofusion evaluate "$RUNS/sp4_res_e20_5fold" --results-name audio_abl_sp4_res_e20_5fold --quiet
-    $PY -m emofusion bench quantization "$RUNS/kd6_res_e25_5fold" --out results/quantization_audio
+    # rows 59-61 (session 11, fixed before they ran): all eight runs above teach, and the student's
+    # weights are averaged over steps; row 60 is the single-network headline, its fold 1 models/audio
+    KD_EXTRA=(--ema-decay 0.999)
+    distill ens_teachers8_5fold 20 kd8_res_ema_5fold "${TEACHERS5[@]}" "$RUNS/kd5_res_e20_5fold" \
+        "$RUNS/kd6_res_e25_5fold" "$RUNS/sp4_res_e20_5fold"
+    KD_EXTRA=()
+    $PY -m emofusion evaluate "$RUNS/kd8_res_ema_5fold" --results-name audio_single_5fold --quiet
+    # row 61: the same run's last raw weights (fold_k/raw.pt), to see what the averaging bought
+    raw_weights() {  # RUN OUT: a run directory whose fold models are RUN's raw.pt
+        local f d
+        rm -rf "$2" && mkdir -p "$2" && cp "$1/run.json" "$1/train_config.json" "$2/"
+        for f in "$1"/fold_*; do
+            d="$2/$(basename "$f")"; mkdir -p "$d"
+            cp "$f/split.json" "$f/metrics.jsonl" "$d/" && ln -s "$(realpath "$f/raw.pt")" "$d/best.pt"
+        done
+    }
+    raw_weights "$RUNS/kd8_res_ema_5fold" "$RUNS/kd8_res_raw_5fold"
+    $PY -m emofusion evaluate "$RUNS/kd8_res_raw_5fold" --results-name audio_abl_kd8_res_raw_5fold --quiet
+    $PY -m emofusion bench quantization "$RUNS/kd8_res_ema_5fold" --out results/quantization_audio
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi

@@ -40,7 +40,7 @@ fi
 #    25 epochs, last epoch kept; made by scripts/reproduce_audio.sh). The fusions below keep the
 #    reference audio stack (their audio branch), so the distilled network cannot start them.
 AUDIO_RUN=$WORK/runs/kd6_res_e25_5fold
-AUDIO_RES=results/audio_single_5fold.json
+AUDIO_RES=results/audio_abl_kd6_res_e25_5fold.json
 [ -f "$AUDIO_RUN/fold_5/best.pt" ] || REPLICATION_ONLY=1 bash scripts/reproduce_audio.sh "$SHARED/ravdess-speech" "$WORK"
 $PY -m emofusion.train.model_card --run "$AUDIO_RUN" --fold 1 --results "$AUDIO_RES" \
     --name audio --out models/audio --command "REPLICATION_ONLY=1 bash scripts/reproduce_audio.sh && $CMD" --data speech
