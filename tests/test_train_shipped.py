@@ -102,7 +102,8 @@ def test_model_card_of_a_run_without_validation_actors(tmp_path):
 
     run, res = _ship_fake_run(tmp_path)
     results = json.loads(res.read_text())
-    results["train_config"] = {"epochs": 10, "n_val": 0, "extra_train_caches": ["c-speed0.9", "c-speed1.1"]}
+    results["train_config"] = {"epochs": 10, "n_val": 0, "extra_train_caches": ["c-speed0.9", "c-speed1.1"],
+                               "ema_decay": 0.999}
     res.write_text(json.dumps(results))
     out = tmp_path / "models" / "audio"
     assert main(["--run", str(run), "--fold", "2", "--results", str(res), "--name", "audio", "--out", str(out),
@@ -111,6 +112,7 @@ def test_model_card_of_a_run_without_validation_actors(tmp_path):
     assert "last epoch" in card["protocol"] and "chosen on validation" not in card["protocol"]
     assert "2 more cache(s)" in card["data"] and "c-speed0.9, c-speed1.1" in card["data"]
     assert "last epoch kept" in (out / "card.md").read_text()
+    assert "moving average of the training weights over steps (decay 0.999" in (out / "card.md").read_text()
 
 
 def test_cremad_label_names():

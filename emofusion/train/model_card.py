@@ -123,6 +123,9 @@ def markdown(card: dict[str, Any]) -> str:
                      f"cross-entropy + {tc['distill_weight']:.2g} x T^2 KL to the mean softmax (T = "
                      f"{tc['distill_temperature']:g}) of {len(tc['teachers'])} teacher runs' same-fold models ({runs}), "
                      "which never saw this fold's test actors; it runs alone, with no ensemble at inference.")
+    if tc.get("ema_decay"):
+        training += (f" The shipped weights are a moving average of the training weights over steps (decay "
+                     f"{tc['ema_decay']:g}, emofusion/train/weight_average.py), taken at the last epoch.")
     lines = [f"# Model card: `{card['name']}` ({card['configuration']})", "",
              f"Generated {card['date']} by `emofusion.train.model_card` from the results files named below.", "",
              f"- **Checkpoint**: `{card['checkpoint']}` ({card['parameters']:,} parameters; inputs "
