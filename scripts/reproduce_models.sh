@@ -35,12 +35,13 @@ if [ "${AV:-0}" = 1 ]; then
     exit 0
 fi
 
-# 1. the audio model: fold 1 of ablation row 57 (one audio_res per fold, distilled from six
+# 1. the audio model: fold 1 of ablation row 60 (one audio_res per fold, distilled from eight
 #    runs of the same folds, on all 19 non-test actors plus their 0.8x-1.2x speed copies,
-#    25 epochs, last epoch kept; made by scripts/reproduce_audio.sh). The fusions below keep the
-#    reference audio stack (their audio branch), so the distilled network cannot start them.
-AUDIO_RUN=$WORK/runs/kd6_res_e25_5fold
-AUDIO_RES=results/audio_abl_kd6_res_e25_5fold.json
+#    20 epochs, a moving average of its weights kept at the last epoch; made by
+#    scripts/reproduce_audio.sh). The fusions below keep the reference audio stack (their audio
+#    branch), so the distilled network cannot start them.
+AUDIO_RUN=$WORK/runs/kd8_res_ema_5fold
+AUDIO_RES=results/audio_single_5fold.json
 [ -f "$AUDIO_RUN/fold_5/best.pt" ] || REPLICATION_ONLY=1 bash scripts/reproduce_audio.sh "$SHARED/ravdess-speech" "$WORK"
 $PY -m emofusion.train.model_card --run "$AUDIO_RUN" --fold 1 --results "$AUDIO_RES" \
     --name audio --out models/audio --command "REPLICATION_ONLY=1 bash scripts/reproduce_audio.sh && $CMD" --data speech

@@ -24,13 +24,13 @@ BLOCKS: dict[tuple[str, str], str] = {
     # README: the models that ship (models/) and what they measurably do
     ("README.md", "shipped_ia"): "results/ia_stills112f5_sp_fold1.md",
     ("README.md", "shipped_lt"): "results/lt_stills112f5_sp_fold1.md",
-    ("README.md", "shipped_audio"): "results/audio_abl_kd6_res_e25_5fold.md",
+    ("README.md", "shipped_audio"): "results/audio_single_5fold.md",
     ("README.md", "actor5_shipped"): "results/actor5_shipped.md",
     ("README.md", "face_pretrain_readme"): "results/face_pretrain.md",
     # docs/RESULTS.md: research results, replications and benchmarks
     ("docs/RESULTS.md", "face_pretrain"): "results/face_pretrain.md",
     ("docs/RESULTS.md", "paired_fold1"): "results/paired_fold1.md",
-    ("docs/RESULTS.md", "audio_single_5fold"): "results/audio_abl_kd6_res_e25_5fold.md",
+    ("docs/RESULTS.md", "audio_single_5fold"): "results/audio_single_5fold.md",
     ("docs/RESULTS.md", "audio_abl_ens14_tta4_5fold"): "results/audio_abl_ens14_tta4_5fold.md",
     ("docs/RESULTS.md", "audio_5fold"): "results/audio_5fold.md",
     ("docs/RESULTS.md", "audio_ablation"): "results/audio_ablation.md",
