@@ -215,9 +215,7 @@ def train_fold(
         sched.load_state_dict(state["scheduler"])
         start, history, best = state["epoch"], state["history"], state["best"]
     ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
-    if ema is not None and start:
-        if state.get("ema") is None:
-            raise ValueError(f"{out / LAST} has no weight average to resume (trained without ema_decay)")
+    if ema is not None and start:  # cv refuses to resume a run under another config, so last.pt has it
         ema.load_state_dict(state["ema"])
     fwd_model, step_augment, views = model, cfg.augment, None
     if cfg.face_views:
