@@ -5,7 +5,7 @@
 # DATA_DIR defaults to ../shared/data/ravdess-speech, WORK_DIR (caches, runs) to ../work-audio.
 # Training runs as NPROC DDP processes (torchrun, gloo on CPU; default 2 = the 2 cores used here).
 # Set ABLATION=0 to run only the headline, REPLICATION_ONLY=1 to run only rows 23-47 (and 48-58);
-# SINGLE=0 skips rows 48-58 (the distilled single networks; row 57's fold 1 ships as models/audio).
+# SINGLE=0 skips rows 48-62 (the distilled single networks; see reproduce_models.sh for the shipped one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/data/ravdess-speech}
@@ -236,8 +236,9 @@ if [ "${SINGLE:-1}" = 1 ]; then
     # rows 59-61 (session 11, fixed before they ran): all eight runs above teach, and the student's
     # weights are averaged over steps; row 60 is the single-network headline, its fold 1 models/audio
     KD_EXTRA=(--ema-decay 0.999)
-    distill ens_teachers8_5fold 20 kd8_res_ema_5fold "${TEACHERS5[@]}" "$RUNS/kd5_res_e20_5fold" \
-        "$RUNS/kd6_res_e25_5fold" "$RUNS/sp4_res_e20_5fold"
+    TEACHERS8=("${TEACHERS5[@]}" "$RUNS/kd5_res_e20_5fold" "$RUNS/kd6_res_e25_5fold" "$RUNS/sp4_res_e20_5fold")
+    distill ens_teachers8_5fold 20 kd8_res_ema_5fold "${TEACHERS8[@]}"
+    KD8=(); for t in "${TEACHERS8[@]}"; do KD8+=(--teacher "$t"); done
     KD_EXTRA=()
     $PY -m emofusion evaluate "$RUNS/kd8_res_ema_5fold" --results-name audio_single_5fold --quiet
     # row 61: the same run's last raw weights (fold_k/raw.pt), to see what the averaging bought
@@ -252,5 +253,14 @@ if [ "${SINGLE:-1}" = 1 ]; then
     raw_weights "$RUNS/kd8_res_ema_5fold" "$RUNS/kd8_res_raw_5fold"
     $PY -m emofusion evaluate "$RUNS/kd8_res_raw_5fold" --results-name audio_abl_kd8_res_raw_5fold --quiet
     $PY -m emofusion bench quantization "$RUNS/kd8_res_ema_5fold" --out results/quantization_audio
+    # row 62 (session 12, fixed before it ran): row 60 with a wider student (audio_width 96), the same
+    # eight teachers; scripts/ship_rule.py decides from folds 2-5 whether its fold 1 replaces models/audio
+    KD_EXTRA=(--ema-decay 0.999 --config scripts/configs/audio_res_w96.json)
+    res --cache "$CACHE/ravdess-mfcc40d" --epochs 20 --seed 0 "${X4[@]}" "${KD8[@]}" --distill-weight 0.8 \
+        --distill-temperature 2 "${KD_EXTRA[@]}" --out "$RUNS/kd8_w96_ema_5fold" --resume
+    KD_EXTRA=()
+    $PY -m emofusion evaluate "$RUNS/kd8_w96_ema_5fold" --results-name audio_abl_kd8_w96_ema_5fold --quiet
+    $PY scripts/ship_rule.py results/audio_single_5fold.json results/audio_abl_kd8_w96_ema_5fold.json \
+        --out results/ship_rule_s12
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi

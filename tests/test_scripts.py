@@ -82,3 +82,20 @@ def test_bench_backends_reports_speedups_without_judging_them(tmp_path):
     md = (tmp_path / "bench_backends.md").read_text()
     assert f"| ia | ort_int8 | {ups[('ia', 'ort_int8')]:.2f}x |" in md
     assert "met" not in md.split("## Speed-up")[1] and "target" not in md.lower()
+
+
+def test_ship_rule_leaves_fold_1_out_of_the_choice(tmp_path):
+    """Fold 1 holds actor 5: a candidate far better on fold 1 alone must not ship."""
+    ship_rule = load_script("ship_rule")
+
+    def run(accs):
+        return {"folds": [{"fold": f"fold_{k}", "full": {"accuracy": a}} for k, a in enumerate(accs, 1)]}
+
+    current, better_on_fold_1 = run([0.70, 0.68, 0.66, 0.70, 0.62]), run([0.95, 0.68, 0.66, 0.70, 0.61])
+    assert not ship_rule.decide(current, better_on_fold_1)["ship_candidate"]
+    assert ship_rule.decide(current, run([0.50, 0.68, 0.66, 0.70, 0.62]))["ship_candidate"]  # a tie ships
+    for name, data in (("cur", current), ("cand", better_on_fold_1), ("short", run([0.7, 0.7]))):
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    assert ship_rule.main([str(tmp_path / "cur.json"), str(tmp_path / "cand.json"), "--out", str(tmp_path / "d")]) == 0
+    assert "the current model stays" in (tmp_path / "d.md").read_text()
+    assert ship_rule.main([str(tmp_path / "cur.json"), str(tmp_path / "short.json"), "--out", str(tmp_path / "e")]) == 2
