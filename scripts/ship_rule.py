@@ -43,7 +43,7 @@ def decide(current: dict[str, Any], candidate: dict[str, Any]) -> dict[str, Any]
 
 def render(decision: dict[str, Any], current: str, candidate: str) -> str:
     rows = ["| fold | current | candidate |", "| --- | --- | --- |"]
-    for k in sorted(decision["current_folds"]):
+    for k in sorted(set(decision["current_folds"]) & set(decision["candidate_folds"])):
         mark = "" if k in decision["choice_folds"] else " (not used to choose)"
         rows.append(f"| {k}{mark} | {100 * decision['current_folds'][k]:.1f} % | "
                     f"{100 * decision['candidate_folds'][k]:.1f} % |")
