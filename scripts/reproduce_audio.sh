@@ -203,15 +203,19 @@ if [ "${SINGLE:-1}" = 1 ]; then
     for r in sp4_res_s6 sp_res_s5 sp_e10_s4; do
         $PY -m emofusion evaluate "$RUNS/${r}_5fold" --results-name audio_abl_${r}_5fold --quiet
     done
-    # distill ENSEMBLE EPOCHS STUDENT TEACHER_RUN...: the teachers' ensemble (no TTA, a row of its own),
-    # then one audio_res per fold taught by them (W 0.8, T 2, seed 0, 4 speed copies)
-    distill() {
-        local ens=$1 epochs=$2 out=$3 kd=() t
-        shift 3
-        $PY -m emofusion evaluate --ensemble "$@" --out "$RUNS/$ens" --results-name "audio_abl_$ens" --quiet
+    # student EPOCHS STUDENT TEACHER_RUN...: one audio_res per fold taught by the teachers (W 0.8, T 2,
+    # seed 0, 4 speed copies); distill ENSEMBLE EPOCHS STUDENT TEACHER_RUN... first scores the
+    # teachers' ensemble (no TTA, a row of its own)
+    student() {
+        local epochs=$1 out=$2 kd=() t
+        shift 2
         for t in "$@"; do kd+=(--teacher "$t"); done
         res --cache "$CACHE/ravdess-mfcc40d" --epochs "$epochs" --seed 0 "${X4[@]}" "${kd[@]}" --distill-weight 0.8 \
             --distill-temperature 2 "${KD_EXTRA[@]}" --out "$RUNS/$out" --resume
+    }
+    distill() {
+        $PY -m emofusion evaluate --ensemble "${@:4}" --out "$RUNS/$1" --results-name "audio_abl_$1" --quiet
+        student "${@:2}"
     }
     KD_EXTRA=()  # more train flags for the student (row 60: --ema-decay)
     # rows 51-52 (session 8): three teachers (rows 48-50), 12 epochs
@@ -238,7 +242,6 @@ if [ "${SINGLE:-1}" = 1 ]; then
     KD_EXTRA=(--ema-decay 0.999)
     TEACHERS8=("${TEACHERS5[@]}" "$RUNS/kd5_res_e20_5fold" "$RUNS/kd6_res_e25_5fold" "$RUNS/sp4_res_e20_5fold")
     distill ens_teachers8_5fold 20 kd8_res_ema_5fold "${TEACHERS8[@]}"
-    KD8=(); for t in "${TEACHERS8[@]}"; do KD8+=(--teacher "$t"); done
     KD_EXTRA=()
     $PY -m emofusion evaluate "$RUNS/kd8_res_ema_5fold" --results-name audio_single_5fold --quiet
     # row 61: the same run's last raw weights (fold_k/raw.pt), to see what the averaging bought
@@ -256,8 +259,7 @@ if [ "${SINGLE:-1}" = 1 ]; then
     # row 62 (session 12, fixed before it ran): row 60 with a wider student (audio_width 96), the same
     # eight teachers; scripts/ship_rule.py decides from folds 2-5 whether its fold 1 replaces models/audio
     KD_EXTRA=(--ema-decay 0.999 --config scripts/configs/audio_res_w96.json)
-    res --cache "$CACHE/ravdess-mfcc40d" --epochs 20 --seed 0 "${X4[@]}" "${KD8[@]}" --distill-weight 0.8 \
-        --distill-temperature 2 "${KD_EXTRA[@]}" --out "$RUNS/kd8_w96_ema_5fold" --resume
+    student 20 kd8_w96_ema_5fold "${TEACHERS8[@]}"
     KD_EXTRA=()
     $PY -m emofusion evaluate "$RUNS/kd8_w96_ema_5fold" --results-name audio_abl_kd8_w96_ema_5fold --quiet
     $PY scripts/ship_rule.py results/audio_single_5fold.json results/audio_abl_kd8_w96_ema_5fold.json \
