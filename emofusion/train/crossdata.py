@@ -19,15 +19,7 @@ from typing import Any
 import numpy as np
 
 from emofusion.constants import CLASSES
-
-# CREMA-D emotion codes -> our class names (CREMA-D has no calm and no surprised).
-CREMAD_LABELS = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
-
-
-def cremad_label(path: Path) -> str | None:
-    """`1001_DFA_ANG_XX.mp4` -> "angry"; None when the name carries no CREMA-D emotion code."""
-    parts = path.stem.split("_")
-    return CREMAD_LABELS.get(parts[2]) if len(parts) >= 3 else None
+from emofusion.data.cremad import CREMAD_LABELS, cremad_label  # noqa: F401  (re-exported)
 
 
 def _verdict(probs: np.ndarray, label: str | None) -> dict[str, Any]:

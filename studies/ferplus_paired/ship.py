@@ -2,7 +2,7 @@
 and a model card (card.json + card.md) holding the data each stream saw, the licences, the measured
 rows from results/ and the command that reproduces them.
 
-    python -m emofusion.train.ship --face RUN/face.pt --paired RUN_DIR --models models
+    python -m studies.ferplus_paired.ship --face RUN/face.pt --paired RUN_DIR --models models
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ LICENCE_FACE = (f"Trained on {FERPLUS}. Weights trained on FER-2013 images inher
                 "research-only terms; no FER+/FER-2013 image, crop or array is in this repository.")
 LICENCE_AV = (f"Derived from {RAVDESS} (non-commercial, attribution, share-alike) and {FERPLUS}: research "
               "use only, non-commercial, with attribution.")
-COMMAND = "bash scripts/reproduce_face_fusion.sh"
+COMMAND = "bash studies/ferplus_paired/reproduce.sh"
 
 DATA = {
     "face": "FER+ train split (28,558 faces; those with a FER+ majority label), trained on the 10-annotator "

@@ -10,7 +10,7 @@ and the head. Modality dropout (voice or face removed, as the product feeds a mi
 keeps each stream able to answer alone.
 
 Validation actors get FER+ *valid* faces (a fixed pairing), so model choice never sees a test
-face or a test voice; actor 5's real audio-visual pairs are scored by `emofusion.train.paired_eval`.
+face or a test voice; actor 5's real audio-visual pairs are scored by `studies.ferplus_paired.paired_eval`.
 """
 
 from __future__ import annotations

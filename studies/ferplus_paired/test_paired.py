@@ -8,7 +8,7 @@ import torch
 from emofusion.constants import CLASSES
 from emofusion.nets.config import ModelConfig
 from emofusion.nets.registry import create_model
-from emofusion.train.paired import FERPLUS_FOR_RAVDESS, FaceBank, PairedConfig, cap_per_class, pair_faces, train_paired
+from studies.ferplus_paired.paired import FERPLUS_FOR_RAVDESS, FaceBank, PairedConfig, cap_per_class, pair_faces, train_paired
 
 
 def _bank(per_class=4, views=3):

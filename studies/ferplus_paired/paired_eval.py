@@ -101,7 +101,7 @@ def evaluate_all(trained: dict[str, Path], face_ckpt: Path, cache, split, va_a, 
     w_audio = float(grid[int(np.argmax(f1))])
 
     res: dict[str, Any] = {"late_fusion_audio_weight": w_audio, "split": split.to_dict(),
-                           "command": "emofusion train-paired --cache CACHE --face FACE.pt --out RUN"}
+                           "command": "python -m studies.ferplus_paired.paired_cli --cache CACHE --face FACE.pt --out RUN"}
     for where in ("actor5", "cremad"):
         if where == "actor5":
             audio, faces, y, missed = actor5_inputs(cache, n_frames, size)

@@ -2,7 +2,7 @@
 # Reproduce models/face, models/audio, models/ia, models/lt and results/face_framing.json,
 # results/face_pretrain.*, results/paired_fold1.* (issues 13 and 14), on CPU.
 #
-#   bash scripts/reproduce_face_fusion.sh
+#   bash studies/ferplus_paired/reproduce.sh
 #
 # 1. how our MTCNN path frames a FER+ face (the zoom the face training draws faces at);
 # 2. the face CNN on FER+ (what ran here: a 25-epoch cosine schedule for 12 epochs, then shortened
@@ -15,7 +15,7 @@
 # 5. ship the face model into models/face with its card. The FER+-paired audio / IA / LT scored
 #    below the shipped ones on actor 5 (results/paired_fold1.md), so those stay as they were.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
 WORK=${WORK:-../work-face}
 SHARED=${SHARED:-../shared/data}
@@ -28,6 +28,6 @@ $PY -m emofusion train-face --out "$WORK/face48" --epochs 17
 [ -f "$WORK/ravdess-mfcc40d/config.json" ] && [ "$(wc -l < "$WORK/ravdess-mfcc40d/manifest.jsonl")" -ge 1440 ] || \
     $PY -m emofusion preprocess "$SHARED/ravdess-speech" --out "$WORK/ravdess-mfcc40d" --audio-kind mfcc --n-mfcc 40 \
         --deltas --modalities audio --workers 2
-$PY -m emofusion train-paired --cache "$WORK/ravdess-mfcc40d" --face "$WORK/face48/face.pt" --out "$WORK/paired" \
+$PY -m studies.ferplus_paired.paired_cli --cache "$WORK/ravdess-mfcc40d" --face "$WORK/face48/face.pt" --out "$WORK/paired" \
     --models audio,ia,lt,it --epochs 12 --compare models/audio --compare models/ia --compare models/lt
-$PY -m emofusion.train.ship --face "$WORK/face48/face.pt" --paired "$WORK/paired" --models models --names ""
+$PY -m studies.ferplus_paired.ship --face "$WORK/face48/face.pt" --paired "$WORK/paired" --models models --names ""

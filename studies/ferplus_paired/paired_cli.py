@@ -1,10 +1,13 @@
-"""`emofusion train-paired`: the audio, IA, IT and LT models of fold 1 on RAVDESS voices paired with
-FER+ faces (emofusion.train.paired), scored against each other on real audio-visual pairs.
+"""The study's training command (was `emofusion train-paired`): the audio, IA, IT and LT models of fold 1
+on RAVDESS voices paired with FER+ faces (studies.ferplus_paired.paired), scored against each other on
+real audio-visual pairs. Run from the repository root:
+
+    python -m studies.ferplus_paired.paired_cli --cache CACHE --face FACE.pt --out RUN
 
 Fold 1 of the 5-fold protocol: test actors 2, 5, 14, 15, 16 never train; validation actors
 (7, 8, 19, 20) choose each model's epoch and the late-fusion weight; the other 15 actors train.
 Then every model and baseline is scored on actor 5's 60 real audio-visual recordings and the 6
-CREMA-D clips (emofusion.train.paired_eval), into results/paired_fold1.{json,md}.
+CREMA-D clips (studies.ferplus_paired.paired_eval), into results/paired_fold1.{json,md}.
 """
 
 from __future__ import annotations
@@ -44,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from emofusion.nets.checkpoint import load_checkpoint, load_efficientface_pretrained, save_checkpoint
     from emofusion.nets.config import ModelConfig
     from emofusion.nets.registry import create_model
-    from emofusion.train.paired import PairedConfig, build_bank, cap_per_class, pair_faces, train_paired
-    from emofusion.train.paired_eval import evaluate_all
+    from studies.ferplus_paired.paired import PairedConfig, build_bank, cap_per_class, pair_faces, train_paired
+    from studies.ferplus_paired.paired_eval import evaluate_all
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -115,3 +118,15 @@ def run(args: argparse.Namespace) -> int:
     res = evaluate_all(trained, args.face, cache, split, va_a, va_y, va_faces, banks["valid"], args.results, compare)
     print((args.results / "paired_fold1.md").read_text())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m studies.ferplus_paired.paired_cli", description=HELP)
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
