@@ -61,9 +61,18 @@ def _out_dir(args, ckpt: Path, several: bool) -> Path:
 def _to_safetensors(args, ckpts: list[Path]) -> int:
     from emofusion.nets.checkpoint import convert_checkpoint
 
+    from emofusion.infer.sources import CARD, remove_stale_card
+
     for ckpt in ckpts:
-        weights, config = convert_checkpoint(ckpt, _out_dir(args, ckpt, len(ckpts) > 1))
-        print(f"{_model_name(ckpt)}: wrote {weights} and {config}")
+        out = _out_dir(args, ckpt, len(ckpts) > 1)
+        weights, config = convert_checkpoint(ckpt, out)
+        print(f"wrote {weights} and {config} (from {ckpt})")
+        removed = remove_stale_card(out)
+        if removed:
+            print(f"removed {', '.join(p.name for p in removed)}: that card described other weights. Write this "
+                  f"model's card with: python -m emofusion.train.model_card --out {out} ...")
+        elif not (out / CARD).is_file():
+            print(f"{out} has no model card yet: python -m emofusion.train.model_card --out {out} ...")
     return 0
 
 

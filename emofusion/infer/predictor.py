@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from emofusion.config import MediaConfig
 from emofusion.constants import AUDIO, FACES
 from emofusion.errors import ModelLoadError, ModelsNotFound
 from emofusion.infer.backends import Backend, create_backend
-from emofusion.infer.sources import CARD, ModelFiles, has_model, onnx_metadata, read_card
+from emofusion.infer.sources import CARD, ModelFiles, card_matches, has_model, onnx_metadata, read_card
 from emofusion.media.errors import ClipError, Notice
 from emofusion.nets.checkpoint import CheckpointError
 from emofusion.probs import softmax
@@ -53,8 +54,9 @@ class LoadedPredictorModel:
     backend: Backend
     media_cfg: MediaConfig
     classes: tuple[str, ...]
-    card: dict[str, Any] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)  # {} unless the card names these weights
     sha256: str = ""  # identity of the weights + config (nets.checkpoint.model_sha256)
+    card_problem: str = ""  # why a card.json beside the weights is not used ("" when none / it matches)
 
     @property
     def kind(self) -> str:
@@ -257,7 +259,12 @@ class Predictor:
             raise ModelLoadError(f"cannot run model {name!r} ({d}) on backend {backend!r}: {exc}") from exc
         cfg = _media_cfg(b, files, loaded)
         sha = loaded.sha256 if loaded is not None else (getattr(b, "metadata", None) or {}).get("source_sha256", "")
-        return LoadedPredictorModel(name, b, cfg, tuple(b.classes), read_card(d / CARD), sha)
+        card, problem = read_card(d / CARD), ""
+        if card and not card_matches(card, sha):
+            card, problem = {}, (f"{d / CARD} describes other weights (its sha256 is not this model's): "
+                                 "not used; write the card again with python -m emofusion.train.model_card")
+            warnings.warn(f"model {name!r}: {problem}", stacklevel=2)
+        return LoadedPredictorModel(name, b, cfg, tuple(b.classes), card, sha, problem)
 
     @property
     def backend(self) -> Backend | None:

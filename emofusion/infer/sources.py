@@ -58,7 +58,31 @@ class ModelFiles:
 def read_card(path: Path | None) -> dict:
     if path is None or not path.is_file():
         return {}
-    return json.loads(path.read_text())
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def card_matches(card: dict, sha256: str) -> bool:
+    """A card describes the weights beside it only if it names their sha256 (model_sha256): a card
+    left behind by other weights must not speak for these ones (headline rule, web app)."""
+    return bool(card) and bool(sha256) and card.get("sha256") == sha256
+
+
+def remove_stale_card(model_dir: Path) -> list[Path]:
+    """Delete card.json / card.md when card.json names other weights than the dir's own; the
+    removed paths (nothing when the card matches or there is none)."""
+    from emofusion.nets.checkpoint import model_sha256
+
+    card = read_card(model_dir / CARD)
+    if not card or not (model_dir / WEIGHTS).is_file() or card_matches(card, model_sha256(model_dir / WEIGHTS)):
+        return []
+    stale = [p for p in (model_dir / CARD, model_dir / "card.md") if p.is_file()]
+    for p in stale:
+        p.unlink()
+    return stale
 
 
 def has_model(d: str | Path) -> bool:
