@@ -66,9 +66,11 @@ def read_card(path: Path | None) -> dict:
 
 
 def card_matches(card: dict, sha256: str) -> bool:
-    """A card describes the weights beside it only if it names their sha256 (model_sha256): a card
-    left behind by other weights must not speak for these ones (headline rule, web app)."""
-    return bool(card) and bool(sha256) and card.get("sha256") == sha256
+    """False when the card names other weights than `sha256` (model_sha256): a card left behind by
+    other weights must not speak for these ones (headline rule, web app). A card that names no
+    weights (hand-written) cannot be checked and is taken as it is."""
+    named = card.get("sha256") if card else None
+    return not (named and sha256 and named != sha256)
 
 
 def remove_stale_card(model_dir: Path) -> list[Path]:
