@@ -49,10 +49,13 @@ class VideoConfig:
 
 @dataclass(frozen=True)
 class AudioConfig:
-    """Audio features: mono, resampled, then MFCC (the reference) or log-mel."""
+    """Audio features: mono, resampled, then MFCC (the reference), log-mel, or Whisper's log-mel.
+
+    kind="whisper" is OpenAI Whisper's front end (see media/audio.py `whisper_log_mel`); its
+    encoder needs exactly sample_rate=16000, n_mels=80, n_fft=400, hop_length=160 (WHISPER_AUDIO)."""
 
     sample_rate: int = 22_050
-    kind: str = "mfcc"  # "mfcc" | "logmel"
+    kind: str = "mfcc"  # "mfcc" | "logmel" | "whisper"
     n_mfcc: int = 10
     n_mels: int = 128
     n_fft: int = 2048
@@ -67,6 +70,9 @@ class AudioConfig:
     @property
     def channels(self) -> int:
         return (self.n_mfcc if self.kind == "mfcc" else self.n_mels) * self.planes
+
+
+WHISPER_AUDIO = AudioConfig(sample_rate=16_000, kind="whisper", n_mels=80, n_fft=400, hop_length=160)
 
 
 @dataclass(frozen=True)

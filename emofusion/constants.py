@@ -16,6 +16,6 @@ NUM_CLASSES = len(CLASSES)
 # Names of the model inputs; ONNX graphs, caches and backends all use these keys.
 AUDIO = "audio"
 # Registered models that read the audio stream only (no face CNN).
-AUDIO_ONLY_MODELS: tuple[str, ...] = ("audio", "audio_res", "audio_cnn2d")
+AUDIO_ONLY_MODELS: tuple[str, ...] = ("audio", "audio_res", "audio_cnn2d", "audio_whisper", "audio_whisper_base")
 FACES = "faces"
 LOGITS = "logits"

@@ -61,11 +61,48 @@ def fit_window(wave: np.ndarray, n_samples: int, start: int | None = None) -> np
     return np.pad(wave, (left, pad - left))
 
 
+_MEL_FILTERS: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def whisper_log_mel(wave: np.ndarray, sample_rate: int = 16_000, n_fft: int = 400, hop_length: int = 160,
+                    n_mels: int = 80) -> np.ndarray:
+    """OpenAI Whisper's log-mel front end, float32 (n_mels, len(wave) // hop_length).
+
+    As published in whisper/audio.py `log_mel_spectrogram`: centred STFT (reflect padding,
+    periodic Hann window), power spectrum without the last frame, Slaney mel filters (the same
+    as librosa.filters.mel(sr, n_fft, n_mels), which Whisper's mel_filters.npz holds), log10 of
+    max(mel, 1e-10), floored at 8 below the clip's maximum, then (x + 4) / 4. Computed on the
+    clip itself (no padding to 30 s): the encoder runs at the clip's own length."""
+    import librosa
+
+    key = (sample_rate, n_fft, n_mels)
+    if key not in _MEL_FILTERS:
+        _MEL_FILTERS[key] = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+    y = np.ascontiguousarray(wave, dtype=np.float32)
+    half = n_fft // 2
+    if len(y) <= half:  # reflect padding needs more samples than half a window
+        y = np.pad(y, (0, half + 1 - len(y)))
+    y = np.pad(y, (half, half), mode="reflect")
+    n_frames = 1 + (len(y) - n_fft) // hop_length
+    frames = np.lib.stride_tricks.as_strided(y, (n_frames, n_fft), (y.strides[0] * hop_length, y.strides[0]))
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)  # periodic Hann
+    spec = np.fft.rfft(frames * window, axis=1)[:-1]  # Whisper drops the last frame
+    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+    log_spec = np.log10(np.maximum(_MEL_FILTERS[key] @ power.T, 1e-10))
+    log_spec = np.maximum(log_spec, log_spec.max() - 8.0)
+    return ((log_spec + 4.0) / 4.0).astype(np.float32)
+
+
 def features(wave: np.ndarray, cfg: AudioConfig) -> np.ndarray:
-    """float32 (cfg.channels, 1 + len(wave) // hop): MFCC or log-mel, optionally with deltas."""
+    """float32 (cfg.channels, 1 + len(wave) // hop): MFCC or log-mel, optionally with deltas;
+    kind="whisper": Whisper's log-mel, (n_mels, len(wave) // hop) as Whisper frames it."""
     import librosa
 
     y = np.ascontiguousarray(wave, dtype=np.float32)
+    if cfg.kind == "whisper":
+        if cfg.deltas:
+            raise ValueError("Whisper's log-mel has no deltas (the encoder reads the 80 bands only)")
+        return whisper_log_mel(y, cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels)
     if cfg.kind == "mfcc":
         feats = librosa.feature.mfcc(
             y=y, sr=cfg.sample_rate, n_mfcc=cfg.n_mfcc, n_fft=cfg.n_fft, hop_length=cfg.hop_length
@@ -76,7 +113,7 @@ def features(wave: np.ndarray, cfg: AudioConfig) -> np.ndarray:
         )
         feats = librosa.power_to_db(mel, ref=1.0, top_db=None)
     else:
-        raise ValueError(f"unknown audio feature kind {cfg.kind!r} (mfcc or logmel)")
+        raise ValueError(f"unknown audio feature kind {cfg.kind!r} (mfcc, logmel or whisper)")
     if cfg.deltas:
         width = min(9, feats.shape[1] - (1 - feats.shape[1] % 2))
         if width >= 3:

@@ -43,6 +43,7 @@ class ModelConfig:
     mlp_ratio: float = 2.0  # hidden width of the attention-block MLPs, relative to the stream width
     audio_width: int = 64  # audio_res / audio_cnn2d only: channels of the first stage (then 2x, 4x...)
     audio_planes: int = 1  # audio_cnn2d only: feature blocks stacked in audio_channels (3 with deltas)
+    tuned_layers: int = 0  # audio_whisper*: top encoder blocks trained (and saved); the rest stay frozen
 
     def __post_init__(self) -> None:
         if self.gate not in GATES:
