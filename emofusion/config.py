@@ -45,6 +45,11 @@ class VideoConfig:
     min_face_prob: float = 0.9
     # Boxes are averaged over this many neighbouring frames (1 = no smoothing).
     box_smoothing: int = 3
+    # How a detector box becomes the crop: "square" (square around the box centre, side = longer
+    # side * (1 + face_margin): the models trained here) or "faceapi" (the framing the face-api.js
+    # expression net learned: the box of its 68 landmarks + 10 % a side, zero-padded to square;
+    # media/faces.faceapi_boxes derives it from the MTCNN box).
+    framing: str = "square"
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,10 @@ class MediaConfig:
         return 1 + self.window_samples // self.audio.hop_length
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["video"]["framing"] == "square":  # the default from before the option: caches, shipped
+            del d["video"]["framing"]  # configs and ONNX metadata of existing models stay identical
+        return d
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -21,7 +21,8 @@ class UnknownModelError(ValueError):
 _BUILDERS: dict[str, Callable[[ModelConfig], Any]] = {}
 # Modules whose import registers the built-in models.
 _BUILTIN_MODULES = ("emofusion.nets.fusion", "emofusion.nets.audio_resnet", "emofusion.nets.audio_cnn2d",
-                    "emofusion.nets.face_classifier", "emofusion.nets.whisper")
+                    "emofusion.nets.face_classifier", "emofusion.nets.whisper",
+                    "emofusion.nets.faceapi", "emofusion.nets.fusion_pretrained")
 # Models whose ModelConfig defaults are not the input they were trained on: `emofusion params` and
 # `emofusion bench train` build them at that input (audio_cnn2d: log-mel 64 + deltas as 3 planes).
 TRAINED_PROFILES: dict[str, dict[str, Any]] = {
