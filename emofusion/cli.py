@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "params": "emofusion.nets.cli",
     "train": "emofusion.train.cli",
     "train-face": "emofusion.train.face_cli",
+    "train-fusion": "emofusion.train.fusion_fw",
     "evaluate": "emofusion.train.evaluate",
     "evaluate-real": "emofusion.train.real_av",
     "export": "emofusion.export.cli",

@@ -30,6 +30,9 @@ def add_arguments(p) -> None:
     p.add_argument("--models", type=Path, default=Path("models"), help="a dir of model dirs (default: models)")
     p.add_argument("--out", type=Path, default=Path("results/shipped"), help="results dir (default: results/shipped)")
     p.add_argument("--only", default="", help="comma-separated model names to score (default: all)")
+    p.add_argument("--score-weights", type=Path, default=Path("results/fusion/score_fusion.json"),
+                   help="weights of the score-level baseline (emofusion train-fusion --score-weights); "
+                        "the row is left out when the file is absent")
 
 
 def _row(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
@@ -89,13 +92,18 @@ def _probs(model, feeds: dict[str, np.ndarray], zero: str | None = None) -> np.n
         return torch.softmax(model(*[x[k] for k in model.inputs]), dim=-1).numpy()
 
 
-def score(models: dict[str, Any], recordings: list[tuple[str, Path, Path, int]], progress: str = "") -> dict[str, Any]:
-    """Rows per model (and per fusion with a stream zeroed) on `recordings`."""
+def score(models: dict[str, Any], recordings: list[tuple[str, Path, Path, int]], progress: str = "",
+          pool_weights: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Rows per model (and per fusion with a stream zeroed) on `recordings`; with `pool_weights`
+    (w_voice, w_face) also the score-level baseline over the `audio` and `face` models."""
+    from emofusion.probs import log_linear_pool
+
     from tqdm import tqdm
 
     y = np.array([r[3] for r in recordings])
     rows: dict[str, Any] = {}
     decoded: dict[str, tuple[dict[str, np.ndarray], int]] = {}  # models with one MediaConfig share a decode
+    probs: dict[str, np.ndarray] = {}
     for name, m in models.items():
         wants = tuple(m.model.inputs)
         key = json.dumps([m.media_cfg.to_dict(), wants], sort_keys=True)
@@ -107,11 +115,15 @@ def score(models: dict[str, Any], recordings: list[tuple[str, Path, Path, int]],
                 found += ok
             decoded[key] = {k: np.stack([f[k] for f in feeds]) for k in (AUDIO, FACES)}, found
         batch, found = decoded[key]
-        rows[name] = {**_row(y, _probs(m.model, batch)), "inputs": list(wants),
+        probs[name] = _probs(m.model, batch)
+        rows[name] = {**_row(y, probs[name]), "inputs": list(wants),
                       **({"face_found": found} if FACES in wants else {})}
         if AUDIO in wants and FACES in wants:
             rows[f"{name} (faces zeroed)"] = _row(y, _probs(m.model, batch, FACES))
             rows[f"{name} (voice zeroed)"] = _row(y, _probs(m.model, batch, AUDIO))
+    if pool_weights and "audio" in probs and "face" in probs:
+        rows["score fusion"] = _row(y, log_linear_pool(probs["audio"], probs["face"], pool_weights["w_voice"],
+                                                       pool_weights["w_face"]))
     return rows
 
 
@@ -127,20 +139,53 @@ def load_models(models_dir: Path, only: list[str]) -> dict[str, Any]:
     return {d.name: load_checkpoint(d) for d in dirs}
 
 
-def evaluate(models_dir: Path, out: Path, only: list[str] | None = None) -> dict[str, Any]:
+def evaluate(models_dir: Path, out: Path, only: list[str] | None = None,
+             pool_weights: Path | None = None) -> dict[str, Any]:
     from emofusion.errors import UsageError
 
     models = load_models(models_dir, only or [])
+    weights = json.loads(pool_weights.read_text()) if pool_weights and pool_weights.is_file() else None
     res: dict[str, Any] = {"command": COMMAND, "models": {n: {"sha256": m.sha256, "kind": m.model_cfg.fusion}
-                                                          for n, m in models.items()}}
+                                                          for n, m in models.items()},
+                           "score_fusion": weights}
     for where, recs in (("actor5", actor5_pairs()), ("cremad", cremad_clips())):
         if not recs:
             raise UsageError(f"no {where} recordings found under ../shared/data (set EMOFUSION_SHARED)")
-        res[where] = {"n": len(recs), "rows": score(models, recs, f"{where}: ")}
+        res[where] = {"n": len(recs), "rows": score(models, recs, f"{where}: ", weights)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "real_av.json").write_text(json.dumps(res, indent=1) + "\n")
     (out / "real_av.md").write_text(markdown(res))
+    if {"ia", "lt"} <= set(models):
+        (out / "fusion_actor5.json").write_text(json.dumps(fusion_summary(res), indent=1) + "\n")
     return res
+
+
+# results/fusion_actor5.json keys (issue 28) -> rows of real_av
+FUSION_KEYS = {"ia": "ia", "lt": "lt", "score_fusion": "score fusion", "audio": "audio", "face": "face",
+               "ia_faces_zeroed": "ia (faces zeroed)", "lt_faces_zeroed": "lt (faces zeroed)",
+               "ia_voice_zeroed": "ia (voice zeroed)", "lt_voice_zeroed": "lt (voice zeroed)"}
+
+
+def fusion_summary(res: dict[str, Any]) -> dict[str, Any]:
+    """The fusion targets' view of the actor-5 rows, with each target checked (met / missed)."""
+    a5 = res["actor5"]["rows"]
+    rows = {k: {"accuracy": a5[r]["accuracy"], "macro_f1": a5[r]["macro_f1"], "n": a5[r]["n"],
+                "non_calm_accuracy": a5[r]["non_calm_accuracy"], "confusion": a5[r]["confusion"]}
+            for k, r in FUSION_KEYS.items() if r in a5}
+    best_single = max(rows[k]["accuracy"] for k in ("audio", "face") if k in rows)
+    targets = {}
+    for f in ("ia", "lt"):
+        if f not in rows:
+            continue
+        targets[f] = {
+            ">= 85 %": rows[f]["accuracy"] >= 85.0,
+            ">= 2 points above the better single stream": rows[f]["accuracy"] >= best_single + 2.0,
+            ">= 3 points above itself with faces zeroed": rows[f]["accuracy"] >= rows[f"{f}_faces_zeroed"]["accuracy"] + 3.0,
+            "voice zeroed: >= 60 % on non-calm": rows[f"{f}_voice_zeroed"]["non_calm_accuracy"] >= 60.0,
+        }
+    return {"command": res["command"], "recordings": "RAVDESS actor 5, 60 real audio-visual recordings (a test "
+            "actor of fold 1), faces re-cropped by the product's face path", "rows": rows, "targets": targets,
+            "score_fusion": res.get("score_fusion"), "models": res["models"]}
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -160,7 +205,7 @@ def run(args) -> int:
     from emofusion.errors import UsageError
 
     try:
-        res = evaluate(args.models, args.out, [s for s in args.only.split(",") if s])
+        res = evaluate(args.models, args.out, [s for s in args.only.split(",") if s], args.score_weights)
     except FaceDataError as exc:
         raise UsageError(str(exc)) from exc
     print(markdown(res))

@@ -1,0 +1,182 @@
+"""IA and LT fusion on the two pretrained streams: face-api.js per frame, Whisper's encoder for the voice.
+
+The reference design's fusion (docs/ARCHITECTURE.md; `nets/fusion.py`) with its frontends replaced:
+
+    faces (B, F, 3, S, S) -> face-api.js backbone (frozen) -> (B, 256, F) -> VisualStack -> stage 1 / 2
+    log-mel (B, 80, T)    -> Whisper encoder (frozen)      -> every hidden state (L, B, T/2, d)
+                          -> learned layer mix + projection -> (B, width, T/2) -> AudioStack -> stage 1 / 2
+
+IA gates each stream after stage 1 by the attention the other stream paid it; LT runs cross-attention
+blocks on the stage-2 sequences; both end in Linear(256, classes). Only the parts after the frontends
+train, so training runs on cached frontend outputs (`forward_encoded`).
+
+Weights: the face backbone (324 K parameters, MIT, from the shipped face model) is saved with the
+fusion; the Whisper encoder is not: like `audio_whisper`, it is filled from the pinned, sha256-checked
+Whisper source (emofusion.pretrained.whisper) when the model is built, so a model dir stays small.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from emofusion.constants import AUDIO, FACES
+from emofusion.nets.config import ModelConfig
+from emofusion.nets.faceapi import FEATURES as FACE_FEATURES
+from emofusion.nets.faceapi import FaceApiBackbone, FaceApiExpressionNet
+from emofusion.nets.fusion import IAFusion, LTFusion
+from emofusion.nets.registry import register_model
+from emofusion.nets.temporal import AUDIO_DIM, VIDEO_DIM, AudioStack, VisualStack
+
+# registry name -> the Whisper encoder it reads
+SOURCES = {"ia_fw": "tiny.en", "lt_fw": "tiny.en"}
+
+
+class FrozenWhisper(nn.Module):
+    """Whisper's encoder, frozen, returning every hidden state; its weights are left out of
+    `state_dict()` and come from the pinned source at build time (a fusion file stays ~2 MB)."""
+
+    def __init__(self, source: str, load_pretrained: bool = True):
+        super().__init__()
+        from emofusion.nets.whisper import build_encoder
+        from emofusion.pretrained import whisper as W
+
+        src = W.source(source)
+        self.source = source
+        self.n_states, self.dim = src.n_layer + 2, src.n_state
+        self.encoder = build_encoder({"n_mels": src.n_mels, "n_state": src.n_state, "n_head": src.n_head,
+                                      "n_layer": src.n_layer, "n_ctx": 1500})
+        self.provenance: dict = {}
+        if load_pretrained:
+            state, _, self.provenance = W.load_encoder_state(source)
+            self.encoder.load_state_dict(state)
+        self.encoder.requires_grad_(False)
+        self._register_state_dict_hook(FrozenWhisper._drop)
+        self._register_load_state_dict_pre_hook(self._fill)
+
+    @staticmethod
+    def _drop(module, state: dict, prefix: str, local_metadata) -> None:
+        for key in [k for k in state if k.startswith(prefix + "encoder.")]:
+            del state[key]
+
+    def _fill(self, state: dict, prefix: str, *args) -> None:
+        for key, value in self.encoder.state_dict().items():
+            state.setdefault(f"{prefix}encoder.{key}", value)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.train(False)
+        return self
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        """(B, 80, T) -> (L, B, ceil(T/2), d)."""
+        return torch.stack(self.encoder(mel, hidden=True))
+
+
+class LayerMix(nn.Module):
+    """(L, B, T, d) hidden states -> (B, width, T): each state layer-normed, mixed with learned
+    softmax weights, projected. Which layers carry emotion is learnt, not assumed."""
+
+    def __init__(self, n_states: int, d: int, width: int):
+        super().__init__()
+        self.layer_logits = nn.Parameter(torch.zeros(n_states))
+        self.proj = nn.Linear(d, width)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        w = torch.softmax(self.layer_logits, dim=0).view(-1, 1, 1, 1)
+        mixed = (w * F.layer_norm(states, states.shape[-1:])).sum(dim=0)
+        return F.gelu(self.proj(mixed)).transpose(1, 2)
+
+
+class PretrainedFusionNet(nn.Module):
+    """Both pretrained frontends (frozen) + the reference's temporal stacks + a fusion + a head."""
+
+    inputs = (AUDIO, FACES)
+
+    def __init__(self, cfg: ModelConfig, source: str, load_pretrained: bool = True):
+        super().__init__()
+        self.cfg = cfg
+        self.voice = FrozenWhisper(source, load_pretrained)
+        self.face = FaceApiBackbone()
+        self.face.requires_grad_(False)
+        self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1), persistent=False)
+        self.audio_mix = LayerMix(self.voice.n_states, self.voice.dim, cfg.audio_width)
+        self.audio_tcn = AudioStack(cfg.audio_width)
+        self.video_tcn = VisualStack(FACE_FEATURES)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.head = nn.Linear(AUDIO_DIM + VIDEO_DIM, cfg.num_classes)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.face.eval()  # frozen frontends: no statistics change while the fusion trains
+        self.voice.train(False)
+        return self
+
+    def encode(self, audio: torch.Tensor, faces: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frontends: ((L, B, T', d) voice states, (B, F, 256) per-frame face features).
+
+        With `cfg.face_grey` the crops are read as grey (luminance in all three channels): the
+        fusions learn faces from grey FER+ / CK+ pictures, so real colour video is shown to them
+        the same way; `cfg.face_size` 48 likewise matches those pictures' resolution."""
+        b, f = faces.shape[:2]
+        x = faces.flatten(0, 1)
+        if self.cfg.face_grey:
+            x = (x * self.luma).sum(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        with torch.no_grad():
+            states = self.voice(audio)
+            feats = self.face(FaceApiExpressionNet.to_input(x)).unflatten(0, (b, f))
+        return states, feats
+
+    def fuse_stage1(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return a, v
+
+    def pool(self, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a.mean(dim=-1), v.mean(dim=-1)], dim=-1)
+
+    def features_encoded(self, states: torch.Tensor, face_feats: torch.Tensor) -> torch.Tensor:
+        """From the frontends' outputs to the pooled (B, 256) fusion features (training on caches)."""
+        a = self.audio_tcn.stage1(self.audio_mix(states))
+        v = self.video_tcn.stage1(face_feats.transpose(1, 2))
+        a, v = self.fuse_stage1(a, v)
+        return self.pool(self.audio_tcn.stage2(a), self.video_tcn.stage2(v))
+
+    def forward_encoded(self, states: torch.Tensor, face_feats: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.features_encoded(states, face_feats))
+
+    def forward_features(self, audio: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        return self.features_encoded(*self.encode(audio, faces))
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(features))
+
+    def forward(self, audio: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(audio, faces))
+
+
+class IAPretrainedNet(PretrainedFusionNet):
+    def __init__(self, cfg: ModelConfig, source: str, load_pretrained: bool = True):
+        super().__init__(cfg, source, load_pretrained)
+        self.fusion = IAFusion(cfg.heads, cfg.gate)
+
+    def fuse_stage1(self, a, v):
+        return self.fusion(a, v)
+
+
+class LTPretrainedNet(PretrainedFusionNet):
+    def __init__(self, cfg: ModelConfig, source: str, load_pretrained: bool = True):
+        super().__init__(cfg, source, load_pretrained)
+        self.fusion = LTFusion(cfg)
+
+    def pool(self, a, v):
+        return self.fusion(a, v)
+
+
+@register_model("ia_fw")
+def ia_fw(cfg: ModelConfig) -> IAPretrainedNet:
+    return IAPretrainedNet(cfg, SOURCES["ia_fw"])
+
+
+@register_model("lt_fw")
+def lt_fw(cfg: ModelConfig) -> LTPretrainedNet:
+    return LTPretrainedNet(cfg, SOURCES["lt_fw"])

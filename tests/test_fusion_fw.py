@@ -1,0 +1,119 @@
+"""IA / LT on the pretrained streams: what is saved, what the frontends feed, how faces are paired,
+the score-level baseline, and that the trainer's loop learns (on synthetic cached inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from emofusion.constants import CLASSES
+
+
+@pytest.fixture(scope="module", params=["ia_fw", "lt_fw"])
+def model(request):
+    from emofusion.nets.registry import create_model
+
+    torch.manual_seed(0)
+    return create_model(request.param, audio_channels=80, face_size=112, audio_width=32, dropout=0.0).eval()
+
+
+def test_the_frozen_whisper_encoder_is_not_saved_and_comes_back_on_load(model):
+    from emofusion.nets.registry import create_model
+
+    state = model.state_dict()
+    assert not [k for k in state if ".encoder." in k]
+    assert any(k.startswith("face.") for k in state)  # the face backbone travels with the fusion
+    other = create_model(model.cfg)
+    other.load_state_dict(state)  # strict: the encoder is filled from the pinned source
+    other.eval()
+    a, f = torch.randn(2, 80, 200), torch.rand(2, 4, 3, 112, 112)
+    with torch.no_grad():
+        assert torch.allclose(model(a, f), other(a, f), atol=1e-6)
+
+
+def test_forward_is_forward_encoded_on_the_frontends(model):
+    a, f = torch.randn(2, 80, 200), torch.rand(2, 4, 3, 112, 112)
+    with torch.no_grad():
+        states, feats = model.encode(a, f)
+        assert states.shape[:3] == (model.voice.n_states, 2, 100) and feats.shape == (2, 4, 256)
+        assert torch.allclose(model(a, f), model.forward_encoded(states, feats), atol=1e-6)
+        assert model.forward_features(a, f).shape == (2, 256)
+
+
+def test_only_the_fusion_trains(model):
+    trainable = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert "voice" not in trainable and "face" not in trainable
+    assert {"audio_mix", "audio_tcn", "video_tcn", "head"} <= trainable
+
+
+def _pool(n_per_class=6, k=3):
+    from emofusion.train.fusion_fw import FacePool
+
+    labels = np.repeat([c for c in range(len(CLASSES)) if CLASSES[c] != "calm"], n_per_class)
+    rng = np.random.default_rng(0)
+    probs = np.full((len(labels), k, len(CLASSES)), 0.02, np.float16)
+    probs[np.arange(len(labels)), :, labels] = 0.9
+    feats = rng.normal(size=(len(labels), k, 256)).astype(np.float16)
+    return FacePool(feats, labels, probs, np.array(["ferplus-train"] * len(labels)))
+
+
+def test_pairing_gives_same_class_faces_and_calm_gets_neutral():
+    from emofusion.train.fusion_fw import pair_faces, sequence_accuracy
+
+    pool = _pool()
+    y = np.arange(len(CLASSES)).repeat(5)
+    faces, views = pair_faces(y, pool, 15, 0.0, np.random.default_rng(0))
+    want = np.where(y == CLASSES.index("calm"), CLASSES.index("neutral"), y)
+    assert (pool.labels[faces] == want).all() and views.shape == (len(y), 15)
+    assert sequence_accuracy(y, pool, faces, views) == 1.0
+    faces, _ = pair_faces(y, pool, 15, 1.0, np.random.default_rng(0))
+    assert (pool.labels[faces] != want).all()
+
+
+def test_mismatch_calibration_reaches_the_target_reliability():
+    from emofusion.train.fusion_fw import calibrate_mismatch
+
+    pool = _pool()
+    y = np.arange(len(CLASSES)).repeat(40)
+    p = calibrate_mismatch(y, pool, 0.7, 15, seed=0)
+    assert 0.2 <= p <= 0.4  # a perfect face model must be wrong ~30 % of the time
+
+
+def test_log_linear_pool_and_its_weights():
+    from emofusion.probs import choose_pool_weights, log_linear_pool
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 8, 400)
+    voice = np.full((400, 8), 0.05)
+    voice[np.arange(400), y] = 0.65  # an informative voice
+    face = rng.dirichlet(np.ones(8), 400)  # a face that knows nothing
+    p = log_linear_pool(voice, face, 1.0, 0.0)
+    assert np.allclose(p.sum(1), 1) and np.allclose(p, voice / voice.sum(1, keepdims=True), atol=1e-6)
+    wv, wf = choose_pool_weights(voice, face, y)
+    assert wv > 0.5 and wf <= 0.2
+
+
+def test_a_fusion_learns_from_cached_inputs():
+    """The training step of train_fusion (forward_encoded on states + face features) learns a task
+    only the faces can solve: a fusion that ignored a stream could not."""
+    from emofusion.nets.registry import create_model
+
+    torch.manual_seed(0)
+    m = create_model("ia_fw", audio_channels=80, face_size=112, audio_width=16, dropout=0.0)
+    n = 64
+    y = torch.randint(0, 8, (n,))
+    states = torch.randn(m.voice.n_states, n, 20, m.voice.dim)
+    faces = torch.randn(n, 5, 256) * 0.1
+    faces[torch.arange(n), :, y] += 2.0  # the class is in the faces only
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=3e-3)
+    m.train()
+    for _ in range(60):
+        loss = torch.nn.functional.cross_entropy(m.forward_encoded(states, faces), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    with torch.no_grad():
+        acc = (m.forward_encoded(states, faces).argmax(1) == y).float().mean().item()
+    assert acc > 0.9
