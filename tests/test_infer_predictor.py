@@ -304,7 +304,7 @@ def test_the_best_cross_validated_voice_model_gives_the_headline_answer(all_kind
     p = emofusion.load(all_kinds, backend="torch")
     assert p.voice_ranking == ["audio", "ia"] and list(p.models) == ["ia", "audio", "face"]  # display order kept
     d = p.analyze(clip).to_dict()
-    assert d["answer"]["model"] == "audio" and d["answer"]["basis"] == "face+voice"
+    assert d["answer"]["model"] == "audio" and d["answer"]["basis"] == "voice"  # the voice model read only the voice
     assert d["answer"]["top"] == d["models"]["audio"]["top"]
     _card(all_kinds / "ia", 0.70)
     assert emofusion.load(all_kinds, backend="torch").analyze(clip).to_dict()["answer"]["model"] == "ia"

@@ -174,7 +174,10 @@ class Analysis:
             name = next((n for n in order if self.models[n].kind == want), None)
             name = name or next((n for n in order if self.models[n].kind == FUSION), order[0])
         r = self.models[name]
-        return {"model": name, "top": r.top, "top_prob": r.top_prob, "basis": self.basis}
+        # what the answering model itself read: a voice model's answer is "voice" even when the
+        # clip has a face too (never "face+voice" for a single-stream model)
+        basis = {VOICE: VOICE, FACE: FACE}.get(r.kind, self.basis)
+        return {"model": name, "top": r.top, "top_prob": r.top_prob, "basis": basis}
 
     def to_dict(self) -> dict[str, Any]:
         return {
