@@ -159,3 +159,43 @@ def test_onnx_export_matches_torch(original, tmp_path):
 
     loaded = load_checkpoint(CONVERTED)
     export_onnx(loaded, tmp_path / "face.onnx")  # raises when ONNX and torch differ by > 1e-4
+
+
+def test_train_face_fine_tunes_the_faceapi_network(tmp_path, monkeypatch):
+    """`emofusion train-face --model face_faceapi`: starts from the original weights, trains the head
+    only when asked (the backbone stays bit-identical), writes a product-loadable checkpoint."""
+    from test_face_model import _fake_ferplus
+
+    from emofusion.nets.checkpoint import load_checkpoint
+    from emofusion.train.face_pretrain import FaceRender, FaceTrainConfig, train_face
+
+    committed = load_checkpoint(CONVERTED).model
+    monkeypatch.setattr(fa, "build_model", lambda *a, **k: committed)
+    (tmp_path / "fer").mkdir()
+    _fake_ferplus(tmp_path / "fer")
+    cfg = FaceTrainConfig(epochs=1, batch_size=16, threads=1, lr=1e-2, render=FaceRender(size=112),
+                          model="face_faceapi", train="head")
+    loaded = load_checkpoint(train_face(tmp_path / "run", cfg, tmp_path / "fer", progress=False))
+    assert loaded.model_cfg.fusion == "face_faceapi"
+    assert loaded.media_cfg.video.framing == "faceapi" and loaded.media_cfg.video.face_size == 112
+    sd, ref = loaded.model.state_dict(), committed.state_dict()
+    assert all(torch.equal(sd[k], ref[k]) for k in ref if k.startswith("face."))
+    assert not torch.equal(sd["head.weight"], ref["head.weight"])
+    assert loaded.meta["licence"].startswith("face-api.js") and "Vladimir Mandic" in loaded.meta["licence"]
+
+
+def test_the_shipped_face_model_reads_real_faces():
+    """models/face on 7 real actor-5 recordings (tests/fixtures/faces_actor05.npz: 3 product-path
+    crops each, recordings fixed by rule in scripts/face_faceapi.py): a random model gets >= 5 of 7
+    right with probability ~1e-4; the shipped one must."""
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    shipped = Path(__file__).resolve().parents[1] / "models" / "face"
+    loaded = load_checkpoint(shipped)
+    if loaded.model_cfg.fusion != "face_faceapi":
+        pytest.skip("models/face is not the face-api.js network")
+    d = np.load(FIXTURES / "faces_actor05.npz")
+    with torch.no_grad():
+        answers = loaded.model(torch.from_numpy(d["faces"]).float() / 255.0).argmax(1).numpy()
+    right = [CLASSES[a] == t for a, t in zip(answers, d["labels"])]
+    assert sum(right) >= 5, list(zip([CLASSES[a] for a in answers], d["labels"]))

@@ -11,6 +11,13 @@ of video, RGB, `face_size` px, with `face_margin` context. The bridge, on purpos
 Training uses FER+'s vote distribution as a soft target (its "probability distribution" scheme),
 the published train split; the checkpoint kept is the epoch best on FER+ valid; FER+ test is
 only scored at the end (emofusion.train.face_eval).
+
+`model="face_faceapi"` fine-tunes the face-api.js expression network instead (emofusion/nets/
+faceapi.py; issue 26): it starts from the converted original weights, sees FER+ faces in colour-free
+RGB at 112 px with `render.zoom` chosen on FER+ valid and CK+ (scripts/face_faceapi.py sweep), and
+learns FER+'s votes over its own 7 classes (contempt votes dropped, the rest renormalised; faces
+with only contempt votes are left out). `train="head"` trains the last layer only (the backbone
+frozen, run without gradients); `train="all"` everything, at a low rate, to keep what it knows.
 """
 
 from __future__ import annotations
@@ -61,6 +68,8 @@ class FaceTrainConfig:
     seed: int = 0
     threads: int = 2
     render: FaceRender = field(default_factory=FaceRender)
+    model: str = "face"  # "face" (EfficientFace, from scratch) | "face_faceapi" (from face-api.js)
+    train: str = "all"  # "all" | "head" (face_faceapi only: the backbone stays as converted)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,12 +146,52 @@ def render(images: np.ndarray | torch.Tensor, r: FaceRender, gen: torch.Generato
 
 
 def face_model_config(cfg: FaceTrainConfig) -> ModelConfig:
+    if cfg.model == "face_faceapi":
+        return ModelConfig(fusion="face_faceapi", face_size=112, dropout=cfg.dropout)
     return ModelConfig(fusion="face", face_size=cfg.render.size, face_grey=True, dropout=cfg.dropout)
 
 
 def face_media_config(cfg: FaceTrainConfig, n_frames: int = 5) -> MediaConfig:
     """What the product feeds this model: n_frames crops of render.size px per clip."""
+    if cfg.model == "face_faceapi":
+        return MediaConfig(video=VideoConfig(n_frames=n_frames, face_size=112, framing="faceapi"))
     return MediaConfig(video=VideoConfig(n_frames=n_frames, face_size=cfg.render.size))
+
+
+# face-api.js head class -> FER+ class index (FER+ order: neutral happiness surprise sadness anger
+# disgust fear contempt); FER+ contempt has no face-api class.
+FERPLUS_FROM_FACEAPI = (0, 1, 3, 4, 6, 5, 2)
+
+
+def head_targets(model, targets: torch.Tensor) -> torch.Tensor:
+    """FER+ vote distributions (N, 8) -> the model's head classes (face-api: 7, renormalised)."""
+    if getattr(model, "head_classes", None) is None:
+        return targets
+    t = targets[:, list(FERPLUS_FROM_FACEAPI)]
+    s = t.sum(dim=1, keepdim=True)
+    return torch.where(s > 0, t / s.clamp_min(1e-12), torch.zeros_like(t))
+
+
+def to_ferplus(model, head: np.ndarray) -> np.ndarray:
+    """(N, H) head-class values -> (N, 8) in FER+ order (classes the head lacks: 0)."""
+    if getattr(model, "head_classes", None) is None:
+        return head
+    out = np.zeros((len(head), 8), dtype=head.dtype)
+    out[:, list(FERPLUS_FROM_FACEAPI)] = head
+    return out
+
+
+def _frame_logits(model, x: torch.Tensor, head_only: bool) -> torch.Tensor:
+    if head_only:  # frozen backbone: no graph through it
+        with torch.no_grad():
+            feats = model.frame_features(x)
+        return model.head(model.drop(feats))
+    return model.frame_logits(x)
+
+
+def _balanced_recall(logp: np.ndarray, y: np.ndarray, classes: list[int]) -> float:
+    pred = logp.argmax(1)
+    return float(np.mean([(pred[y == k] == k).mean() for k in classes]))
 
 
 def _lr_at(step: float, total: float, warm: float, base: float) -> float:
@@ -153,11 +202,11 @@ def _lr_at(step: float, total: float, warm: float, base: float) -> float:
 
 @torch.no_grad()
 def predict_frames(model, images: np.ndarray, r: FaceRender, batch: int = 512) -> np.ndarray:
-    """FER+ probabilities (N, 8) of the deterministic rendering."""
+    """FER+ probabilities (N, 8) of the deterministic rendering (classes the head lacks: 0)."""
     model.eval()
     out = [torch.softmax(model.frame_logits(render(images[i : i + batch], r)), dim=-1)
            for i in range(0, len(images), batch)]
-    return torch.cat(out).numpy()
+    return to_ferplus(model, torch.cat(out).numpy())
 
 
 def _save(path: Path, payload: dict[str, Any]) -> None:
@@ -182,11 +231,21 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
     torch.set_num_threads(cfg.threads)
     data = load_ferplus(ferplus_root)
     tr, va = data.select("train"), data.select("valid")
-    targets = torch.as_tensor(data.soft_targets())
-    majority = data.majority()
     torch.manual_seed(cfg.seed)
     model = create_model(face_model_config(cfg))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    targets = head_targets(model, torch.as_tensor(data.soft_targets()))
+    tr = tr[targets[tr].sum(dim=1).numpy() > 0]  # face-api: faces whose votes were all contempt
+    majority = data.majority()
+    head_only = cfg.train == "head"
+    if cfg.model == "face_faceapi":
+        from emofusion.pretrained.faceapi import build_model
+
+        model.load_state_dict(build_model().state_dict())  # the converted original (npm tarball, sha256-checked)
+        model.face.requires_grad_(not head_only)
+    elif head_only:
+        raise ValueError("train='head' needs a pretrained backbone (model='face_faceapi')")
+    params = model.head.parameters() if head_only else model.parameters()
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best_acc, history = 0, -1.0, []
     if (out / LAST).is_file():
         state = torch.load(out / LAST, map_location="cpu", weights_only=True)
@@ -218,7 +277,7 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
             for g in opt.param_groups:
                 g["lr"] = _lr_at(epoch * steps_per_epoch + i, total, warm, cfg.lr)
             x = render(data.images[idx], cfg.render, gen)
-            logp = F.log_softmax(model.frame_logits(x), dim=-1)
+            logp = F.log_softmax(_frame_logits(model, x, head_only), dim=-1)
             loss = -(targets[idx] * logp).sum(dim=-1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -245,8 +304,22 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
     # the RAVDESS answer is corrected for FER+'s class prior (chosen on FER+ valid: balanced recall
     # over the 7 mapped classes, results/face_pretrain.json ferplus.valid_balanced_recall_7_*)
     prior = targets[torch.as_tensor(tr)].mean(dim=0).clamp_min(1e-4)
-    model.log_prior.copy_(prior.log())
+    use_prior = True
+    if cfg.model == "face_faceapi":  # the correction is kept only if FER+ valid's balanced recall
+        # over the 7 RAVDESS-mapped classes says so (the rule the FER+ model's correction was chosen by)
+        logp = np.log(predict_frames(model, data.images[va], cfg.render) + 1e-12)
+        shift = to_ferplus(model, prior.log().numpy()[None])
+        use_prior = _balanced_recall(logp - shift, majority[va], list(range(7))) > _balanced_recall(
+            logp, majority[va], list(range(7)))
+    if use_prior:
+        model.log_prior.copy_(prior.log())
     meta = {"kind": "face", "train_config": cfg.to_dict(), "best_epoch": best["epoch"],
             "ferplus_valid_accuracy": best["valid_accuracy"], "ferplus_train_prior": prior.tolist(),
+            "prior_correction": use_prior,
             "data": "FER+ (FER-2013 images, research use only; FER+ labels MIT) train split, vote distributions"}
+    if cfg.model == "face_faceapi":
+        from emofusion.pretrained.faceapi import ATTRIBUTION, PACKAGE, SHA256, VERSION
+
+        meta.update({"source": f"{PACKAGE}@{VERSION}", "source_sha256": dict(SHA256), "licence": ATTRIBUTION,
+                     "head_classes": list(model.head_classes), "variant": f"fine-tuned ({cfg.train})"})
     return save_checkpoint(out / "face.pt", model, face_model_config(cfg), face_media_config(cfg), meta)
