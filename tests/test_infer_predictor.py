@@ -90,6 +90,8 @@ def test_long_clip_gets_windows(models_dir, decode_counter, tmp_path, fixtures_d
         assert set(w["models"]) == {"ia", "lt"}
     mean_ia = np.mean([list(w["models"]["ia"]["probs"].values()) for w in d["windows"]], axis=0)
     assert np.allclose(mean_ia, list(d["models"]["ia"]["probs"].values()), atol=1e-6)
+    window = [n["message"] for n in d["notices"] if n["code"] == "window"]
+    assert len(window) == 1 and f"{len(d['windows'])} windows" in window[0] and "mean" in window[0]
 
 
 def test_bad_files_become_typed_errors(models_dir, tmp_path):

@@ -181,3 +181,11 @@ def test_model_inputs_contract():
     assert x["audio"].shape == (10, 156) and not x["audio"].any()
     with pytest.raises(ValueError):
         model_inputs(np.zeros((10, 100), np.float32), None, CFG)
+
+
+@pytest.mark.parametrize("seconds, padded", [(1.5, True), (3.2, False)])
+def test_padded_notice_only_when_padding_is_large(tmp_path, seconds, padded):
+    """A normal 3-4 s clip in the 3.6 s window is not news; a clip filling under 75 % of it is."""
+    path = write_clip(tmp_path / "a.mp4", face_image=None, video=False, seconds=seconds)
+    res = load_clip(path, CFG, want=("audio",))
+    assert (Notice.PADDED in codes(res)) is padded

@@ -383,6 +383,12 @@ class Predictor:
         analysis.models = {n: analysis.models[n] for n in self.models if n in analysis.models}
         analysis.skipped = {n: analysis.skipped[n] for n in self.models if n in analysis.skipped}
         analysis.windows = [per_window[j] for j in sorted(per_window)]
+        if len(analysis.windows) > 1:
+            w = analysis.windows
+            analysis.notices.append(Notice(Notice.WINDOWED, (
+                f"long clip: {len(w)} windows of {w[0]['end_s'] - w[0]['start_s']:.1f} s every {self.hop_s:g} s "
+                f"(0-{w[-1]['end_s']:.1f} s); each model's answer is the mean of its windows' probabilities "
+                "(the timeline shows each window)")))
         _explain_single_stream(analysis)
         analysis.timings_ms["total"] = (time.perf_counter() - t_all) * 1000.0
         return analysis

@@ -23,6 +23,9 @@ from emofusion.media.overlap import decode_and_crop, pool
 from emofusion.media.video import MediaInfo, frames_and_thumbs_at, probe
 
 SILENCE = 1e-4  # peak below this counts as digital silence
+# The `padded` notice only when the clip fills less than this share of the window (padding of more
+# than a quarter of what the models read); shorter padding is normal for 3-4 s clips.
+PADDED_SHARE = 0.75
 
 
 @dataclass
@@ -138,8 +141,10 @@ class _Source:
         times = frame_times(info.duration_s, cfg.window_s, start, cfg.video.n_frames)
         res = ClipInputs(str(self.path), None, None, None, duration_s=info.duration_s,
                          window_start_s=start, timings_ms=dict(self.timings))
-        if info.duration_s < cfg.window_s:
-            res.notices.append(Notice(Notice.PADDED, f"clip is {info.duration_s:.2f} s; padded to {cfg.window_s} s"))
+        if info.duration_s < PADDED_SHARE * cfg.window_s:  # a 3-4 s clip in a 3.6 s window is not news
+            res.notices.append(Notice(Notice.PADDED, f"clip is {info.duration_s:.2f} s; padded to {cfg.window_s} s "
+                                                     f"({100 * (1 - info.duration_s / cfg.window_s):.0f} % silence / "
+                                                     "repeated frames)"))
         if FACES in self.want:  # first: the audio is still decoding on the pool meanwhile
             self._faces(res, times, frames)
         if AUDIO in self.want:

@@ -44,6 +44,7 @@ class Notice:
     PADDED = "padded"  # clip shorter than the window; padded
     SILENT = "silent"  # audio track present but digital silence
     PHOTO = "photo"  # a still photo: face-only answer (no voice)
+    WINDOWED = "window"  # a long clip read as several windows; answers are their mean
 
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}
