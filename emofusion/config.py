@@ -97,8 +97,8 @@ class MediaConfig:
 
     @property
     def audio_frames(self) -> int:
-        """Feature frames per window (librosa's centred framing)."""
-        return 1 + self.window_samples // self.audio.hop_length
+        """Feature frames per window (librosa's centred framing; Whisper's log-mel drops the last)."""
+        return self.window_samples // self.audio.hop_length + (self.audio.kind != "whisper")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

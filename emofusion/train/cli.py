@@ -23,9 +23,12 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache", required=True, type=Path, help="feature cache made by `emofusion preprocess`")
+    p.add_argument("--cache", required=True, type=Path,
+                   help="feature cache made by `emofusion preprocess` (audio_whisper*: where the encoder's "
+                        "hidden states are cached, made on first use)")
     p.add_argument("--out", required=True, type=Path, help="run directory (fold_k/ per fold)")
-    p.add_argument("--fusion", choices=["ia", "it", "lt", "video", *AUDIO_ONLY_MODELS],
+    p.add_argument("--data", type=Path, help="audio_whisper*: the RAVDESS speech folder (Actor_XX/*.flac)")
+    p.add_argument("--fusion", "--model", choices=["ia", "it", "lt", "video", *AUDIO_ONLY_MODELS],
                    help="registered model: the fusions, the two baselines, or the wider audio_res / audio_cnn2d "
                         "(default: the --config file's fusion, else ia)")
     p.add_argument("--config", type=Path, help="TrainConfig JSON to start from (flags override it)")
@@ -83,6 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+WHISPER_MODELS = ("audio_whisper", "audio_whisper_base")
 TOP = ("fusion", "protocol", "folds", "test_actors", "val_actors", "n_val", "epochs", "batch_size", "optimizer", "lr",
        "momentum", "weight_decay", "schedule", "milestones", "gamma", "seed", "label_smoothing", "precise_bn",
        "select_by", "num_workers", "device", "face_views", "distill_weight", "distill_temperature", "ema_decay")
@@ -140,6 +144,16 @@ def config_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from emofusion.train import distributed as D
     from emofusion.train.cv import run_cv
+
+    if args.fusion in WHISPER_MODELS:  # its own recipe: a frozen encoder's states cached once, heads on them
+        from emofusion.errors import UsageError
+        from emofusion.train import whisper_recipe
+
+        if args.data is None or not args.data.is_dir():
+            raise UsageError("--model audio_whisper needs --data RAVDESS_SPEECH_DIR (Actor_XX/*.flac)")
+        whisper_recipe.run(args.cache, args.data, args.out, whisper_recipe.SOURCE_OF[args.fusion],
+                           progress=not args.quiet)
+        return 0
 
     cfg = config_from_args(args)
     run_cv(args.cache, cfg, args.out, resume=args.resume, progress=not args.quiet,
