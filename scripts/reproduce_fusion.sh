@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Reproduce models/ia and models/lt (IA / LT on the pretrained streams, fold 1), the score-level
+# baseline's weights, results/shipped/real_av.* and results/fusion/*, on CPU (~20 min on 2 cores).
+# Needs models/face and models/audio in place (their own recipes) and ../shared/data.
+#
+#   bash scripts/reproduce_fusion.sh [WORK]
+#
+# 1. Whisper tiny.en hidden states of the 1440 RAVDESS speech clips (once; resumable);
+# 2. the face pool: face-api.js features of FER+ train / valid (<= 1200 / 300 a class) and CK+48
+#    faces, 3 jittered grey 48 px views each (once; research-only data: WORK is outside the repo);
+# 3. IA and LT on fold 1 (epoch chosen on validation actors 7, 8, 19, 20);
+# 4. the score-level baseline's weights on the same validation actors;
+# 5. ship both into models/, score every shipped model on real AV recordings, write the cards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+WORK=${1:-../work-fusion}
+SHARED=${SHARED:-../shared/data}
+export OMP_WAIT_POLICY=PASSIVE
+
+$PY -m emofusion.train.whisper_cache "$SHARED/ravdess-speech" "$WORK/whisper-states" tiny.en 1
+STATES="$WORK/whisper-states/tiny.en-speed1"
+POOL="$WORK/pool48.npz"
+for f in ia lt; do
+    $PY -m emofusion train-fusion --states "$STATES" --pool "$POOL" --face-model models/face \
+        --fusion "${f}_fw" --out "$WORK/run/$f"
+done
+$PY -m emofusion train-fusion --states "$STATES" --pool "$POOL" --audio-model models/audio \
+    --score-weights results/fusion/score_fusion.json
+$PY scripts/ship_fusion.py convert --run "$WORK/run"
+$PY -m emofusion evaluate-real --models models --out results/shipped
+$PY scripts/ship_fusion.py cards
