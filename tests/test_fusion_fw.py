@@ -3,11 +3,15 @@ the score-level baseline, and that the trainer's loop learns (on synthetic cache
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from emofusion.constants import CLASSES
+
+REPO_MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
 @pytest.fixture(scope="module", params=["ia_fw", "lt_fw"])
@@ -48,6 +52,7 @@ def test_only_the_fusion_trains(model):
 
 
 def _pool(n_per_class=6, k=3):
+    """A synthetic face pool; every other face is a "FER+ valid" one (the validation pool)."""
     from emofusion.train.fusion_fw import FacePool
 
     labels = np.repeat([c for c in range(len(CLASSES)) if CLASSES[c] != "calm"], n_per_class)
@@ -55,7 +60,8 @@ def _pool(n_per_class=6, k=3):
     probs = np.full((len(labels), k, len(CLASSES)), 0.02, np.float16)
     probs[np.arange(len(labels)), :, labels] = 0.9
     feats = rng.normal(size=(len(labels), k, 256)).astype(np.float16)
-    return FacePool(feats, labels, probs, np.array(["ferplus-train"] * len(labels)))
+    source = np.where(np.arange(len(labels)) % 2, "ferplus-valid", "ferplus-train")
+    return FacePool(feats, labels, probs, source)
 
 
 def test_pairing_gives_same_class_faces_and_calm_gets_neutral():
@@ -117,3 +123,48 @@ def test_a_fusion_learns_from_cached_inputs():
     with torch.no_grad():
         acc = (m.forward_encoded(states, faces).argmax(1) == y).float().mean().item()
     assert acc > 0.9
+
+
+def test_speech_key_matches_video_to_its_audio():
+    from emofusion.train.fusion_fw import speech_key
+
+    assert speech_key("01-01-03-02-01-01-05_facecroppad.avi") == "03-01-03-02-01-01-05"
+    assert speech_key("Actor_05/02-01-08-01-02-02-05.mp4") == "03-01-08-01-02-02-05"
+    assert speech_key("Actor_01/03-01-01-01-01-01-01.flac") == "03-01-01-01-01-01-01"
+    assert speech_key("clip.mp4") is None
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_train_fusion_on_real_face_video(tmp_path):
+    """The path a user with the RAVDESS video takes (`train-fusion --videos`), on a small real
+    fixture built here: actor 5's real face video and voices, laid out as a training actor (1) and
+    a validation actor (7) of fold 1; real faces replace paired ones for every clip that has them."""
+    import json
+    import shutil
+
+    from conftest import shared_path
+
+    from emofusion.train import whisper_cache
+    from emofusion.train.fusion_fw import FusionTrainConfig, _real_face_cache, train_fusion
+
+    faces_src, speech_src = shared_path("ravdess-a05-faces"), shared_path("ravdess-speech", "Actor_05")
+    data, videos = tmp_path / "speech", tmp_path / "video"
+    picks = sorted(faces_src.glob("01-01-0[3-5]-01-01-0*-05_facecroppad.avi"))[:6]
+    assert len(picks) == 6
+    for k, avi in enumerate(picks):
+        actor = 1 if k < 4 else 7
+        stem = avi.name.replace("_facecroppad.avi", "")[:-2] + f"{actor:02d}"
+        for d, suffix, src in ((data, ".flac", speech_src / ("03" + avi.name[2:20] + ".flac")), (videos, ".avi", avi)):
+            (d / f"Actor_{actor:02d}").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, d / f"Actor_{actor:02d}" / (("03" if d is data else "01") + stem[2:] + suffix))
+    states = whisper_cache.build(data, tmp_path / "states", "tiny.en", 1.0, progress=False)
+    face_model = REPO_MODELS / "face"  # the shipped face-api.js model: its backbone is the fusions'
+    cfg = FusionTrainConfig(epochs=1, batch_size=4, mismatch_p=0.0)
+    real = tmp_path / "run" / "real_faces.npz"
+    _real_face_cache(videos, face_model, cfg, real)
+    assert len(np.load(real).files) == 6
+    summary = train_fusion(cfg, states, _pool(), face_model, tmp_path / "run", progress=False, real_faces=real)
+    assert summary["real_face_clips"] == {"train": 4, "val": 2}
+    assert (tmp_path / "run" / "best.pt").is_file()
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["best"]["epoch"] == 1

@@ -119,14 +119,17 @@ class PretrainedFusionNet(nn.Module):
         With `cfg.face_grey` the crops are read as grey (luminance in all three channels): the
         fusions learn faces from grey FER+ / CK+ pictures, so real colour video is shown to them
         the same way; `cfg.face_size` 48 likewise matches those pictures' resolution."""
+        with torch.no_grad():
+            return self.voice(audio), self.encode_faces(faces)
+
+    def encode_faces(self, faces: torch.Tensor) -> torch.Tensor:
+        """(B, F, 3, S, S) in [0, 1] -> (B, F, 256): the face frontend alone (training caches of real video)."""
         b, f = faces.shape[:2]
         x = faces.flatten(0, 1)
         if self.cfg.face_grey:
             x = (x * self.luma).sum(dim=1, keepdim=True).expand(-1, 3, -1, -1)
         with torch.no_grad():
-            states = self.voice(audio)
-            feats = self.face(FaceApiExpressionNet.to_input(x)).unflatten(0, (b, f))
-        return states, feats
+            return self.face(FaceApiExpressionNet.to_input(x)).unflatten(0, (b, f))
 
     def fuse_stage1(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return a, v

@@ -157,6 +157,48 @@ def build_face_pool(face_model: Path, out: Path, views: int = 3, per_class: int 
     return pool
 
 
+# ------------------------------------------------------------------------------- real face sequences
+def speech_key(name: str) -> str | None:
+    """RAVDESS file name -> the speech clip it goes with ("03-01-EE-II-SS-RR-AA"): an audio-visual
+    `01-01-...` or video-only `02-01-...` file shares its other fields with the `03-01-...` audio."""
+    parts = Path(name).name.split("_")[0].split(".")[0].split("-")
+    if len(parts) != 7 or parts[0] not in ("01", "02", "03") or not all(p.isdigit() for p in parts):
+        return None
+    return "-".join(["03", *parts[1:]])
+
+
+def face_sequences(video_root: Path, fusion_media, model, out: Path, progress: bool = True) -> dict[str, np.ndarray]:
+    """Face features of real RAVDESS video: every `01-01-*` / `02-01-*` video under `video_root`
+    through the product's face path (load_clip with the fusion's VideoConfig) and the fusion's own
+    face frontend (`model.encode_faces`); saved as OUT.npz {speech key: (F, 256)}. Clips where no
+    face is found are left out (they pair with the pool instead)."""
+    import torch
+    from tqdm import tqdm
+
+    from emofusion.constants import FACES
+    from emofusion.errors import UsageError
+    from emofusion.media.clip import load_clip
+    from emofusion.media.errors import ClipError
+
+    videos = sorted(p for p in Path(video_root).rglob("*") if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv")
+                    and speech_key(p.name) and p.name[:2] in ("01", "02"))
+    if not videos:
+        raise UsageError(f"{video_root}: no RAVDESS videos (01-01-*.mp4 / 02-01-*.mp4) under it")
+    feats: dict[str, np.ndarray] = {}
+    for path in tqdm(videos, desc="face sequences", disable=not progress, file=sys.stdout, mininterval=10):
+        try:
+            clip = load_clip(path, fusion_media, want=(FACES,))
+        except ClipError:
+            continue
+        if clip.faces is None:
+            continue
+        x = torch.from_numpy(clip.model_inputs(fusion_media)[FACES])[None]
+        feats[speech_key(path.name)] = model.encode_faces(x)[0].numpy().astype(np.float16)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **feats)
+    return feats
+
+
 # ------------------------------------------------------------------------------------------- pairing
 def face_class_for(label: int) -> int:
     """The face class a voice of `label` is paired with: calm has no face class -> neutral."""
@@ -199,6 +241,11 @@ def calibrate_mismatch(labels: np.ndarray, train_pool: FacePool, target: float, 
 
 
 # ------------------------------------------------------------------------------------------ training
+def _frames(seq: np.ndarray, n: int) -> np.ndarray:
+    """A real face sequence (F, 256) at `n` evenly spaced frames."""
+    return seq[np.round(np.linspace(0, len(seq) - 1, n)).astype(int)]
+
+
 def _absent_inputs(model, n_frames: int, mel_frames: int):
     """What the frontends give for the product's "absent" stream: a zero log-mel, black crops."""
     import torch
@@ -209,9 +256,13 @@ def _absent_inputs(model, n_frames: int, mel_frames: int):
 
 
 def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_model: Path, out: Path,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, real_faces: Path | None = None) -> dict[str, Any]:
     """Train one fusion on fold `cfg.fold`; writes OUT/best.pt (the epoch validation chose),
-    OUT/last.pt (resume) and OUT/metrics.jsonl. Returns the run summary."""
+    OUT/last.pt (resume) and OUT/summary.json. Returns the run summary.
+
+    `real_faces`: a face-sequence file of real RAVDESS video (`face_sequences`, made from the
+    RAVDESS download with `--videos`): clips that have one train and validate on their real
+    faces; the others are paired from the pool."""
     import torch
     from tqdm import tqdm
 
@@ -241,6 +292,12 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
     mismatch = cfg.mismatch_p if cfg.mismatch_p >= 0 else calibrate_mismatch(y_tr, train_pool, target, cfg.n_frames, cfg.seed)
     vf, vv = pair_faces(y_va, val_pool, cfg.n_frames, 0.0, np.random.default_rng(cfg.seed + 1))
     val_faces = torch.from_numpy(val_pool.feats[vf[:, None], vv].astype(np.float32))
+    real = dict(np.load(real_faces)) if real_faces is not None else {}
+    keys = [speech_key(c["file"]) for c in index["clips"]]
+    real_tr = {j: real[keys[i]] for j, i in enumerate(tr) if keys[i] in real}
+    for j, i in enumerate(va):
+        if keys[i] in real:
+            val_faces[j] = torch.from_numpy(_frames(real[keys[i]], cfg.n_frames).astype(np.float32))
 
     face_src = load_checkpoint(face_model)
     video = dataclasses.replace(face_src.media_cfg.video, n_frames=cfg.n_frames, face_size=FACE_SIZE)
@@ -265,6 +322,7 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
     face_std = float(np.std(train_pool.feats[:, 0].astype(np.float32)))
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     meta_base = {"kind": "fusion_fw", "train_config": cfg.to_dict(), "split": split.to_dict(),
+                 "real_face_clips": {"train": len(real_tr), "val": int(sum(keys[i] in real for i in va))},
                  "face_model_sha256": face_src.sha256, "mismatch_p": mismatch,
                  "face_reliability_target": round(target, 4), "states": index["source"]}
     for epoch in range(start, cfg.epochs):
@@ -279,6 +337,9 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
             b = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             st = train_states[b].float().transpose(0, 1)  # (L, B, T, d)
             ff = torch.from_numpy(train_pool.feats[faces_i[b, None], views_i[b]].astype(np.float32))
+            for k, j in enumerate(b):
+                if j in real_tr:
+                    ff[k] = torch.from_numpy(_frames(real_tr[j], cfg.n_frames).astype(np.float32))
             ff = ff + cfg.feature_noise * face_std * torch.randn_like(ff)
             r = torch.from_numpy(rng.random(len(b)))
             no_voice = r < cfg.drop_voice_p
@@ -294,7 +355,7 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(b)
+            total += loss.item() * len(b)
             n_ok += int((logits.argmax(1) == y).sum())
         model.eval()
         with torch.no_grad():
@@ -366,6 +427,8 @@ def add_arguments(p) -> None:
     p.add_argument("--mismatch-p", type=float, default=-1.0, help="< 0: calibrate (module doc)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--videos", type=Path, help="real RAVDESS video (01-01-*.mp4 under Actor_XX): clips that have "
+                   "one train on their real faces (face features cached in OUT/real_faces.npz)")
 
 
 def run(args) -> int:
@@ -389,6 +452,29 @@ def run(args) -> int:
     if args.out is None:
         raise UsageError("--out DIR is needed to train (or --score-weights JSON to choose the baseline's weights)")
     cfg = FusionTrainConfig(fusion=args.fusion, epochs=args.epochs, mismatch_p=args.mismatch_p, seed=args.seed)
-    summary = train_fusion(cfg, args.states, pool, args.face_model, args.out)
+    real = None
+    if args.videos is not None:
+        real = args.out / "real_faces.npz"
+        if not real.is_file():
+            _real_face_cache(args.videos, args.face_model, cfg, real)
+    summary = train_fusion(cfg, args.states, pool, args.face_model, args.out, real_faces=real)
     print(json.dumps({k: summary[k] for k in ("best", "mismatch_p", "face_reliability_target")}))
     return 0
+
+
+def _real_face_cache(videos: Path, face_model: Path, cfg: FusionTrainConfig, out: Path) -> None:
+    """face_sequences with the fusion's own VideoConfig and face frontend (the face model's backbone)."""
+    import dataclasses as dc
+
+    from emofusion.config import WHISPER_AUDIO, MediaConfig
+    from emofusion.nets.checkpoint import load_checkpoint
+    from emofusion.nets.config import ModelConfig
+    from emofusion.nets.registry import create_model
+
+    face = load_checkpoint(face_model)
+    media = MediaConfig(audio=WHISPER_AUDIO, video=dc.replace(face.media_cfg.video, n_frames=cfg.n_frames,
+                                                               face_size=FACE_SIZE))
+    model = create_model(ModelConfig(fusion=cfg.fusion, audio_channels=80, face_size=FACE_SIZE, n_frames=cfg.n_frames,
+                                     audio_width=cfg.audio_width, face_grey=True)).eval()
+    model.face.load_state_dict(face.model.face.state_dict())
+    face_sequences(videos, media, model, out)
