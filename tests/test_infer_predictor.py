@@ -319,3 +319,26 @@ def test_the_best_cross_validated_voice_model_gives_the_headline_answer(all_kind
     _card(all_kinds / "ia", 0.60)
     photo = fixtures_dir / "Actor_01.png"
     assert emofusion.load(all_kinds, backend="torch").analyze(photo).to_dict()["answer"]["model"] == "face"
+
+
+def test_near_uniform_answers_are_uncertain_by_the_documented_thresholds():
+    from emofusion.infer.predictor import UNSURE_MARGIN, UNSURE_TOP, certainty
+
+    flat = np.full(8, 1 / 8)
+    flat[2] += 0.02
+    assert certainty(flat / flat.sum())["certain"] is False  # "happy 14 %" with no voice
+    close = np.array([0.40, 0.35, 0.05, 0.05, 0.05, 0.04, 0.03, 0.03])
+    assert certainty(close)["certain"] is False and certainty(close)["margin"] == pytest.approx(0.05)
+    clear = np.array([0.55, 0.15, 0.1, 0.05, 0.05, 0.04, 0.03, 0.03])
+    assert certainty(clear) == {"certain": True, "margin": pytest.approx(0.40)}
+    assert 1 / 8 < UNSURE_TOP < 0.5 and 0 < UNSURE_MARGIN < 0.5
+
+
+def test_an_uncertain_answer_is_shown_as_uncertain():
+    from emofusion.webapp.render import summary_markdown
+
+    answer = {"model": "ia", "top": "happy", "top_prob": 0.14, "basis": "face", "certain": False, "margin": 0.01}
+    text = summary_markdown({"answer": answer, "models": {}})
+    assert "uncertain" in text and "**Answer: happy**" not in text
+    text = summary_markdown({"answer": {**answer, "top_prob": 0.6, "certain": True, "margin": 0.4}, "models": {}})
+    assert "**Answer: happy**" in text

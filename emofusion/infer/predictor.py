@@ -177,7 +177,7 @@ class Analysis:
         # what the answering model itself read: a voice model's answer is "voice" even when the
         # clip has a face too (never "face+voice" for a single-stream model)
         basis = {VOICE: VOICE, FACE: FACE}.get(r.kind, self.basis)
-        return {"model": name, "top": r.top, "top_prob": r.top_prob, "basis": basis}
+        return {"model": name, "top": r.top, "top_prob": r.top_prob, "basis": basis, **certainty(r.probs)}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -440,6 +440,20 @@ class Predictor:
             if exc.code != ClipError.TOO_LONG and looks_like_image(path):
                 return [load_still(path, cfg)], "photo"
             raise
+
+
+# The answer is "uncertain" (shown as such, not as a bold class) when its top probability is below
+# UNSURE_TOP or its lead over the second class below UNSURE_MARGIN: 8 classes at chance are 12.5 %
+# each, and a near-uniform answer (e.g. every class 12-15 % with no voice) is not a verdict.
+UNSURE_TOP = 0.30
+UNSURE_MARGIN = 0.10
+
+
+def certainty(probs: np.ndarray) -> dict[str, Any]:
+    """{"certain": bool, "margin": top1 - top2} by the documented thresholds above."""
+    p = np.sort(np.asarray(probs, dtype=np.float64))[::-1]
+    margin = float(p[0] - p[1]) if len(p) > 1 else float(p[0])
+    return {"certain": bool(p[0] >= UNSURE_TOP and margin >= UNSURE_MARGIN), "margin": round(margin, 4)}
 
 
 def cv_accuracy(card: dict[str, Any]) -> float | None:

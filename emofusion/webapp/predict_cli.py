@@ -53,7 +53,7 @@ def format_table(payloads: list[dict]) -> str:
         models = p.get("models") or {}
         cells = [_cell(models[n]) if n in models else "-" for n in names]
         a = p.get("answer") or {}
-        answer = f"{a['top']} ({a['basis']})" if a else "-"
+        answer = "-" if not a else f"{a['top']} ({a['basis']})" if a.get("certain", True) else f"uncertain ({a['basis']})"
         agree = {True: "yes", False: "no"}.get(p.get("agree"), "-")
         notes = "; ".join(n.get("code", "") for n in p.get("notices") or [])
         rows.append([p["clip"], answer, *cells, agree, notes])

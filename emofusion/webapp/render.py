@@ -137,9 +137,13 @@ def summary_markdown(payload: Mapping[str, Any]) -> str:
     models = payload.get("models") or {}
     lines = []
     answer = payload.get("answer")
-    if answer:
+    if answer and answer.get("certain", True):
         lines.append(f"**Answer: {answer['top']}** ({float(answer['top_prob']):.0%}, "
                      f"{answer['model'].upper()}, from {answer['basis']})")
+    elif answer:
+        lines.append(f"**Answer: uncertain** ({answer['model'].upper()}, from {answer['basis']}, leans to "
+                     f"{answer['top']} at {float(answer['top_prob']):.0%}, {float(answer['margin']):.0%} ahead of the "
+                     "next class: too close to call)")
     for name, r in models.items():
         line = f"**{name.upper()}**: {_pct(r)}"
         if r.get("kind", "fusion") != "fusion":
