@@ -192,7 +192,7 @@ fi
 # rows 48-61 (sessions 8-11, fixed before they ran; SINGLE=0 skips them): one audio network per fold
 # distilled from three fresh teachers (rows 48-50: seeds 6, 5, 4 of rows 20, 16, 15) in row 52, from
 # five (rows 48-50, 52, 53) in row 55, from six (row 55 too) in row 57, from eight (rows 57, 58 too)
-# with a moving average of its weights in row 60, the single-network headline (results/audio_single_5fold.*)
+# with a moving average of its weights in row 60, the single-network headline until issue 27 (results/audio_abl_kd8_res_ema_5fold.*; results/audio_single_5fold.* is now audio_whisper's)
 if [ "${SINGLE:-1}" = 1 ]; then
     speed_caches
     res() { train --fusion audio_res --config scripts/configs/audio_res.json --folds 1,2,3,4,5 --n-val 0 "$@"; }
@@ -243,7 +243,7 @@ if [ "${SINGLE:-1}" = 1 ]; then
     TEACHERS8=("${TEACHERS5[@]}" "$RUNS/kd5_res_e20_5fold" "$RUNS/kd6_res_e25_5fold" "$RUNS/sp4_res_e20_5fold")
     distill ens_teachers8_5fold 20 kd8_res_ema_5fold "${TEACHERS8[@]}"
     KD_EXTRA=()
-    $PY -m emofusion evaluate "$RUNS/kd8_res_ema_5fold" --results-name audio_single_5fold --quiet
+    $PY -m emofusion evaluate "$RUNS/kd8_res_ema_5fold" --results-name audio_abl_kd8_res_ema_5fold --quiet
     # row 61: the same run's last raw weights (fold_k/raw.pt), to see what the averaging bought
     raw_weights() {  # RUN OUT: a run directory whose fold models are RUN's raw.pt
         local f d
@@ -262,7 +262,7 @@ if [ "${SINGLE:-1}" = 1 ]; then
     student 20 kd8_w96_ema_5fold "${TEACHERS8[@]}"
     KD_EXTRA=()
     $PY -m emofusion evaluate "$RUNS/kd8_w96_ema_5fold" --results-name audio_abl_kd8_w96_ema_5fold --quiet
-    $PY scripts/ship_rule.py results/audio_single_5fold.json results/audio_abl_kd8_w96_ema_5fold.json \
+    $PY scripts/ship_rule.py results/audio_abl_kd8_res_ema_5fold.json results/audio_abl_kd8_w96_ema_5fold.json \
         --out results/ship_rule_s12
     $PY scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
 fi
