@@ -1,9 +1,11 @@
 """The face-api.js face model's recipe (issue 26): framing sweep, candidate comparison, the rule that ships.
 
     python scripts/face_faceapi.py sweep     # zero-shot: FER+/CK+ render zoom and the MTCNN crop recipe
-    python scripts/face_faceapi.py compare RUN_HEAD/face.pt RUN_ALL/face.pt   # zero-shot vs head vs all
-    python scripts/face_faceapi.py ship RUN_HEAD/face.pt RUN_ALL/face.pt      # the chosen one -> models/face,
-                                    # results/face_pretrain.{json,md}, _detail.md, card, regression fixture
+    python scripts/face_faceapi.py candidate NAME [RUN/face.pt]   # score one candidate (cached by sha256)
+    python scripts/face_faceapi.py compare NAME=RUN/face.pt ...    # zero-shot vs the fine-tuned runs
+    python scripts/face_faceapi.py ship      # compare's choice -> models/face (weights, config, licence,
+                                             # card), results/face_pretrain.{json,md} and _detail.md
+    python scripts/face_faceapi.py fixture   # tests/fixtures/faces_actor05.npz
 
 Model choice uses FER+ valid and CK+ only, never actor 5 (a test actor) and never FER+ test. The
 rule, fixed before any fine-tuned figure was seen: the candidate with the highest FER+ valid
@@ -154,31 +156,52 @@ def candidate(name: str, ckpt: str | None, zoom: float, cache: Path = Path("/wor
     return c
 
 
-def compare(head_ckpt: str, all_ckpt: str, out: Path = RESULTS / "face_faceapi_compare.json") -> dict:
+def compare(runs: dict[str, str], out: Path = RESULTS / "face_faceapi_compare.json") -> dict:
+    """`runs`: candidate name -> its face.pt (besides zero-shot, always a candidate)."""
     zoom = json.loads((RESULTS / "face_faceapi_framing.json").read_text())["chosen_zoom"]
     res: dict = {"candidates": {"zero-shot": candidate("zero-shot", None, zoom)}}
-    for name, ck in (("head-only", head_ckpt), ("full fine-tuning", all_ckpt)):
-        if ck and Path(ck).is_file():
-            res["candidates"][name] = candidate(name, ck, zoom)
+    for name, ck in runs.items():
+        res["candidates"][name] = candidate(name, ck, zoom)
+        res["candidates"][name]["train"] = _train_summary(ck)
     z_ck = res["candidates"]["zero-shot"]["ckplus"]["accuracy"]
     ok = {n: c for n, c in res["candidates"].items() if c["ckplus"]["accuracy"] >= z_ck - CK_GUARD}
     res["chosen"] = max(ok, key=lambda n: ok[n]["ferplus_valid"]["accuracy"])
     res["rule"] = (f"highest FER+ valid accuracy among candidates whose CK+ accuracy is >= zero-shot's "
                    f"({z_ck}) - {CK_GUARD}; actor 5 and FER+ test are not used")
-    res["command"] = f"python scripts/face_faceapi.py compare {head_ckpt} {all_ckpt}"
+    res["command"] = "python scripts/face_faceapi.py compare " + " ".join(f"'{n}={c}'" for n, c in runs.items())
     out.write_text(json.dumps(res, indent=1) + "\n")
     out.with_suffix(".md").write_text(compare_md(res))
     return res
 
 
+def _train_summary(ckpt: str) -> dict:
+    """The recipe of a fine-tuned candidate, from its checkpoint and its run's log."""
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    meta = load_checkpoint(ckpt).meta
+    tc = meta["train_config"]
+    log = Path(ckpt).parent / "metrics.jsonl"
+    rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file() else []
+    return {"train": tc["train"], "epochs": len([r for r in rows if "epoch" in r]), "lr": tc["lr"],
+            "batch_size": tc["batch_size"], "zoom": tc["render"]["zoom"], "prior_correction": meta.get("prior_correction"),
+            "valid_accuracy_by_epoch": [round(100 * r["valid_accuracy"], 2) for r in rows if "epoch" in r],
+            "train_minutes": round(sum(r.get("train_seconds", 0) for r in rows) / 60, 1),
+            "schedule_changes": [r["schedule_change"] for r in rows if "schedule_change" in r]}
+
+
 def compare_md(res: dict) -> str:
-    lines = [f"Rule: {res['rule']}. Chosen: **{res['chosen']}**.", "",
-             "| candidate | FER+ valid | CK+ | FER+ test | actor 5 non-calm (product path / given / given, face-api box) "
-             "| actor 5 all 60 (same) |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [f"Rule (fixed before any fine-tuned figure): {res['rule']}. Chosen: **{res['chosen']}**. "
+             "All at render zoom 1.1 (results/face_faceapi_framing.json); actor 5 and FER+ test are the record, "
+             "not the choice.", "",
+             "| candidate | recipe | FER+ valid | CK+ | FER+ test | actor 5 non-calm (product path / given / given, "
+             "face-api box) | actor 5 all 60 (same) |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, c in res["candidates"].items():
         a = c.get("actor5", {})
         views = [v for v in ("our_crops", "given", "given_faceapi_box") if v in a]
-        lines.append(f"| {name} | {c['ferplus_valid']['accuracy']:.1f} % | {c['ckplus']['accuracy']:.1f} % "
+        t = c.get("train")
+        recipe = (f"{'head only' if t['train'] == 'head' else 'all layers'}, {t['epochs']} epoch(s) of FER+ train, "
+                  f"lr {t['lr']:g}, {t['train_minutes']:.0f} min" if t else "as published")
+        lines.append(f"| {name} | {recipe} | {c['ferplus_valid']['accuracy']:.1f} % | {c['ckplus']['accuracy']:.1f} % "
                      f"| {c.get('ferplus_test', {}).get('accuracy', float('nan')):.1f} % "
                      f"| {' / '.join('%.1f' % a[v]['non_calm'] for v in views)} % "
                      f"| {' / '.join('%.1f' % a[v]['all'] for v in views)} % |")
@@ -193,7 +216,7 @@ LICENCE_FERPLUS = (" Fine-tuned on FER+ (Barsoum et al. 2016, arXiv:1608.01041; 
                    "repository.")
 
 
-def ship(head_ckpt: str, all_ckpt: str, out: Path = REPO / "models" / "face") -> dict:
+def ship(out: Path = REPO / "models" / "face") -> dict:
     """The candidate `compare` chose -> models/face (weights, config, licence, card), then its figures."""
     import datetime as dt
     import shutil
@@ -213,11 +236,11 @@ def ship(head_ckpt: str, all_ckpt: str, out: Path = REPO / "models" / "face") ->
         fa.convert(out, meta={"render": FaceRender(size=112, zoom=zoom).__dict__,
                               "chosen_by": comp["rule"]})
     else:
-        convert_checkpoint({"head-only": head_ckpt, "full fine-tuning": all_ckpt}[chosen], out)
+        convert_checkpoint(comp["candidates"][chosen]["checkpoint"], out)
         files = fa.load_files()
         (out / fa.LICENSE_FILE).write_text(f"{fa.ATTRIBUTION}\n\n{files.license}")
-    res = evaluate_face(out, RESULTS, command=f"python scripts/face_faceapi.py ship {head_ckpt} {all_ckpt} "
-                        "(`python -m emofusion.train.face_eval models/face` scores only)")
+    res = evaluate_face(out, RESULTS, command="python scripts/face_faceapi.py ship (after `compare`; "
+                        "`python -m emofusion.train.face_eval models/face` scores only)")
     loaded = load_checkpoint(out)
     tc = loaded.meta.get("train_config") or {}
     r = from_dict(FaceRender, tc.get("render") or loaded.meta["render"])
@@ -248,7 +271,7 @@ def ship(head_ckpt: str, all_ckpt: str, out: Path = REPO / "models" / "face") ->
                     "actor5_all_60_product_path": res["actor5"]["our_crops"]["all"]["accuracy"],
                     "benchmark": res["benchmark"], "source": "results/face_pretrain.json",
                     "choice": {"chosen": chosen, "rule": comp["rule"], "source": "results/face_faceapi_compare.json"}},
-        "command": f"python scripts/face_faceapi.py ship {head_ckpt} {all_ckpt}",
+        "command": "python scripts/face_faceapi.py ship (the recipe: results/face_faceapi_compare.json)",
         "train_meta": loaded.meta,
     }
     (out / "card.json").write_text(json.dumps(card, indent=1) + "\n")
@@ -297,13 +320,13 @@ if __name__ == "__main__":
     if cmd == "sweep":
         print(json.dumps(sweep(), indent=1))
     elif cmd == "compare":
-        print(json.dumps(compare(*sys.argv[2:4]), indent=1))
+        print(json.dumps(compare(dict(a.split("=", 1) for a in sys.argv[2:])), indent=1))
     elif cmd == "candidate":  # score one candidate now (cached for compare): NAME [CKPT]
         zoom = json.loads((RESULTS / "face_faceapi_framing.json").read_text())["chosen_zoom"]
         print(json.dumps(candidate(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None, zoom), indent=1))
     elif cmd == "fixture":
         print(fixture())
     elif cmd == "ship":
-        print(json.dumps(ship(*sys.argv[2:4])["metrics"], indent=1))
+        print(json.dumps(ship()["metrics"], indent=1))
     else:
         raise SystemExit(__doc__)
