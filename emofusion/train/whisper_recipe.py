@@ -289,6 +289,70 @@ def search(cache_root: Path, data_root: Path, out: Path, candidates=CANDIDATES, 
     return res
 
 
+def tune_top_check(cache_root: Path, out: Path, fold: int = 1, tuned: int = 1, epochs: int = 10,
+                   encoder_lr: float = 1e-4, setting: HeadSetting = CANDIDATES[0], progress: bool = True) -> dict:
+    """Validation only: the head plus the top `tuned` encoder block(s) trained together, from the
+    cached input of those blocks (only they run: cheap on 2 cores). Answers whether tuning the top
+    of the encoder is worth a full run; writes OUT/tune_top{tuned}_fold{k}.json (tuned=0: the head
+    alone, through the same code and schedule, the comparison); no test actor is read."""
+    import torch
+    from torch import nn
+
+    from emofusion.nets.config import ModelConfig
+    from emofusion.nets.registry import create_model
+    from emofusion.nets.whisper import prepare_states
+
+    states, index = C.load(cache_root, "tiny.en", 1.0)
+    actors = np.array([c["actor"] for c in index["clips"]])
+    labels = torch.from_numpy(np.array([c["label"] for c in index["clips"]]))
+    split = dict(_splits())[fold]
+    tr = np.flatnonzero(np.isin(actors, split.train))
+    va = np.flatnonzero(np.isin(actors, split.val))
+    torch.manual_seed(setting.seed)
+    rng = np.random.default_rng(setting.seed)
+    model = create_model(ModelConfig(fusion="audio_whisper", audio_channels=80, audio_frames=360,
+                                     audio_width=setting.width, dropout=setting.dropout, tuned_layers=tuned))
+    n_in = model.n_frozen + 1  # cached states up to the last frozen block
+    stats = torch.zeros(2, states.shape[1], states.shape[3], dtype=torch.float64)
+    for i in range(0, len(tr), 64):
+        x = prepare_states(torch.from_numpy(states[tr[i:i + 64]].astype(np.float32)).transpose(0, 1)).double()
+        stats[0] += x.sum(dim=(1, 2))
+        stats[1] += x.pow(2).sum(dim=(1, 2))
+    count = len(tr) * ((states.shape[2] + 1) // 2)
+    mean = stats[0] / count
+    model.head.set_standardisation(mean.float(), (stats[1] / count - mean.pow(2)).clamp_min(0).sqrt().float())
+    enc_params = [p for p in model.encoder.parameters() if p.requires_grad]
+    groups = [{"params": list(model.head.parameters()), "lr": setting.lr}]
+    groups += [{"params": enc_params, "lr": encoder_lr}] if enc_params else []
+    opt = torch.optim.AdamW(groups, weight_decay=setting.weight_decay)
+    steps = epochs * int(np.ceil(len(tr) / setting.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=steps,
+                                                pct_start=0.1)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=setting.label_smoothing)
+    history = []
+    for epoch in range(epochs):
+        model.train()
+        for idx in np.array_split(rng.permutation(tr), int(np.ceil(len(tr) / setting.batch_size))):
+            x = torch.from_numpy(states[np.sort(idx), :n_in].astype(np.float32)).transpose(0, 1)
+            loss = loss_fn(model.forward_head(model.forward_top(x)), labels[np.sort(idx)])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+        model.eval()
+        with torch.no_grad():
+            pred = torch.cat([model.forward_head(model.forward_top(
+                torch.from_numpy(states[va[i:i + 32], :n_in].astype(np.float32)).transpose(0, 1))).argmax(1)
+                for i in range(0, len(va), 32)])
+        history.append(float((pred == labels[va]).float().mean()))
+        if progress:
+            _log(f"  tune-top fold {fold} epoch {epoch + 1}/{epochs} val {history[-1]:.3f}")
+    res = {"fold": fold, "tuned_layers": tuned, "epochs": epochs, "encoder_lr": encoder_lr, "head_setting": asdict(setting),
+           "val_history": history, "best_val": max(history), "validation_actors": list(split.val)}
+    (out / f"tune_top{tuned}_fold{fold}.json").write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
 # --- full models, scored end to end ---------------------------------------------------------------
 
 def media_config() -> MediaConfig:
@@ -588,8 +652,13 @@ NOTES = (
     "validation accuracy after 8 epochs with LayerNorm, 75 % after 10 standardised); lr 3e-3 reached 78 % "
     "in 10 epochs, so the search uses lr 3e-3 and 15 epochs.",
     "Not measured, for lack of CPU time on the shared 2 cores: the window zero-padded to 30 s instead of its "
-    "own length (whisper_cache.py --pad30 computes it; 10x the encoder cost, over the 40 ms target anyway) "
-    "and fine-tuning the top encoder block(s) (ModelConfig.tuned_layers, WhisperVoiceNet.forward_top).",
+    "own length (whisper_cache.py --pad30 computes it; 10x the encoder cost, over the 40 ms target anyway), "
+    "and a 5-fold run with the top encoder block tuned (ModelConfig.tuned_layers, WhisperVoiceNet.forward_top; "
+    "checked on fold 1's validation actors only, below, after the shipped model was fixed).",
+    "Whisper base scored higher on validation (criterion 76.6 % against tiny.en's 73.9 %) but was not eligible: "
+    "the rule, fixed before any figure, excluded it for latency from the issue's CTranslate2 timings (base "
+    "encoder 73 ms, tiny 29 ms per 4 s clip). As measured here, tiny.en also misses 40 ms (results/"
+    "audio_single_5fold.md); base is the first thing to try next if latency can give.",
 )
 
 
@@ -698,6 +767,13 @@ def search_markdown(r: dict[str, Any]) -> str:
                      + f" | {mean} | {crit} |")
     for note in r.get("notes", []):
         lines += ["", note]
+    if r.get("tune_top"):
+        lines += ["", "Tuning the top encoder block with the head (lr 1e-4 for the block, the chosen head setting, a "
+                  "10-epoch schedule, fold 1's validation actors; `python -m emofusion.train.whisper_recipe tune-top`):", "",
+                  "| tuned blocks | validation accuracy per epoch | best |", "| --- | --- | --- |"]
+        for t in r["tune_top"]:
+            lines.append(f"| {t['tuned_layers']} | {', '.join(f'{100 * v:.1f}' for v in t['val_history'])} | "
+                         f"{100 * t['best_val']:.1f} % |")
     return "\n".join(lines) + "\n"
 
 
@@ -723,8 +799,13 @@ def main(argv: list[str] | None = None) -> int:
         if found["chosen"] != results["search"]["chosen"]:
             raise RuntimeError("the chosen setting would change: run the whole recipe again")
         results["search"] = found
+        results["notes"] = list(NOTES)
+        results["tune_top"] = [json.loads(p.read_text()) for p in sorted(Path(argv[3]).glob("tune_top*_fold1.json"))]
         head.write_text(json.dumps(results, indent=1) + "\n")
         (Path(argv[4]) / "audio_whisper_search.md").write_text(search_markdown(results))
+    elif argv[0] == "tune-top":  # tune-top CACHE OUT [FOLD]: validation check of tuning the top block
+        tune_top_check(Path(argv[1]), Path(argv[2]), int(argv[3]) if len(argv) > 3 else 1,
+                       int(argv[4]) if len(argv) > 4 else 1)
     elif argv[0] == "card":  # card RUN MODELS RESULTS: rewrite models/audio's card from the results file
         ship(Path(argv[1]), Path(argv[2]) / "audio", Path(argv[3]) / "audio_single_5fold.json", convert=False)
     elif argv[0] == "latency":  # latency DATA MODELS RESULTS: time it again (a quieter machine), update files
