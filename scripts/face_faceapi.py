@@ -239,8 +239,8 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
         convert_checkpoint(comp["candidates"][chosen]["checkpoint"], out)
         files = fa.load_files()
         (out / fa.LICENSE_FILE).write_text(f"{fa.ATTRIBUTION}\n\n{files.license}")
-    res = evaluate_face(out, RESULTS, command="python scripts/face_faceapi.py ship (after `compare`; "
-                        "`python -m emofusion.train.face_eval models/face` scores only)")
+    res = evaluate_face(out, RESULTS, command="python scripts/face_faceapi.py ship (after its compare; "
+                        "python -m emofusion.train.face_eval models/face scores only)")
     loaded = load_checkpoint(out)
     tc = loaded.meta.get("train_config") or {}
     r = from_dict(FaceRender, tc.get("render") or loaded.meta["render"])

@@ -28,7 +28,9 @@ BLOCKS: dict[tuple[str, str], str] = {
     ("README.md", "actor5_shipped"): "results/actor5_shipped.md",
     ("README.md", "face_pretrain_readme"): "results/face_pretrain.md",
     # docs/RESULTS.md: research results, replications and benchmarks
-    ("docs/RESULTS.md", "face_pretrain"): "results/face_pretrain.md",
+    ("docs/RESULTS.md", "face_faceapi"): "results/face_pretrain.md",
+    ("docs/RESULTS.md", "face_faceapi_compare"): "results/face_faceapi_compare.md",
+    ("docs/RESULTS.md", "face_pretrain"): "results/face_pretrain_efficientface.md",
     ("docs/RESULTS.md", "paired_fold1"): "results/paired_fold1.md",
     ("docs/RESULTS.md", "audio_single_5fold"): "results/audio_single_5fold.md",
     ("docs/RESULTS.md", "audio_abl_ens14_tta4_5fold"): "results/audio_abl_ens14_tta4_5fold.md",

@@ -225,8 +225,8 @@ def markdown(res: dict[str, Any]) -> str:
                                       else "**missed**")
     ft, a5p = f["test_product_framing"]["accuracy"], a5["our_crops"]["non_calm"]["accuracy"]
     lines = [
-        f"Face model `{res.get('model', 'face')}` ({(res.get('meta') or {}).get('variant', 'trained here')}), "
-        f"checkpoint sha256 `{res['checkpoint_sha256'][:16]}...`. Command: `{res['command']}`",
+        f"Face model `{res.get('model', 'face')}` ({(res.get('meta') or {}).get('variant', 'trained here')}, "
+        f"sha256 `{res['checkpoint_sha256'][:12]}`): `{res['command']}`",
         "",
         "| test | what | accuracy | macro-F1 | target |",
         "| --- | --- | --- | --- | --- |",
@@ -242,8 +242,7 @@ def markdown(res: dict[str, Any]) -> str:
         f"| >= 90 %: {ok('ckplus_accuracy', ck['accuracy'])} |",
     ]
     views = (("our_crops", "product path: MTCNN on the given frames + the model's framing"),
-             ("given", "the reference design's crops as given"),
-             ("given_faceapi_box", "given crop taken as the MTCNN box, face-api framing"))
+             ("given", "the reference design's crops as given"))  # more views: _detail.md
     for view, what in views:
         if view not in a5:
             continue
@@ -258,7 +257,7 @@ def markdown(res: dict[str, Any]) -> str:
                  f"| {c['correct']}/{c['n']} | | |")
     b = res.get("benchmark") or {}
     if b:
-        lines.append(f"| inference, ms a face at batch 15, median (best) of 20, 2 threads / 1 thread; {b['machine']} | "
+        lines.append(f"| ms a face, batch 15, 2 / 1 threads, median (best) of 20; {b['machine']} | "
                      f"{b['ms_per_face_batch15_2threads']:.2f} ({b['ms_per_face_batch15_2threads_best']:.2f}) / "
                      f"{b['ms_per_face_batch15_1thread']:.2f} ({b['ms_per_face_batch15_1thread_best']:.2f}) ms | | "
                      f"| <= 3 ms: {ok('ms_per_face_batch15_2threads', b['ms_per_face_batch15_2threads'], True)} |")
@@ -281,6 +280,9 @@ def detail_markdown(res: dict[str, Any]) -> str:
     views = [v for v in ("our_crops", "given", "given_faceapi_box") if v in a5]
     lines = [f"Face model `{res.get('model', 'face')}`: per-class recall and confusion matrices "
              f"(summary: results/face_pretrain.md; command: `{res['command']}`).",
+             "", "Actor 5 by view (accuracy, non-calm 52 / all 60): "
+             + "; ".join(f"{v} {a5[v]['non_calm']['accuracy']:.1f} / {a5[v]['all']['accuracy']:.1f} %" for v in views)
+             + ". given_faceapi_box: the given crop taken as the MTCNN box and framed as face-api does.",
              "", "Per-class recall (%):", "", "| test | n | recall |", "| --- | --- | --- |",
               _recall_row("FER+ test", f["test_product_framing"]), _recall_row("CK+48", ck)]
     for view in views:
