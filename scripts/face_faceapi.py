@@ -271,7 +271,7 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
                     "actor5_all_60_product_path": res["actor5"]["our_crops"]["all"]["accuracy"],
                     "benchmark": res["benchmark"], "source": "results/face_pretrain.json",
                     "choice": {"chosen": chosen, "rule": comp["rule"], "source": "results/face_faceapi_compare.json"}},
-        "command": "python scripts/face_faceapi.py ship (the recipe: results/face_faceapi_compare.json)",
+        "command": "bash scripts/reproduce_face_faceapi.sh",
         "train_meta": loaded.meta,
     }
     (out / "card.json").write_text(json.dumps(card, indent=1) + "\n")
