@@ -315,6 +315,67 @@ def fixture() -> Path:
     return FIXTURE
 
 
+def int8(out: Path = RESULTS / "face_faceapi_int8.json", work: Path = Path("/work/cache/faceapi_int8")) -> dict:
+    """What static INT8 (ONNX Runtime QDQ, emofusion.export.quantize) costs models/face: calibrated on
+    the 24 RAVDESS-still faces of tests/fixtures/faceapi_golden.npz (no test data), scored against
+    the FP32 graph on CK+ (RAVDESS answer) and FER+ valid (the answer mapped to FER+ classes)."""
+    import onnxruntime as ort
+
+    from emofusion.constants import CLASSES
+    from emofusion.data.faces_labelled import FERPLUS_CLASSES, FERPLUS_TO_RAVDESS, load_ckplus, load_ferplus
+    from emofusion.export.onnx import export_onnx
+    from emofusion.export.quantize import quantize_int8
+    from emofusion.nets.checkpoint import load_checkpoint
+    from emofusion.train.face_pretrain import FaceRender, render
+
+    work.mkdir(parents=True, exist_ok=True)
+    loaded = load_checkpoint(REPO / "models" / "face")
+    fp32 = export_onnx(loaded, work / "face.onnx")
+    g = np.load(REPO / "tests" / "fixtures" / "faceapi_golden.npz")
+    n = loaded.media_cfg.video.n_frames  # the graph's frame axis is fixed: a face is n identical frames
+    calib = [{"faces": np.repeat(im.transpose(2, 0, 1)[None, None] / 255.0, n, axis=1).astype(np.float32)}
+             for im, name in zip(g["images"], g["names"]) if str(name).startswith("Actor_")]
+    q = quantize_int8(fp32, work / "face.int8.onnx", calib)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = {k: ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for k, p in (("fp32", fp32), ("int8", q))}
+    zoom = json.loads((RESULTS / "face_faceapi_framing.json").read_text())["chosen_zoom"]
+    r = FaceRender(size=112, zoom=zoom)
+
+    def answers(images: np.ndarray) -> dict:
+        out = {k: [] for k in sess}
+        for i in range(0, len(images), 128):
+            x = np.repeat(render(images[i : i + 128], r).numpy()[:, None], n, axis=1).astype(np.float32)
+            for k, s in sess.items():
+                out[k].append(s.run(None, {"faces": x})[0].argmax(1))
+        return {k: np.concatenate(v) for k, v in out.items()}
+
+    res: dict = {}
+    ck = load_ckplus()
+    keep = ck.labels >= 0
+    a = answers(ck.images[keep])
+    res["ckplus"] = {k: round(100 * float((a[k] == ck.labels[keep]).mean()), 2) for k in a}
+    res["ckplus"]["agreement"] = round(100 * float((a["fp32"] == a["int8"]).mean()), 2)
+    data = load_ferplus()
+    va = data.select("valid")
+    a = answers(data.images[va])
+    fer_of_rav = {CLASSES.index(v): FERPLUS_CLASSES.index(k) for k, v in FERPLUS_TO_RAVDESS.items() if v}
+    y = data.majority()[va]
+    res["ferplus_valid"] = {k: round(100 * float((np.vectorize(fer_of_rav.get)(a[k]) == y).mean()), 2) for k in a}
+    res["ferplus_valid"]["agreement"] = round(100 * float((a["fp32"] == a["int8"]).mean()), 2)
+    res["sizes_kb"] = {k: round(Path(p).stat().st_size / 1024) for k, p in (("fp32", fp32), ("int8", q))}
+    res["calibration"] = f"{len(calib)} RAVDESS-still faces (tests/fixtures/faceapi_golden.npz)"
+    res["command"] = "python scripts/face_faceapi.py int8"
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    out.with_suffix(".md").write_text(
+        "| test | FP32 (ONNX Runtime) | INT8 (static QDQ) | top-1 agreement |\n| --- | --- | --- | --- |\n"
+        + "".join(f"| {name} | {res[k]['fp32']:.1f} % | {res[k]['int8']:.1f} % | {res[k]['agreement']:.1f} % |\n"
+                  for k, name in (("ckplus", "CK+48, RAVDESS answer"), ("ferplus_valid", "FER+ valid, answer in FER+ classes")))
+        + f"\nmodels/face; calibration: {res['calibration']}; files {res['sizes_kb']['fp32']} KB -> "
+          f"{res['sizes_kb']['int8']} KB. Written by `{res['command']}`.\n")
+    return res
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "sweep":
@@ -324,6 +385,8 @@ if __name__ == "__main__":
     elif cmd == "candidate":  # score one candidate now (cached for compare): NAME [CKPT]
         zoom = json.loads((RESULTS / "face_faceapi_framing.json").read_text())["chosen_zoom"]
         print(json.dumps(candidate(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None, zoom), indent=1))
+    elif cmd == "int8":
+        print(json.dumps(int8(), indent=1))
     elif cmd == "fixture":
         print(fixture())
     elif cmd == "ship":
