@@ -168,3 +168,20 @@ def test_train_fusion_on_real_face_video(tmp_path):
     assert summary["real_face_clips"] == {"train": 4, "val": 2}
     assert (tmp_path / "run" / "best.pt").is_file()
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["best"]["epoch"] == 1
+
+
+def test_standardised_layer_mix_keeps_its_statistics_in_the_file():
+    from emofusion.nets.registry import create_model
+
+    m = create_model("ia_fw", audio_channels=80, face_size=48, audio_width=16, audio_norm="standard").eval()
+    n, d = m.voice.n_states, m.voice.dim
+    m.audio_mix.set_standardisation(torch.full((n, d), 2.0), torch.full((n, d), 3.0))
+    state = m.state_dict()
+    assert state["audio_mix.state_mean"].shape == (n, d) and float(state["audio_mix.state_std"][0, 0]) == 3.0
+    other = create_model(m.cfg)
+    other.load_state_dict(state)
+    states = torch.randn(n, 2, 12, d)
+    x = m.audio_mix(states)
+    assert x.shape == (2, 16, 12) and torch.allclose(x, other.eval().audio_mix(states))
+    with pytest.raises(ValueError, match="audio_norm"):
+        create_model("ia_fw", audio_channels=80, audio_norm="batch")

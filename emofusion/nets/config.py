@@ -44,6 +44,9 @@ class ModelConfig:
     audio_width: int = 64  # audio_res / audio_cnn2d only: channels of the first stage (then 2x, 4x...)
     audio_planes: int = 1  # audio_cnn2d only: feature blocks stacked in audio_channels (3 with deltas)
     tuned_layers: int = 0  # audio_whisper*: top encoder blocks trained (and saved); the rest stay frozen
+    # ia_fw / lt_fw: how Whisper's hidden states are normalised before the layer mix: "layer" (LayerNorm
+    # per frame) or "standard" (per state and dimension, training-clip statistics; see nets/whisper.py)
+    audio_norm: str = "layer"
 
     def __post_init__(self) -> None:
         if self.gate not in GATES:

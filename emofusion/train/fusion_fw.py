@@ -58,6 +58,7 @@ class FusionTrainConfig:
     drop_voice_p: float = 0.15
     drop_face_p: float = 0.15
     feature_noise: float = 0.1  # Gaussian noise on face features, relative to their std
+    audio_norm: str = "standard"  # ModelConfig.audio_norm ("layer": the first, weaker runs)
     seed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
@@ -303,8 +304,17 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
     video = dataclasses.replace(face_src.media_cfg.video, n_frames=cfg.n_frames, face_size=FACE_SIZE)
     media = MediaConfig(audio=WHISPER_AUDIO, video=video)
     mcfg = ModelConfig(fusion=cfg.fusion, audio_channels=80, face_size=FACE_SIZE, n_frames=cfg.n_frames,
-                       audio_width=cfg.audio_width, dropout=cfg.dropout, face_grey=True)
+                       audio_width=cfg.audio_width, dropout=cfg.dropout, face_grey=True, audio_norm=cfg.audio_norm)
     model = create_model(mcfg)
+    if cfg.audio_norm == "standard":  # per-state, per-dimension statistics of the training clips
+        acc = torch.zeros(2, *train_states.shape[1:2], train_states.shape[3], dtype=torch.float64)
+        for i in range(0, len(train_states), 64):
+            x = train_states[i : i + 64].double()
+            acc[0] += x.sum(dim=(0, 2))
+            acc[1] += x.pow(2).sum(dim=(0, 2))
+        n = len(train_states) * train_states.shape[2]
+        mean = acc[0] / n
+        model.audio_mix.set_standardisation(mean.float(), (acc[1] / n - mean.pow(2)).clamp_min(0).sqrt().float())
     model.face.load_state_dict(face_src.model.face.state_dict())
     absent_states, absent_face = _absent_inputs(model, cfg.n_frames, 2 * states.shape[2])
     params = [p for p in model.parameters() if p.requires_grad]
@@ -425,6 +435,7 @@ def add_arguments(p) -> None:
     p.add_argument("--fusion", default="ia_fw", choices=("ia_fw", "lt_fw"))
     p.add_argument("--epochs", type=int, default=FusionTrainConfig.epochs)
     p.add_argument("--mismatch-p", type=float, default=-1.0, help="< 0: calibrate (module doc)")
+    p.add_argument("--audio-norm", default="standard", choices=("standard", "layer"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--videos", type=Path, help="real RAVDESS video (01-01-*.mp4 under Actor_XX): clips that have "
@@ -451,7 +462,8 @@ def run(args) -> int:
         return 0
     if args.out is None:
         raise UsageError("--out DIR is needed to train (or --score-weights JSON to choose the baseline's weights)")
-    cfg = FusionTrainConfig(fusion=args.fusion, epochs=args.epochs, mismatch_p=args.mismatch_p, seed=args.seed)
+    cfg = FusionTrainConfig(fusion=args.fusion, epochs=args.epochs, mismatch_p=args.mismatch_p, seed=args.seed,
+                            audio_norm=args.audio_norm)
     real = None
     if args.videos is not None:
         real = args.out / "real_faces.npz"
