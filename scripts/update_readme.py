@@ -22,34 +22,16 @@ BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /r
 # document, block name -> the results file it copies
 BLOCKS: dict[tuple[str, str], str] = {
     # README: the models that ship (models/) and what they measurably do
-    ("README.md", "shipped_ia"): "results/ia_stills112f5_sp_fold1.md",
-    ("README.md", "shipped_lt"): "results/lt_stills112f5_sp_fold1.md",
+    ("README.md", "real_av"): "results/shipped/real_av.md",
+    ("README.md", "fusion_actor5"): "results/fusion/fusion_actor5.md",
     ("README.md", "shipped_audio"): "results/audio_single_5fold.md",
-    ("README.md", "actor5_shipped"): "results/actor5_shipped.md",
     ("README.md", "face_pretrain_readme"): "results/face_pretrain.md",
-    # docs/RESULTS.md: research results, replications and benchmarks
-    ("docs/RESULTS.md", "face_faceapi"): "results/face_pretrain.md",
-    ("docs/RESULTS.md", "face_faceapi_compare"): "results/face_faceapi_compare.md",
-    ("docs/RESULTS.md", "face_pretrain"): "results/face_pretrain_efficientface.md",
-    ("docs/RESULTS.md", "paired_fold1"): "results/paired_fold1.md",
+    # docs/RESULTS.md: the current figures, a topic each (the earlier notebook is docs/archive/, frozen)
+    ("docs/RESULTS.md", "real_av"): "results/shipped/real_av.md",
+    ("docs/RESULTS.md", "fusion_actor5"): "results/fusion/fusion_actor5.md",
     ("docs/RESULTS.md", "audio_single_5fold"): "results/audio_single_5fold.md",
-    ("docs/RESULTS.md", "audio_abl_ens14_tta4_5fold"): "results/audio_abl_ens14_tta4_5fold.md",
-    ("docs/RESULTS.md", "audio_5fold"): "results/audio_5fold.md",
-    ("docs/RESULTS.md", "audio_ablation"): "results/audio_ablation.md",
-    ("docs/RESULTS.md", "ia_stills112f5_sp_fold1"): "results/ia_stills112f5_sp_fold1.md",
-    ("docs/RESULTS.md", "lt_stills112f5_sp_fold1"): "results/lt_stills112f5_sp_fold1.md",
-    ("docs/RESULTS.md", "ia_stills112f5_sp_5fold"): "results/ia_stills112f5_sp_5fold.md",
-    ("docs/RESULTS.md", "lt_stills112f5_sp_5fold"): "results/lt_stills112f5_sp_5fold.md",
-    ("docs/RESULTS.md", "it_stills112f5_sp_5fold"): "results/it_stills112f5_sp_5fold.md",
-    ("docs/RESULTS.md", "cremad_check"): "results/cremad_check.md",
-    ("docs/RESULTS.md", "params"): "results/params.md",
-    ("docs/RESULTS.md", "media_bench"): "results/media_bench.md",
-    ("docs/RESULTS.md", "bench_backends"): "results/bench_backends.md",
-    ("docs/RESULTS.md", "quantization"): "results/quantization.md",
-    ("docs/RESULTS.md", "quantization_audio"): "results/quantization_audio/quantization.md",
-    ("docs/RESULTS.md", "train_bench"): "results/train_bench.md",
-    ("docs/RESULTS.md", "ia_views_stills112_fold1"): "results/ia_views_stills112_fold1.md",
-    ("docs/RESULTS.md", "webapp_load"): "results/webapp_load.md",
+    ("docs/RESULTS.md", "face_faceapi_compare"): "results/face_faceapi_compare.md",
+    ("docs/RESULTS.md", "face_faceapi"): "results/face_pretrain.md",
     ("docs/RESULTS.md", "targets"): "results/targets.md",
 }
 
