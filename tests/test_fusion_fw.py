@@ -185,3 +185,32 @@ def test_standardised_layer_mix_keeps_its_statistics_in_the_file():
     assert x.shape == (2, 16, 12) and torch.allclose(x, other.eval().audio_mix(states))
     with pytest.raises(ValueError, match="audio_norm"):
         create_model("ia_fw", audio_channels=80, audio_norm="batch")
+
+
+@pytest.mark.parametrize("name", ["ia", "lt"])
+def test_shipped_fusion_answers_change_with_the_face_not_only_the_voice(name, fixtures_dir):
+    """Same real voice, real faces of actor 5 (product crop path) of two emotions: the shipped
+    fusion's answer must move towards the face's emotion, so it is not the voice alone."""
+    from emofusion.constants import AUDIO, FACES
+    from emofusion.media.clip import ClipInputs, load_clip
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    m = load_checkpoint(REPO_MODELS / name)
+    cfg = m.media_cfg
+    if m.model_cfg.fusion not in ("ia_fw", "lt_fw"):
+        pytest.skip(f"models/{name} is not a pretrained-stream fusion")
+    example = Path(__file__).resolve().parents[1] / "emofusion" / "webapp" / "examples" / "1001_DFA_ANG_XX.mp4"
+    voice = load_clip(example, cfg, want=(AUDIO,)).audio  # an angry voice
+    z = np.load(fixtures_dir / "faces_actor05.npz")
+    labels = list(z["labels"])
+    probs = {}
+    for emotion in ("happy", "sad"):
+        faces = z["faces"][labels.index(emotion)]  # (3, 3, 112, 112) uint8
+        faces = faces[np.resize(np.arange(len(faces)), cfg.video.n_frames)]
+        x = ClipInputs(str(example), voice, faces, np.ones(len(faces), bool)).model_inputs(cfg)
+        with torch.no_grad():
+            logits = m.model(torch.from_numpy(x[AUDIO])[None], torch.from_numpy(x[FACES])[None])
+        probs[emotion] = torch.softmax(logits, -1)[0].numpy()
+    happy = CLASSES.index("happy")
+    assert probs["happy"][happy] > probs["sad"][happy] + 0.02, probs
+    assert np.abs(probs["happy"] - probs["sad"]).max() > 0.05
