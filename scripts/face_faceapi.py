@@ -25,6 +25,18 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "results"
+# issue 26's targets: (bound, lower is better), percent or ms
+TARGETS = {"a05_face_accuracy_noncalm": (65.0, False), "ckplus_accuracy": (90.0, False),
+           "ferplus_test_accuracy": (82.0, False), "ms_per_face_batch15_2threads": (3.0, True),
+           "clip_face_path_ms": (120.0, True)}
+
+
+def verdict(key: str, value: float) -> str:
+    """The face table's target column: the bound and whether the figure meets it."""
+    bound, lower = TARGETS[key]
+    ok = value <= bound if lower else value >= bound
+    unit = " ms" if lower else " %"
+    return f"{'<=' if lower else '>='} {bound:g}{unit}: {'met' if ok else '**missed**'}"
 CK_GUARD = 2.0  # points of CK+ accuracy a fine-tuned candidate may lose against zero-shot
 
 
@@ -219,7 +231,6 @@ LICENCE_FERPLUS = (" Fine-tuned on FER+ (Barsoum et al. 2016, arXiv:1608.01041; 
 def ship(out: Path = REPO / "models" / "face") -> dict:
     """The candidate `compare` chose -> models/face (weights, config, licence, card), then its figures."""
     import datetime as dt
-    import shutil
 
     from emofusion.config import from_dict
     from emofusion.nets.checkpoint import convert_checkpoint, load_checkpoint
@@ -240,7 +251,7 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
         files = fa.load_files()
         (out / fa.LICENSE_FILE).write_text(f"{fa.ATTRIBUTION}\n\n{files.license}")
     res = evaluate_face(out, RESULTS, command="python scripts/face_faceapi.py ship (after its compare; "
-                        "python -m emofusion.train.face_eval models/face scores only)")
+                        "python -m emofusion.train.face_eval models/face scores only)", verdict=verdict)
     loaded = load_checkpoint(out)
     tc = loaded.meta.get("train_config") or {}
     r = from_dict(FaceRender, tc.get("render") or loaded.meta["render"])

@@ -38,4 +38,5 @@ $PY -m emofusion train-fusion --states "$STATES" --pool "$POOL" --audio-model "$
 $PY scripts/ship_fusion.py choose --run "$WORK/run_layer" --run "$WORK/run_standard"
 $PY scripts/ship_fusion.py convert
 $PY -m emofusion evaluate-real --models models --out results/shipped
+$PY scripts/fusion_targets.py
 $PY scripts/ship_fusion.py cards

@@ -61,7 +61,7 @@ def _out_dir(args, ckpt: Path, several: bool) -> Path:
 def _to_safetensors(args, ckpts: list[Path]) -> int:
     from emofusion.nets.checkpoint import convert_checkpoint
 
-    from emofusion.infer.sources import CARD, remove_stale_card
+    from emofusion.nets.checkpoint import CARD, remove_stale_card
 
     for ckpt in ckpts:
         out = _out_dir(args, ckpt, len(ckpts) > 1)

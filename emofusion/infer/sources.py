@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emofusion.export.onnx import onnx_for_checkpoint, onnx_metadata  # noqa: F401 - re-exported
-from emofusion.nets.checkpoint import CONFIG, LEGACY, WEIGHTS
+from emofusion.nets.checkpoint import CARD, CONFIG, LEGACY, WEIGHTS, card_matches, remove_stale_card  # noqa: F401 - re-exported
 from emofusion.paths import cache_dir  # noqa: F401 - re-exported
 
 CHECKPOINT = LEGACY
 ONNX = "model.onnx"
 ONNX_INT8 = "model.int8.onnx"
 ENGINE = "model.plan"
-CARD = "card.json"
 
 
 @dataclass(frozen=True)
@@ -63,28 +62,6 @@ def read_card(path: Path | None) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return {}
     return card if isinstance(card, dict) else {}
-
-
-def card_matches(card: dict, sha256: str) -> bool:
-    """False when the card names other weights than `sha256` (model_sha256): a card left behind by
-    other weights must not speak for these ones (headline rule, web app). A card that names no
-    weights (hand-written) cannot be checked and is taken as it is."""
-    named = card.get("sha256") if card else None
-    return not (named and sha256 and named != sha256)
-
-
-def remove_stale_card(model_dir: Path) -> list[Path]:
-    """Delete card.json / card.md when card.json names other weights than the dir's own; the
-    removed paths (nothing when the card matches or there is none)."""
-    from emofusion.nets.checkpoint import model_sha256
-
-    card = read_card(model_dir / CARD)
-    if not card or not (model_dir / WEIGHTS).is_file() or card_matches(card, model_sha256(model_dir / WEIGHTS)):
-        return []
-    stale = [p for p in (model_dir / CARD, model_dir / "card.md") if p.is_file()]
-    for p in stale:
-        p.unlink()
-    return stale
 
 
 def has_model(d: str | Path) -> bool:

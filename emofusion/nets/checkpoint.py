@@ -35,7 +35,8 @@ SHIPPED_FORMAT = "emofusion-model"  # config.json next to model.safetensors
 SHIPPED_VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
-LEGACY = "model.pt"  # a model dir may hold a trainer's .pt instead of the safetensors pair
+LEGACY = "model.pt"
+CARD = "card.json"  # the model card beside the weights (card.md: the same for people)  # a model dir may hold a trainer's .pt instead of the safetensors pair
 
 
 class CheckpointError(EmofusionError, ValueError):
@@ -287,3 +288,27 @@ def load_efficientface_pretrained(model_or_backbone: nn.Module, path: str | Path
         raise CheckpointError(f"{path.name}: no key matches EfficientFace ({report.summary()})")
     backbone.load_state_dict(to_load, strict=False)
     return report
+
+
+# Model cards: a card speaks only for the weights it was written for.
+def card_matches(card: dict, sha256: str) -> bool:
+    """False when the card names other weights than `sha256` (model_sha256): a card left behind by
+    other weights must not speak for these ones (headline rule, web app). A card that names no
+    weights (hand-written) cannot be checked and is taken as it is."""
+    named = card.get("sha256") if card else None
+    return not (named and sha256 and named != sha256)
+
+
+def remove_stale_card(model_dir: Path) -> list[Path]:
+    """Delete card.json / card.md when card.json names other weights than the dir's own; the
+    removed paths (nothing when the card matches or there is none)."""
+    try:
+        card = json.loads((model_dir / CARD).read_text()) if (model_dir / CARD).is_file() else {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        card = {}
+    if not card or not (model_dir / WEIGHTS).is_file() or card_matches(card, model_sha256(model_dir / WEIGHTS)):
+        return []
+    stale = [p for p in (model_dir / CARD, model_dir / "card.md") if p.is_file()]
+    for p in stale:
+        p.unlink()
+    return stale

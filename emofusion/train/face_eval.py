@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -154,9 +154,13 @@ def cremad_scores(model, media_cfg) -> dict[str, Any]:
     return {"n": len(rows), "correct": sum(r["true"] == r["pred"] for r in rows), "clips": rows}
 
 
-# issue 26's targets (percent; the benchmark's in ms)
-TARGETS = {"a05_face_accuracy_noncalm": 65.0, "ckplus_accuracy": 90.0, "ferplus_test_accuracy": 82.0,
-           "ms_per_face_batch15_2threads": 3.0, "clip_face_path_ms": 120.0}
+# The "target" column's text for a figure: (key, value) -> str. Targets and their verdicts are the
+# project's bookkeeping, kept in scripts/ (scripts/face_faceapi.py passes its own); none here.
+Verdict = Callable[[str, float], str]
+
+
+def no_verdict(key: str, value: float) -> str:
+    return ""
 
 
 def benchmark(model, size: int, repeats: int = 20) -> dict[str, Any]:
@@ -217,12 +221,9 @@ def _confusion_md(title: str, cm: list[list[int]], labels) -> list[str]:
     return lines + [""]
 
 
-def markdown(res: dict[str, Any]) -> str:
-    from emofusion.data.faces_labelled import FERPLUS_CLASSES
-
+def markdown(res: dict[str, Any], verdict: Verdict = no_verdict) -> str:
     f, ck, a5 = res["ferplus"], res["ckplus"], res["actor5"]
-    ok = lambda key, v, lower=False: ("met" if (v <= TARGETS[key] if lower else v >= TARGETS[key])  # noqa: E731
-                                      else "**missed**")
+    ok = verdict
     ft, a5p = f["test_product_framing"]["accuracy"], a5["our_crops"]["non_calm"]["accuracy"]
     lines = [
         f"Face model `{res.get('model', 'face')}` ({(res.get('meta') or {}).get('variant', 'trained here')}, "
@@ -232,14 +233,14 @@ def markdown(res: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- |",
         f"| FER+ test (majority labels, 8 FER+ classes, n={f['test_product_framing']['n']}) | faces drawn at the "
         f"model's framing | {ft:.1f} % | {f['test_product_framing']['macro_f1']:.1f} % "
-        f"| >= 82 %: {ok('ferplus_test_accuracy', ft)} |",
+        f"| {ok('ferplus_test_accuracy', ft)} |",
         f"| FER+ test, FER+'s own framing | same model | {f['test_native_framing']['accuracy']:.1f} % "
         f"| {f['test_native_framing']['macro_f1']:.1f} % | |",
         f"| FER+ valid (model choice) | model's framing | {f['valid_product_framing']['accuracy']:.1f} % "
         f"| {f['valid_product_framing']['macro_f1']:.1f} % | |",
         f"| CK+48, 6 shared classes (n={ck['n']}, {ck['subjects']} people, never trained on) | RAVDESS answer "
         f"(6-way: {ck['six_way_accuracy']:.1f} %) | {ck['accuracy']:.1f} % | {ck['macro_f1']:.1f} % "
-        f"| >= 90 %: {ok('ckplus_accuracy', ck['accuracy'])} |",
+        f"| {ok('ckplus_accuracy', ck['accuracy'])} |",
     ]
     views = (("our_crops", "product path: MTCNN on the given frames + the model's framing"),
              ("given", "the reference design's crops as given"))  # more views: _detail.md
@@ -247,7 +248,7 @@ def markdown(res: dict[str, Any]) -> str:
         if view not in a5:
             continue
         v = a5[view]
-        target = f">= 65 %: {ok('a05_face_accuracy_noncalm', a5p)}" if view == "our_crops" else ""
+        target = ok("a05_face_accuracy_noncalm", a5p) if view == "our_crops" else ""
         lines.append(f"| RAVDESS actor 5, 52 non-calm recordings | {what} | {v['non_calm']['accuracy']:.1f} % "
                      f"| {v['non_calm']['macro_f1']:.1f} % | {target} |")
         lines.append(f"| RAVDESS actor 5, all 60 recordings | {what} | {v['all']['accuracy']:.1f} % "
@@ -260,11 +261,11 @@ def markdown(res: dict[str, Any]) -> str:
         lines.append(f"| ms a face, batch 15, 2 / 1 threads, median (best) of 20; {b['machine']} | "
                      f"{b['ms_per_face_batch15_2threads']:.2f} ({b['ms_per_face_batch15_2threads_best']:.2f}) / "
                      f"{b['ms_per_face_batch15_1thread']:.2f} ({b['ms_per_face_batch15_1thread_best']:.2f}) ms | | "
-                     f"| <= 3 ms: {ok('ms_per_face_batch15_2threads', b['ms_per_face_batch15_2threads'], True)} |")
+                     f"| {ok('ms_per_face_batch15_2threads', b['ms_per_face_batch15_2threads'])} |")
         if "clip_face_path_ms" in b:
             lines.append(f"| whole face path of one ~3 s clip ({b['clip']}: decode, detect, crop, classify) | "
                          f"{b['clip_face_path_ms']:.0f} ms | | "
-                         f"| <= 120 ms: {ok('clip_face_path_ms', b['clip_face_path_ms'], True)} |")
+                         f"| {ok('clip_face_path_ms', b['clip_face_path_ms'])} |")
     if "training" in res:
         t = res["training"]
         lines.append(f"| training time ({t['epochs']} epochs, this 2-core CPU, shared) | "
@@ -296,7 +297,7 @@ def detail_markdown(res: dict[str, Any]) -> str:
 
 
 def evaluate_face(checkpoint: str | Path, results: str | Path = "results", name: str = "face_pretrain",
-                  command: str | None = None) -> dict:
+                  command: str | None = None, verdict: Verdict = no_verdict) -> dict:
     from emofusion.nets.checkpoint import load_checkpoint
     from emofusion.train.face_pretrain import FaceRender
     from emofusion.train.plots import confusion_png
@@ -331,7 +332,7 @@ def evaluate_face(checkpoint: str | Path, results: str | Path = "results", name:
                            "valid_accuracy": [round(100 * r["valid_accuracy"], 2) for r in epochs],
                            "schedule_changes": [r["schedule_change"] for r in rows if "schedule_change" in r]}
     (results / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
-    (results / f"{name}.md").write_text(markdown(res))
+    (results / f"{name}.md").write_text(markdown(res, verdict))
     (results / f"{name}_detail.md").write_text(detail_markdown(res))
     from emofusion.data.faces_labelled import FERPLUS_CLASSES
     confusion_png(res["ckplus"]["confusion"], results / f"{name}_ckplus.png", "face model on CK+48")

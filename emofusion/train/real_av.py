@@ -23,15 +23,13 @@ from emofusion.constants import AUDIO, CLASSES, FACES
 
 HELP = "score every model in a models dir on real audio-visual recordings (RAVDESS actor 5, CREMA-D)"
 CALM = CLASSES.index("calm")
-COMMAND = "emofusion evaluate-real --models models --out results/shipped --fusion-out results/fusion"
+COMMAND = "emofusion evaluate-real --models models --out results/shipped"
 
 
 def add_arguments(p) -> None:
     p.add_argument("--models", type=Path, default=Path("models"), help="a dir of model dirs (default: models)")
     p.add_argument("--out", type=Path, default=Path("results/shipped"), help="results dir (default: results/shipped)")
     p.add_argument("--only", default="", help="comma-separated model names to score (default: all)")
-    p.add_argument("--fusion-out", type=Path, default=Path("results/fusion"),
-                   help="where fusion_actor5.json goes (the fusion targets' view; default: results/fusion)")
     p.add_argument("--score-weights", type=Path, default=Path("results/fusion/score_fusion.json"),
                    help="weights of the score-level baseline (emofusion train-fusion --score-weights); "
                         "the row is left out when the file is absent")
@@ -142,7 +140,7 @@ def load_models(models_dir: Path, only: list[str]) -> dict[str, Any]:
 
 
 def evaluate(models_dir: Path, out: Path, only: list[str] | None = None,
-             pool_weights: Path | None = None, fusion_out: Path | None = None) -> dict[str, Any]:
+             pool_weights: Path | None = None) -> dict[str, Any]:
     from emofusion.errors import UsageError
 
     models = load_models(models_dir, only or [])
@@ -157,63 +155,7 @@ def evaluate(models_dir: Path, out: Path, only: list[str] | None = None,
     out.mkdir(parents=True, exist_ok=True)
     (out / "real_av.json").write_text(json.dumps(res, indent=1) + "\n")
     (out / "real_av.md").write_text(markdown(res))
-    if {"ia", "lt"} <= set(models):
-        fusion_out = fusion_out or out
-        fusion_out.mkdir(parents=True, exist_ok=True)
-        summary = fusion_summary(res)
-        (fusion_out / "fusion_actor5.json").write_text(json.dumps(summary, indent=1) + "\n")
-        (fusion_out / "fusion_actor5.md").write_text(fusion_markdown(summary))
     return res
-
-
-# results/fusion_actor5.json keys (issue 28) -> rows of real_av
-FUSION_KEYS = {"ia": "ia", "lt": "lt", "score_fusion": "score fusion", "audio": "audio", "face": "face",
-               "ia_faces_zeroed": "ia (faces zeroed)", "lt_faces_zeroed": "lt (faces zeroed)",
-               "ia_voice_zeroed": "ia (voice zeroed)", "lt_voice_zeroed": "lt (voice zeroed)"}
-
-
-def fusion_summary(res: dict[str, Any]) -> dict[str, Any]:
-    """The fusion targets' view of the actor-5 rows, with each target checked (met / missed)."""
-    a5 = res["actor5"]["rows"]
-    rows = {k: {"accuracy": a5[r]["accuracy"], "macro_f1": a5[r]["macro_f1"], "n": a5[r]["n"],
-                "non_calm_accuracy": a5[r]["non_calm_accuracy"], "confusion": a5[r]["confusion"]}
-            for k, r in FUSION_KEYS.items() if r in a5}
-    best_single = max(rows[k]["accuracy"] for k in ("audio", "face") if k in rows)
-    targets = {}
-    for f in ("ia", "lt"):
-        if f not in rows:
-            continue
-        targets[f] = {
-            ">= 85 %": rows[f]["accuracy"] >= 85.0,
-            ">= 2 points above the better single stream": rows[f]["accuracy"] >= best_single + 2.0,
-            ">= 3 points above itself with faces zeroed": rows[f]["accuracy"] >= rows[f"{f}_faces_zeroed"]["accuracy"] + 3.0,
-            "voice zeroed: >= 60 % on non-calm": rows[f"{f}_voice_zeroed"]["non_calm_accuracy"] >= 60.0,
-        }
-    return {"command": res["command"], "recordings": "RAVDESS actor 5, 60 real audio-visual recordings (a test "
-            "actor of fold 1), faces re-cropped by the product's face path", "rows": rows, "targets": targets,
-            "score_fusion": res.get("score_fusion"), "models": res["models"]}
-
-
-def fusion_markdown(summary: dict[str, Any]) -> str:
-    """The fusion targets on actor 5, each marked met / missed."""
-    rows = summary["rows"]
-    lines = ["| target (actor 5, 60 real AV recordings) | IA | LT |", "| --- | --- | --- |"]
-    names = list(next(iter(summary["targets"].values())))
-    for t in names:
-        cells = []
-        for f in ("ia", "lt"):
-            ok = summary["targets"].get(f, {}).get(t)
-            cells.append("-" if ok is None else ("met" if ok else "**missed**"))
-        lines.append(f"| {t} | {' | '.join(cells)} |")
-    lines.append(f"| accuracy (faces zeroed / voice zeroed: non-calm) | {rows['ia']['accuracy']:.1f} % "
-                 f"({rows['ia_faces_zeroed']['accuracy']:.1f} / {rows['ia_voice_zeroed']['non_calm_accuracy']:.1f} %) | "
-                 f"{rows['lt']['accuracy']:.1f} % ({rows['lt_faces_zeroed']['accuracy']:.1f} / "
-                 f"{rows['lt_voice_zeroed']['non_calm_accuracy']:.1f} %) |")
-    best = max(("audio", "face"), key=lambda k: rows[k]["accuracy"] if k in rows else -1)
-    lines.append(f"| better single stream | {best} {rows[best]['accuracy']:.1f} % | |")
-    if "score_fusion" in rows:
-        lines.append(f"| score-level baseline (log-linear pooling) | {rows['score_fusion']['accuracy']:.1f} % | |")
-    return "\n".join(lines) + "\n"
 
 
 def markdown(res: dict[str, Any]) -> str:
@@ -233,8 +175,7 @@ def run(args) -> int:
     from emofusion.errors import UsageError
 
     try:
-        res = evaluate(args.models, args.out, [s for s in args.only.split(",") if s], args.score_weights,
-                       args.fusion_out)
+        res = evaluate(args.models, args.out, [s for s in args.only.split(",") if s], args.score_weights)
     except FaceDataError as exc:
         raise UsageError(str(exc)) from exc
     print(markdown(res))
