@@ -4,7 +4,7 @@ A spec file lists the rows in order (name, what changed, the exact commands, the
 `emofusion evaluate --results-name` wrote); this module only collects and tabulates, so every
 figure in the table traces back to a committed results file.
 
-    python scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio_ablation
+    python scripts/ablation.py scripts/configs/audio_ablation.json --out results/audio/audio_ablation
 
 Experiment bookkeeping for this repository (scripts/reproduce_audio.sh), not part of the package.
 """

@@ -3,7 +3,7 @@
 The benchmarks (`emofusion bench media|train|backends`) only measure; which figure the brief asked
 for, and whether it is met, is this repository's bookkeeping, so it lives here:
 
-    python scripts/check_targets.py [--results results] [--out results/targets]
+    python scripts/check_targets.py [--results results] [--out results/shipped/targets]
 
 reads RESULTS/media_bench.json, train_bench.json, bench_backends.json and audio_single_5fold.json
 (a missing file is a row "not measured") and writes OUT.json and OUT.md.
@@ -27,9 +27,16 @@ AUDIO_MS = 10.0  # the shipped audio network, one clip, p50 (issue 16)
 AUDIO_ACC = 0.70  # ONE audio network per fold, mean 5-fold subject-wise accuracy (issue 16)
 
 
+# results/ keeps one folder a topic (results/README.md): where each results file this script reads lives
+TOPIC = {"media_bench": "bench", "train_bench": "bench", "bench_backends": "bench", "audio_single_5fold": "audio"}
+
+
 def _load(results: Path, name: str) -> dict[str, Any] | None:
-    path = results / f"{name}.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """RESULTS/TOPIC/NAME.json (or RESULTS/NAME.json: a flat dir of benchmark outputs)."""
+    for path in (results / TOPIC.get(name, "") / f"{name}.json", results / f"{name}.json"):
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
 
 
 def _check(what: str, source: str, value: float | None, unit: str, target: str, met: bool | None) -> dict[str, Any]:
@@ -99,14 +106,15 @@ def markdown(checks: list[dict[str, Any]]) -> str:
     for c in checks:
         value = "not measured" if c["value"] is None else f"{c['value']:g} {c['unit']}"
         met = {True: "yes", False: "no", None: "-"}[c["met"]]
-        lines.append(f"| {c['what']} | `results/{c['source']}.md` | {value} | {c['target']} | {met} |")
+        lines.append(f"| {c['what']} | `results/{TOPIC.get(c['source'], '')}/{c['source']}.md` | {value} | "
+                     f"{c['target']} | {met} |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python scripts/check_targets.py", description=__doc__.splitlines()[0])
-    p.add_argument("--results", type=Path, default=REPO / "results", help="where the benchmark JSONs are")
-    p.add_argument("--out", type=Path, default=REPO / "results" / "targets", help="writes OUT.json and OUT.md")
+    p.add_argument("--results", type=Path, default=REPO / "results", help="the results dir (benchmarks in bench/, audio/)")
+    p.add_argument("--out", type=Path, default=REPO / "results" / "shipped" / "targets", help="writes OUT.json and OUT.md")
     args = p.parse_args(argv)
     checks = check(args.results)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@
     python scripts/face_faceapi.py candidate NAME [RUN/face.pt]   # score one candidate (cached by sha256)
     python scripts/face_faceapi.py compare NAME=RUN/face.pt ...    # zero-shot vs the fine-tuned runs
     python scripts/face_faceapi.py ship      # compare's choice -> models/face (weights, config, licence,
-                                             # card), results/face_pretrain.{json,md} and _detail.md
+                                             # card), results/face/face_pretrain.{json,md} and _detail.md
     python scripts/face_faceapi.py fixture   # tests/fixtures/faces_actor05.npz
 
 Model choice uses FER+ valid and CK+ only, never actor 5 (a test actor) and never FER+ test. The
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "results"
+RESULTS = REPO / "results" / "face"
 # issue 26's targets: (bound, lower is better), percent or ms
 TARGETS = {"a05_face_accuracy_noncalm": (65.0, False), "ckplus_accuracy": (90.0, False),
            "ferplus_test_accuracy": (82.0, False), "ms_per_face_batch15_2threads": (3.0, True),
@@ -203,7 +203,7 @@ def _train_summary(ckpt: str) -> dict:
 
 def compare_md(res: dict) -> str:
     lines = [f"Rule (fixed before any fine-tuned figure): {res['rule']}. Chosen: **{res['chosen']}**. "
-             "All at render zoom 1.1 (results/face_faceapi_framing.json); actor 5 and FER+ test are the record, "
+             "All at render zoom 1.1 (results/face/face_faceapi_framing.json); actor 5 and FER+ test are the record, "
              "not the choice.", "",
              "| candidate | recipe | FER+ valid | CK+ | FER+ test | actor 5 non-calm (product path / given / given, "
              "face-api box) | actor 5 all 60 (same) |", "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -265,7 +265,7 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
         data = (f"The face-api.js expression network (training data undisclosed) fine-tuned here ({chosen}: "
                 f"{tc.get('epochs')} epoch(s), lr {tc.get('lr')}) on the FER+ train split's vote distributions "
                 f"over its 7 classes (contempt votes dropped), faces drawn at zoom {r.zoom} at 112 px; model "
-                "choice on FER+ valid and CK+ (results/face_faceapi_compare.md). Calm has no face class: "
+                "choice on FER+ valid and CK+ (results/face/face_faceapi_compare.md). Calm has no face class: "
                 "probability 0.")
     card = {
         "name": "face", "kind": "face",
@@ -280,8 +280,8 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
                                                           "a05_face_accuracy_noncalm",
                                                           "a05_face_accuracy_noncalm_given_crops")},
                     "actor5_all_60_product_path": res["actor5"]["our_crops"]["all"]["accuracy"],
-                    "benchmark": res["benchmark"], "source": "results/face_pretrain.json",
-                    "choice": {"chosen": chosen, "rule": comp["rule"], "source": "results/face_faceapi_compare.json"}},
+                    "benchmark": res["benchmark"], "source": "results/face/face_pretrain.json",
+                    "choice": {"chosen": chosen, "rule": comp["rule"], "source": "results/face/face_faceapi_compare.json"}},
         "command": "bash scripts/reproduce_face_faceapi.sh",
         "train_meta": loaded.meta,
     }
@@ -293,10 +293,10 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
         f"framed as face-api.js does: `VideoConfig(framing='faceapi')`; config in `config.json`); "
         f"`emofusion.load(\"models\")`. Network: `emofusion/nets/faceapi.py` (`face_faceapi`), a PyTorch port "
         f"of face-api.js's expression network checked against the original JavaScript (tests/test_faceapi.py).\n"
-        f"- **Variant**: {chosen}, chosen by the rule: {comp['rule']} (results/face_faceapi_compare.md).\n"
+        f"- **Variant**: {chosen}, chosen by the rule: {comp['rule']} (results/face/face_faceapi_compare.md).\n"
         f"- **Data seen**: {data}\n- **Licence**: {card['licence']}\n"
         f"- **Reproduce**: `{card['command']}`\n\n"
-        f"## Figures (`results/face_pretrain.json`; per class: `results/face_pretrain_detail.md`)\n\n{summary}")
+        f"## Figures (`results/face/face_pretrain.json`; per class: `results/face/face_pretrain_detail.md`)\n\n{summary}")
     return card
 
 

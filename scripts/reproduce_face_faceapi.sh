@@ -29,7 +29,7 @@ $PY -m emofusion train-face --out $RUNS/all_e1 --model face_faceapi --train all 
 $PY -m emofusion train-face --out $RUNS/all --model face_faceapi --train all --epochs 2 \
     --lr 1e-4 --batch-size 64 --warmup-epochs 0.2 --weight-decay 0.01 --zoom 1.1 --threads 1 --no-eval
 
-# 4. the choice (results/face_faceapi_compare.*), then models/face + results/face_pretrain.*
+# 4. the choice (results/face/face_faceapi_compare.*), then models/face + results/face/face_pretrain.*
 $PY scripts/face_faceapi.py compare "head-only=$RUNS/head/face.pt" "full fine-tuning, 1 epoch=$RUNS/all_e1/face.pt" \
     "full fine-tuning, 2 epochs=$RUNS/all/face.pt"
 $PY scripts/face_faceapi.py ship

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduce the shipped models (models/{audio,ia,lt}) and results/cremad_check.* .
+# Reproduce the shipped models (models/{audio,ia,lt}) and results/fusion/stills/cremad_check.* .
 #
 #   bash scripts/reproduce_models.sh            # what was run here: RAVDESS speech + actor stills, CPU
 #   AV=1 bash scripts/reproduce_models.sh DIR   # with the full RAVDESS audio-visual download in DIR and a GPU
@@ -28,7 +28,7 @@ if [ "${AV:-0}" = 1 ]; then
     for f in ia lt; do
         $PY -m emofusion train --cache "$WORK/ravdess-av224-mfcc40d" --fusion $f --config scripts/configs/fusion_$f.json \
             --folds 1,2,3,4,5 --epochs 50 --device cuda --out "$WORK/runs/${f}_av224" --quiet
-        $PY -m emofusion evaluate "$WORK/runs/${f}_av224" --results-name ${f}_av224_5fold --quiet
+        $PY -m emofusion evaluate "$WORK/runs/${f}_av224" --results-dir results/fusion --results-name ${f}_av224_5fold --quiet
         $PY -m emofusion.train.model_card --run "$WORK/runs/${f}_av224" --fold 1 --results results/${f}_av224_5fold.json \
             --name $f --out models/$f --command "AV=1 $CMD $DATA" --data av
     done
@@ -37,7 +37,7 @@ fi
 
 # 1. the audio model: fold 1 of audio_whisper (frozen Whisper tiny.en encoder + head, issue 27),
 #    made, scored and shipped by scripts/reproduce_whisper.sh. (The former audio model, fold 1 of
-#    ablation row 60, is made by scripts/reproduce_audio.sh; results/audio_abl_kd8_res_ema_5fold.*.)
+#    ablation row 60, is made by scripts/reproduce_audio.sh; results/audio/ablation/audio_abl_kd8_res_ema_5fold.*.)
 #    The fusions below keep the reference audio stack (their audio branch).
 [ -f models/audio/card.json ] && grep -q audio_whisper models/audio/config.json || bash scripts/reproduce_whisper.sh
 
@@ -55,7 +55,7 @@ X=(--extra-train-cache "$WORK/ravdess-mfcc40d-speed0.9-stills112f5" --extra-trai
 for f in ia lt; do
     $PY -m emofusion train --cache "$WORK/ravdess-mfcc40d-stills112f5" --fusion $f --config scripts/configs/fusion_$f.json \
         --freeze-face --n-val 0 --epochs 10 "${X[@]}" --out "$WORK/runs/${f}_sp_frozen10" --quiet
-    $PY -m emofusion evaluate "$WORK/runs/${f}_sp_frozen10" --results-name ${f}_stills112f5_sp_fold1 --quiet
+    $PY -m emofusion evaluate "$WORK/runs/${f}_sp_frozen10" --results-dir results/fusion/stills --results-name ${f}_stills112f5_sp_fold1 --quiet
 done
 
 # 4. the CREMA-D check needs the models in place; the cards then quote it
@@ -68,10 +68,10 @@ for f in audio ia lt; do
     data=stills; res=results/${f}_stills112f5_sp_fold1.json
     [ $f = audio ] && data=speech && res=$AUDIO_RES
     $PY -m emofusion.train.model_card --results "$res" --fold 1 --name $f --out models/$f \
-        --command "$CMD" --data $data --cremad results/cremad_check.json
+        --command "$CMD" --data $data --cremad results/fusion/stills/cremad_check.json
 done
 
-# 5. INT8 accuracy of the shipped runs' fold models (results/quantization.*)
+# 5. INT8 accuracy of the shipped runs' fold models (results/bench/quantization.*)
 $PY -m emofusion bench quantization "$AUDIO_RUN" "$WORK/runs/ia_sp_frozen10" "$WORK/runs/lt_sp_frozen10"
 
 # 6-8. (FIVE_FOLD_IA=1, FIVE_FOLD_LT=1, FIVE_FOLD_IT=1) IA / LT / IT with the shipped recipe on all 5
@@ -87,5 +87,5 @@ for f in ia lt it; do
     fi
     $PY -m emofusion train --cache "$WORK/ravdess-mfcc40d-stills112f5" --fusion $f --config scripts/configs/fusion_$f.json \
         --folds 1,2,3,4,5 --freeze-face --n-val 0 --epochs 10 "${X[@]}" --out "$WORK/runs/${f}_sp_frozen10_5fold" --resume --quiet
-    $PY -m emofusion evaluate "$WORK/runs/${f}_sp_frozen10_5fold" --results-name ${f}_stills112f5_sp_5fold --quiet
+    $PY -m emofusion evaluate "$WORK/runs/${f}_sp_frozen10_5fold" --results-dir results/fusion/stills --results-name ${f}_stills112f5_sp_5fold --quiet
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Reproduce results/train_bench.* (extrapolated from timed steps) and the real timed IA fold
-# results/ia_views_stills112_fold1.* (its 'training (min)' column is the measured training time).
+# Reproduce results/bench/train_bench.* (extrapolated from timed steps) and the real timed IA fold
+# results/fusion/stills/ia_views_stills112_fold1.* (its 'training (min)' column is the measured training time).
 #
 #   bash scripts/reproduce_train_speed.sh [WORK_DIR]
 #
@@ -23,4 +23,4 @@ $PY -m emofusion.train.stills --audio-cache "$WORK/ravdess-mfcc40d" --stills "$S
     --out "$WORK/ravdess-mfcc40d-stills112" --face-size 112 --n-frames 15
 OMP_NUM_THREADS=2 $PY -m emofusion train --cache "$WORK/ravdess-mfcc40d-stills112" --fusion ia --freeze-face \
     --face-views 8 --precise-bn 20 --folds 1 --out "$WORK/runs/ia_views_f15_e50" --quiet
-$PY -m emofusion evaluate "$WORK/runs/ia_views_f15_e50" --results-name ia_views_stills112_fold1 --quiet
+$PY -m emofusion evaluate "$WORK/runs/ia_views_f15_e50" --results-dir results/fusion/stills --results-name ia_views_stills112_fold1 --quiet

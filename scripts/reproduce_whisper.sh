@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce models/audio (audio_whisper: frozen Whisper tiny.en encoder + head) and
-# results/audio_single_5fold.{json,md} (issue 27).
+# results/audio/audio_single_5fold.{json,md} (issue 27).
 #
 #   bash scripts/reproduce_whisper.sh
 #
@@ -19,4 +19,4 @@ DATA=${DATA:-../shared/data/ravdess-speech}
 export OMP_NUM_THREADS=1
 RUN="$WORK/whisper-run"
 $PY -m emofusion train --model audio_whisper --cache "$WORK/whisper-states" --data "$DATA" --out "$RUN"
-$PY -m emofusion.train.whisper_recipe finish "$RUN" "$DATA" models results
+$PY -m emofusion.train.whisper_recipe finish "$RUN" "$DATA" models results/audio

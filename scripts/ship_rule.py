@@ -4,7 +4,7 @@ Why folds 2-5 only: fold 1's test actors include actor 5, the held-out real-vide
 shipped model is checked on. Choosing between runs by a mean that includes fold 1 would spend that
 check, so the rule reads folds 2-5 and leaves fold 1 (and actor 5) out of the choice.
 
-    python scripts/ship_rule.py CURRENT.json CANDIDATE.json --out results/ship_rule_s12
+    python scripts/ship_rule.py CURRENT.json CANDIDATE.json --out results/audio/ship_rule_s12
 
 CURRENT and CANDIDATE are `emofusion evaluate` results files (the same five folds). The candidate
 ships if its mean accuracy over folds 2-5 is at least the current one's; ties go to the candidate

@@ -24,15 +24,15 @@ BLOCKS: dict[tuple[str, str], str] = {
     # README: the models that ship (models/) and what they measurably do
     ("README.md", "real_av"): "results/shipped/real_av.md",
     ("README.md", "fusion_actor5"): "results/fusion/fusion_actor5.md",
-    ("README.md", "shipped_audio"): "results/audio_single_5fold.md",
-    ("README.md", "face_pretrain_readme"): "results/face_pretrain.md",
+    ("README.md", "shipped_audio"): "results/audio/audio_single_5fold.md",
+    ("README.md", "face_pretrain_readme"): "results/face/face_pretrain.md",
     # docs/RESULTS.md: the current figures, a topic each (the earlier notebook is docs/archive/, frozen)
     ("docs/RESULTS.md", "real_av"): "results/shipped/real_av.md",
     ("docs/RESULTS.md", "fusion_actor5"): "results/fusion/fusion_actor5.md",
-    ("docs/RESULTS.md", "audio_single_5fold"): "results/audio_single_5fold.md",
-    ("docs/RESULTS.md", "face_faceapi_compare"): "results/face_faceapi_compare.md",
-    ("docs/RESULTS.md", "face_faceapi"): "results/face_pretrain.md",
-    ("docs/RESULTS.md", "targets"): "results/targets.md",
+    ("docs/RESULTS.md", "audio_single_5fold"): "results/audio/audio_single_5fold.md",
+    ("docs/RESULTS.md", "face_faceapi_compare"): "results/face/face_faceapi_compare.md",
+    ("docs/RESULTS.md", "face_faceapi"): "results/face/face_pretrain.md",
+    ("docs/RESULTS.md", "targets"): "results/shipped/targets.md",
 }
 
 

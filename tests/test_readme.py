@@ -73,7 +73,7 @@ def test_readme_opens_with_the_two_setup_commands_and_ci_uses_the_test_one():
 def test_readme_links_and_named_files_exist():
     readme = README.read_text()
     targets = re.findall(r"\]\(([^)#\s]+)\)", readme)
-    assert "results/webapp_screenshot.png" in targets  # the screenshot is shown, not just named
+    assert "results/shipped/webapp_screenshot.png" in targets  # the screenshot is shown, not just named
     named = re.findall(r"`((?:docs|results|scripts|models|emofusion)/[\w./-]+\.(?:md|py|sh|png|json))`", readme)
     missing = [t for t in targets + named if not t.startswith("http") and not (REPO / t).exists()]
     assert not missing, missing

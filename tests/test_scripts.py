@@ -65,14 +65,14 @@ def test_targets_are_checked_from_the_benchmark_results(tmp_path):
 
 def test_committed_targets_table_matches_the_committed_results():
     targets = load_script("check_targets")
-    assert (REPO / "results" / "targets.md").read_text() == targets.markdown(targets.check(REPO / "results"))
+    assert (REPO / "results" / "shipped" / "targets.md").read_text() == targets.markdown(targets.check(REPO / "results"))
 
 
 def test_bench_backends_reports_speedups_without_judging_them(tmp_path):
     """The package's report measures (speed-ups over torch); check_targets.py judges the same rows."""
     from emofusion.bench.backends_report import summarize, write_report
 
-    result = json.loads((REPO / "results" / "bench_backends.json").read_text())
+    result = json.loads((REPO / "results" / "bench" / "bench_backends.json").read_text())
     result["summary"] = summarize(result)
     ups = {(s["model"], s["backend"]): s["speedup"] for s in result["summary"]["speedups_vs_torch_b1"]}
     checks = {c["what"]: c["value"] for c in load_script("check_targets").check(REPO / "results")}

@@ -39,7 +39,7 @@ def test_train_cv_then_evaluate_writes_everything(cache, tmp_path, monkeypatch):
     md = (run / "results.md").read_text()
     assert "| configuration | accuracy | macro F1 |" in md and "| audio-only |" in md
     for name in ("tiny_audio.json", "tiny_audio.md", "tiny_audio_confusion.png"):
-        assert (tmp_path / "results" / name).exists()
+        assert (tmp_path / "results" / "runs" / name).exists()
 
     # a finished run resumed does nothing new and still evaluates
     assert main(["train", "--cache", str(cache), "--out", str(run), "--test-actors", "1", "--val-actors", "2",

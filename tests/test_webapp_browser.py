@@ -20,7 +20,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 # The committed screenshot is refreshed only on request (EMOFUSION_SCREENSHOT=1), so a test run
 # leaves the work tree clean.
 SCREENSHOT = (
-    ws.REPO / "results" / "webapp_screenshot.png"
+    ws.REPO / "results" / "shipped" / "webapp_screenshot.png"
     if os.environ.get("EMOFUSION_SCREENSHOT") == "1"
     else ws.work_dir() / "webapp_screenshot.png"
 )

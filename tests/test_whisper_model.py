@@ -94,4 +94,4 @@ def test_shipped_voice_model_gets_actor5_right(tiny_installed, ravdess_speech_di
     hits = [CLASSES.index(predictor.analyze(f).to_dict()["models"]["audio"]["top"]) == int(f.name.split("-")[2]) - 1
             for f in files]
     assert len(hits) == 60
-    assert np.mean(hits) >= 0.70, np.mean(hits)  # measured when shipped: see results/audio_single_5fold.md
+    assert np.mean(hits) >= 0.70, np.mean(hits)  # measured when shipped: see results/audio/audio_single_5fold.md

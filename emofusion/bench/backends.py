@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the process gets 1 when the machine is oversubscribed (load average > cores, "
                              "where OpenMP barriers stall 2 threads ~5x), else torch's default, and the torch "
                              "backend its own default (1 on CPU)")
-    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--out", type=Path, default=Path("results") / "bench")
 
 
 def _rss_kb(field: str) -> int:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-HELP = "web app under concurrent API calls (answered / lost, latency p50/p95) -> results/webapp_load.*"
+HELP = "web app under concurrent API calls (answered / lost, latency p50/p95) -> results/bench/webapp_load.*"
 
 MAX_CALLS = 100
 
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calls", type=int, default=20, help=f"concurrent calls, at most {MAX_CALLS} (default: %(default)s)")
     parser.add_argument("--concurrency", type=int, default=None, help="server --concurrency (default: the server's)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per call (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=Path("results"), help="output directory (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("results") / "bench", help="output directory (default: %(default)s)")
 
 
 def fire(url: str, clip: Path, calls: int, timeout_s: float) -> tuple[list[dict], float]:

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face", type=Path, default=None,
                         help="face photo (default: SHARED/data/ravdess-stills/Actor_01.png, SHARED = "
                              "$EMOFUSION_SHARED or ../shared)")
-    parser.add_argument("--out", type=Path, default=Path("results"),
+    parser.add_argument("--out", type=Path, default=Path("results") / "bench",
                         help="directory for media_bench.{json,md} (default: ./%(default)s)")
 
 
@@ -86,7 +86,7 @@ def serial_stages(clip: Path, cfg) -> dict[str, dict[str, float]]:
 
 
 def before_config():
-    """The media path's defaults before the fast path (results/media_bench.md of 2026-11-24T02:54Z):
+    """The media path's defaults before the fast path (results/bench/media_bench.md of 2026-11-24T02:54Z):
     MTCNN on all 15 frames at 360 px, min face 40 px, pyramid factor 0.709, every frame decoded."""
     import dataclasses
 

@@ -3,7 +3,7 @@
 For each cross-validation fold: the fold's best checkpoint -> ONNX FP32 -> static INT8 calibrated
 on clips of that fold's TRAINING actors only (no test clip leaks into the ranges), then accuracy
 and macro-F1 of torch, ORT FP32 and ORT INT8 on the fold's test actors. Writes
-results/quantization.{json,md}.
+results/bench/quantization.{json,md}.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-HELP = "accuracy of INT8 vs FP32 ONNX on the CV test folds (writes results/quantization.*)"
+HELP = "accuracy of INT8 vs FP32 ONNX on the CV test folds (writes results/bench/quantization.*)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", type=Path, default=None, help="feature cache (default: the run's own)")
     parser.add_argument("--calib-clips", type=int, default=128, help="training clips for calibration")
     parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
-    parser.add_argument("--out", type=Path, default=Path("results"))
+    parser.add_argument("--out", type=Path, default=Path("results") / "bench")
 
 
 def _feeds(cache, entries: list[dict], names: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -41,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="DDP processes (gloo, as torchrun -m emofusion train runs them), each with cores/procs "
                         "threads and batch/procs clips")
     p.add_argument("--name", default="train_bench", help="OUT_DIR/NAME.{json,md}")
-    p.add_argument("--out-dir", type=Path, default=Path("results"), help="default: ./%(default)s")
+    p.add_argument("--out-dir", type=Path, default=Path("results") / "bench", help="default: ./%(default)s")
 
 
 def _inputs(model, batch: int, cfg, gen):

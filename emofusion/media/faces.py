@@ -38,7 +38,7 @@ class FaceCropper:
         self.device = device
         # MTCNN is hundreds of tiny ops (one resize per candidate box): extra intra-op threads
         # only add synchronisation, and on a busy 2-core machine 1 thread measured 3-5x faster
-        # (results/media_bench.md). None leaves torch's setting alone.
+        # (results/bench/media_bench.md). None leaves torch's setting alone.
         self.threads = threads
         self._mtcnn = None
 

@@ -210,7 +210,7 @@ def _decode(path, times_s: list, seek_gap_s: float, skip: str | None) -> Iterato
             raise ClipError(ClipError.NO_STREAMS, f"{Path(path).name}: no video stream")
         vs = container.streams.video[0]
         # SLICE threads: frame threading buffers frames ahead and measured more CPU time for the
-        # few frames we keep (results/media_bench.md); slice threading costs nothing when unused.
+        # few frames we keep (results/bench/media_bench.md); slice threading costs nothing when unused.
         vs.thread_type = "SLICE"
         if skip:
             vs.codec_context.skip_frame = skip

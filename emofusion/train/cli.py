@@ -81,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--no-in-memory", action="store_true", help="read entries from disk each epoch")
     p.add_argument("--results-name", help="also copy the results to RESULTS_DIR/NAME.{json,md}")
-    p.add_argument("--results-dir", type=Path, default=Path("results"),
+    p.add_argument("--results-dir", type=Path, default=Path("results") / "runs",
                    help="where --results-name writes (default: ./%(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

@@ -81,7 +81,7 @@ class TrainConfig:
     # Published EfficientFace weights (AffectNet / RAF-DB layout) to start the face CNN from.
     face_pretrained: str = ""
     # Keep the face CNN fixed (no gradients, BatchNorm in eval mode): for a pretrained face CNN;
-    # the steps skip its backward pass (~2.7x faster at 112 px, results/train_bench.md).
+    # the steps skip its backward pass (~2.7x faster at 112 px, results/bench/train_bench.md).
     freeze_face: bool = False
     # With freeze_face: run the face CNN over each training clip this many times before training
     # (view 0 plain, the rest with one face flip/rotation draw each) and train on those features

@@ -137,7 +137,7 @@ def run_check(clips_dir: Path, models_dir: Path, out_name: str = "cremad_check",
     result = check_clips(clips, predictor)
     result.update(clips_dir=str(clips_dir), models_dir=str(models_dir), models=list(predictor.models),
                   n_clips=len(clips), command=command or f"emofusion evaluate --cremad {clips_dir} --models {models_dir}")
-    out = Path(results_dir or "results")
+    out = Path(results_dir or "results/shipped")
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{out_name}.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / f"{out_name}.md").write_text(markdown(result))

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-HELP = "pretrain the face network on FER+ (resumable) and write results/face_pretrain.*"
+HELP = "pretrain the face network on FER+ (resumable) and write results/face/face_pretrain.*"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,7 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--size", type=int, default=48, help="face crop side the model sees (multiple of 16)")
     p.add_argument("--zoom", type=float, default=1.23,
-                   help="our crop side / FER+ image side (results/face_framing.json: measured median)")
+                   help="our crop side / FER+ image side (results/face/face_framing.json: measured median)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", choices=("face", "face_faceapi"), default="face",
                    help="face: EfficientFace from scratch; face_faceapi: the face-api.js network, pretrained")
@@ -32,8 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--ferplus", type=Path, help="FER+ folder (default ../shared/data/ferplus)")
     p.add_argument("--stop-after", type=int, help="stop after this many epochs (resume later, e.g. with fewer --epochs)")
-    p.add_argument("--no-eval", action="store_true", help="train only; skip results/face_pretrain.*")
-    p.add_argument("--results", type=Path, default=Path("results"), help="where face_pretrain.* go")
+    p.add_argument("--no-eval", action="store_true", help="train only; skip results/face/face_pretrain.*")
+    p.add_argument("--results", type=Path, default=Path("results") / "face", help="where face_pretrain.* go")
 
 
 def run(args: argparse.Namespace) -> int:

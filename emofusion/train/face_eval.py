@@ -1,7 +1,7 @@
 """Score a face model where it matters: FER+ test, CK+48 (never trained on), real RAVDESS video of
 actor 5 (a fold-1 test actor: evaluation only) and real CREMA-D clips through the product's path.
 
-Writes results/face_pretrain.json / .md and confusion-matrix plots. Two views of actor 5:
+Writes results/face/face_pretrain.json / .md and confusion-matrix plots. Two views of actor 5:
 `given` = the 15 crops as the reference design's MTCNN cut them (tight box, no margin);
 `our_crops` = the same frames re-cropped by our face path (MTCNN + the model's framing), as the
 product would (the 224 px crops are all there is of the frames: parts of a framing reaching outside
@@ -274,13 +274,13 @@ def markdown(res: dict[str, Any], verdict: Verdict = no_verdict) -> str:
 
 
 def detail_markdown(res: dict[str, Any]) -> str:
-    """Per-class recall and every confusion matrix (results/face_pretrain_detail.md)."""
+    """Per-class recall and every confusion matrix (results/face/face_pretrain_detail.md)."""
     from emofusion.data.faces_labelled import FERPLUS_CLASSES
 
     f, ck, a5 = res["ferplus"], res["ckplus"], res["actor5"]
     views = [v for v in ("our_crops", "given", "given_faceapi_box") if v in a5]
     lines = [f"Face model `{res.get('model', 'face')}`: per-class recall and confusion matrices "
-             f"(summary: results/face_pretrain.md; command: `{res['command']}`).",
+             f"(summary: results/face/face_pretrain.md; command: `{res['command']}`).",
              "", "Actor 5 by view (accuracy, non-calm 52 / all 60): "
              + "; ".join(f"{v} {a5[v]['non_calm']['accuracy']:.1f} / {a5[v]['all']['accuracy']:.1f} %" for v in views)
              + ". given_faceapi_box: the given crop taken as the MTCNN box and framed as face-api does.",
@@ -296,7 +296,7 @@ def detail_markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate_face(checkpoint: str | Path, results: str | Path = "results", name: str = "face_pretrain",
+def evaluate_face(checkpoint: str | Path, results: str | Path = "results/face", name: str = "face_pretrain",
                   command: str | None = None, verdict: Verdict = no_verdict) -> dict:
     from emofusion.nets.checkpoint import load_checkpoint
     from emofusion.train.face_pretrain import FaceRender
@@ -346,5 +346,5 @@ def evaluate_face(checkpoint: str | Path, results: str | Path = "results", name:
 if __name__ == "__main__":
     import sys
 
-    out = evaluate_face(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "results")
+    out = evaluate_face(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "results/face")
     print(markdown(out))

@@ -34,7 +34,7 @@ def measure_framing(images: np.ndarray, cfg: VideoConfig | None = None, upscale:
             "zoom": q(zoom), "centre_dx": q(cx), "centre_dy": q(cy)}
 
 
-def main(out: str | Path = "results/face_framing.json", n: int = 600, seed: int = 0) -> dict:
+def main(out: str | Path = "results/face/face_framing.json", n: int = 600, seed: int = 0) -> dict:
     from emofusion.data.faces_labelled import load_ferplus
 
     data = load_ferplus()

@@ -302,7 +302,7 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
     best = torch.load(out / BEST, map_location="cpu", weights_only=True)
     model.load_state_dict(best["model"])
     # the RAVDESS answer is corrected for FER+'s class prior (chosen on FER+ valid: balanced recall
-    # over the 7 mapped classes, results/face_pretrain.json ferplus.valid_balanced_recall_7_*)
+    # over the 7 mapped classes, results/face/face_pretrain.json ferplus.valid_balanced_recall_7_*)
     prior = targets[torch.as_tensor(tr)].mean(dim=0).clamp_min(1e-4)
     use_prior = True
     if cfg.model == "face_faceapi":  # the correction is kept only if FER+ valid's balanced recall

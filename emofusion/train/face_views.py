@@ -1,7 +1,7 @@
 """Training on cached face features when the face CNN is frozen (`train --freeze-face --face-views V`).
 
 A frozen face CNN is a fixed function of the crop, yet at 112 px it is most of a training step
-(results/train_bench.md): every epoch recomputes the same numbers. Instead, before training, each
+(results/bench/train_bench.md): every epoch recomputes the same numbers. Instead, before training, each
 clip's frames go through the CNN V times: view 0 as they are, views 1..V-1 with one seeded face
 augmentation each (flip, rotation: the draws `augment_faces` makes). Each step then picks one view
 per clip and runs only the temporal stacks, the fusion and the head. Validation clips get view 0

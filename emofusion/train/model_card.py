@@ -6,7 +6,7 @@ also `emofusion export MODEL.pt --to safetensors --out DIR`); the card is genera
 Every figure on a card is read from a committed results file (a run's evaluation, the CREMA-D
 check); nothing is typed by hand, so a card cannot drift from what was measured.
 
-    python -m emofusion.train.model_card --run RUN --fold 1 --results results/audio_5fold.json \
+    python -m emofusion.train.model_card --run RUN --fold 1 --results results/audio/audio_5fold.json \
         --name audio --out models/audio --command "bash scripts/reproduce_audio.sh"
 """
 
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, type=Path, help="models/<name>")
     p.add_argument("--command", required=True, help="the command that reproduces this model")
     p.add_argument("--data", choices=sorted(DATA), default="speech")
-    p.add_argument("--cremad", type=Path, help="results/cremad_check.json to quote (optional)")
+    p.add_argument("--cremad", type=Path, help="results/fusion/stills/cremad_check.json to quote (optional)")
     args = p.parse_args(argv)
     try:
         if args.run is not None:

@@ -15,7 +15,7 @@ from emofusion.constants import AUDIO, FACES
 
 CONDITIONS = {"full": None, "audio_zeroed": AUDIO, "video_zeroed": FACES}
 LABELS = {"audio": "audio-only", "video": "video-only", "ia": "IA fusion", "it": "IT fusion", "lt": "LT fusion"}
-RESULTS_DIR = Path("results")  # relative to the working directory, as every --out is
+RESULTS_DIR = Path("results") / "runs"  # relative to the working directory, as every --out is (results/README.md)
 
 
 def score(model, dataset, batch_size: int = 32) -> dict[str, Any]:

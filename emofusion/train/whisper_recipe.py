@@ -721,7 +721,7 @@ def results_markdown(r: dict[str, Any]) -> str:
               "validation accuracy over the folds, actor 5 left out; epoch: best of the fold; probe: layer and C per fold)"
               + ("; each fold's head was then retrained with that setting on training + validation actors and "
                  "stopped at that epoch" if r["train_config"].get("refit") else "")
-              + ". The search is in `results/audio_whisper_search.md`.", "",
+              + ". The search is in `results/audio/audio_whisper_search.md`.", "",
               "| fold | test actors | accuracy | macro F1 | epoch (val) | probe (layer, C) |",
               "| --- | --- | --- | --- | --- | --- |"]
     for f, p in zip(r["folds"], probe["folds"]):
@@ -752,7 +752,7 @@ def search_markdown(r: dict[str, Any]) -> str:
              "of the training side are validation actors (splits.choose_val); heads train on the rest. "
              f"Selection: {r['train_config']['selection']}. Candidates that cannot meet the 40 ms latency target (Whisper "
              "base) were trained for the record but were not eligible to ship (fixed before any figure). Test "
-             "actors were used only for the figures in `results/audio_single_5fold.md`.", "",
+             "actors were used only for the figures in `results/audio/audio_single_5fold.md`.", "",
              "| candidate | eligible | fold 1 | fold 2 | fold 3 | fold 4 | fold 5 | mean validation accuracy | "
              "the same without actor 5 (the criterion) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

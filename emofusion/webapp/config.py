@@ -32,7 +32,7 @@ class WebAppConfig:
     concurrency: int = 2
     queue_size: int = 64
     examples_dir: Path = EXAMPLES_DIR
-    bench_md: Path = Path("results") / "bench_backends.md"
+    bench_md: Path = Path("results") / "bench" / "bench_backends.md"
     extensions: tuple[str, ...] = field(default=VIDEO_EXTENSIONS)
     photo_extensions: tuple[str, ...] = field(default=PHOTO_EXTENSIONS)
 

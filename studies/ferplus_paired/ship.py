@@ -26,7 +26,7 @@ COMMAND = "bash studies/ferplus_paired/reproduce.sh"
 DATA = {
     "face": "FER+ train split (28,558 faces; those with a FER+ majority label), trained on the 10-annotator "
             "vote distribution over the 8 FER+ classes; model choice on FER+ valid. Faces drawn at our MTCNN "
-            "crop framing (results/face_framing.json) at 48 px, grey, with pose / framing / light / "
+            "crop framing (results/face/face_framing.json) at 48 px, grey, with pose / framing / light / "
             "resolution jitter. It never saw RAVDESS, CK+ or CREMA-D. It answers in the RAVDESS "
             "classes: FER+ contempt is dropped, calm is never answered (no face counterpart), and the "
             "answer is corrected for FER+'s class prior (chosen on FER+ valid).",
@@ -87,8 +87,8 @@ def ship(face_ckpt: Path, paired_dir: Path, models: Path, results: Path = Path("
         kind = "face" if name == "face" else "audio" if name == "audio" else "fusion"
         rows = [name] if kind != "fusion" else [name, f"{name} (voice zeroed)", f"{name} (faces zeroed)"]
         measured = {"actor5": {r: a5[r] for r in rows}, "cremad": {r: cd[r] for r in rows},
-                    "source": "results/paired_fold1.json"}
-        md = ["## Measured on real audio-visual recordings never trained on (`results/paired_fold1.json`)", "",
+                    "source": "results/studies/ferplus_paired/paired_fold1.json"}
+        md = ["## Measured on real audio-visual recordings never trained on (`results/studies/ferplus_paired/paired_fold1.json`)", "",
               "RAVDESS actor 5 (a fold-1 test actor): its 60 real recordings, face video + voice.", "",
               *_rows_md(a5, rows), "",
               f"CREMA-D, 6 real clips through the product path (smoke test): "
@@ -96,8 +96,8 @@ def ship(face_ckpt: Path, paired_dir: Path, models: Path, results: Path = Path("
         if kind == "face":
             keys = ("ferplus_test_accuracy", "ckplus_accuracy", "a05_face_accuracy_noncalm")
             measured["face_pretrain"] = {k: face_res[k] for k in keys}
-            measured["face_pretrain"]["source"] = "results/face_pretrain.json"
-            md += ["", "## Face benchmarks (`results/face_pretrain.json`)", "",
+            measured["face_pretrain"]["source"] = "results/face/face_pretrain.json"
+            md += ["", "## Face benchmarks (`results/face/face_pretrain.json`)", "",
                    (results / "face_pretrain.md").read_text().strip()]
         write_card(out, name, kind, loaded, measured, md)
         print(f"shipped {out}")
