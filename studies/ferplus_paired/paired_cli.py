@@ -7,7 +7,7 @@ real audio-visual pairs. Run from the repository root:
 Fold 1 of the 5-fold protocol: test actors 2, 5, 14, 15, 16 never train; validation actors
 (7, 8, 19, 20) choose each model's epoch and the late-fusion weight; the other 15 actors train.
 Then every model and baseline is scored on actor 5's 60 real audio-visual recordings and the 6
-CREMA-D clips (studies.ferplus_paired.paired_eval), into results/studies/ferplus_paired/paired_fold1.{json,md}.
+CREMA-D clips (studies.ferplus_paired.paired_eval), into results/studies/paired_faces/paired_fold1.{json,md}.
 """
 
 from __future__ import annotations

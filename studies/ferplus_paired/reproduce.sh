@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce models/face, models/audio, models/ia, models/lt and results/face/face_framing.json,
-# results/face/face_pretrain.*, results/studies/ferplus_paired/paired_fold1.* (issues 13 and 14), on CPU.
+# results/face/face_pretrain.*, results/studies/paired_faces/paired_fold1.* (issues 13 and 14), on CPU.
 #
 #   bash studies/ferplus_paired/reproduce.sh
 #
@@ -13,7 +13,7 @@
 #    actors, all scored on actor 5's real audio-visual pairs and CREMA-D next to the shipped
 #    (stills-trained) audio / IA / LT;
 # 5. ship the face model into models/face with its card. The FER+-paired audio / IA / LT scored
-#    below the shipped ones on actor 5 (results/studies/ferplus_paired/paired_fold1.md), so those stay as they were.
+#    below the shipped ones on actor 5 (results/studies/paired_faces/paired_fold1.md), so those stay as they were.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}

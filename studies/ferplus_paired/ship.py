@@ -87,8 +87,8 @@ def ship(face_ckpt: Path, paired_dir: Path, models: Path, results: Path = Path("
         kind = "face" if name == "face" else "audio" if name == "audio" else "fusion"
         rows = [name] if kind != "fusion" else [name, f"{name} (voice zeroed)", f"{name} (faces zeroed)"]
         measured = {"actor5": {r: a5[r] for r in rows}, "cremad": {r: cd[r] for r in rows},
-                    "source": "results/studies/ferplus_paired/paired_fold1.json"}
-        md = ["## Measured on real audio-visual recordings never trained on (`results/studies/ferplus_paired/paired_fold1.json`)", "",
+                    "source": "results/studies/paired_faces/paired_fold1.json"}
+        md = ["## Measured on real audio-visual recordings never trained on (`results/studies/paired_faces/paired_fold1.json`)", "",
               "RAVDESS actor 5 (a fold-1 test actor): its 60 real recordings, face video + voice.", "",
               *_rows_md(a5, rows), "",
               f"CREMA-D, 6 real clips through the product path (smoke test): "
