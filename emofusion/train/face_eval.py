@@ -141,16 +141,17 @@ def actor5_scores(model, size: int, framing: str = "square") -> dict[str, Any]:
 def cremad_scores(model, media_cfg) -> dict[str, Any]:
     """The 6 CREMA-D clips through the product path: decode -> our MTCNN crops -> face model."""
     from emofusion.constants import FACES
+    from emofusion.data.cremad import cremad_label
     from emofusion.data.faces_labelled import shared_data
     from emofusion.media.clip import load_clip
 
-    code = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
     rows = []
-    for path in sorted(shared_data("cremad-av").glob("*.mp4")):
+    for path in sorted(p for p in shared_data("cremad-av").glob("*.mp4") if cremad_label(p)):
         clip = load_clip(path, media_cfg, want=(FACES,))
         probs = clip_probs(model, clip.faces)
-        rows.append({"clip": path.name, "true": code[path.stem.split("_")[2]], "pred": CLASSES[int(probs.argmax())],
-                     "p_true": round(float(probs[CLASSES.index(code[path.stem.split("_")[2]])]), 3)})
+        true = cremad_label(path)
+        rows.append({"clip": path.name, "true": true, "pred": CLASSES[int(probs.argmax())],
+                     "p_true": round(float(probs[CLASSES.index(true)]), 3)})
     return {"n": len(rows), "correct": sum(r["true"] == r["pred"] for r in rows), "clips": rows}
 
 

@@ -69,14 +69,14 @@ def actor5_inputs(cache, n_frames: int, size: int) -> tuple[np.ndarray, np.ndarr
 
 
 def cremad_inputs(media_cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    from emofusion.data.cremad import cremad_label
     from emofusion.data.faces_labelled import shared_data
     from emofusion.media.clip import load_clip
 
-    code = {"ANG": "angry", "DIS": "disgust", "FEA": "fearful", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
     a, f, y, names = [], [], [], []
     for path in sorted(shared_data("cremad-av").glob("*.mp4")):
         x = load_clip(path, media_cfg).model_inputs(media_cfg)
-        a.append(x[AUDIO]), f.append(x[FACES]), y.append(CLASSES.index(code[path.stem.split("_")[2]]))
+        a.append(x[AUDIO]), f.append(x[FACES]), y.append(CLASSES.index(cremad_label(path)))
         names.append(path.name)
     return np.stack(a), np.stack(f), np.array(y), names
 
