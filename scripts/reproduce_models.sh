@@ -54,7 +54,7 @@ X=(--extra-train-cache "$WORK/ravdess-mfcc40d-speed0.9-stills112f5" --extra-trai
 #    (here the two ran side by side)
 for f in ia lt; do
     $PY -m emofusion train --cache "$WORK/ravdess-mfcc40d-stills112f5" --fusion $f --config scripts/configs/fusion_$f.json \
-        --freeze-face --n-val 0 --epochs 10 "${X[@]}" --out "$WORK/runs/${f}_sp_frozen10" --quiet
+        --folds 1 --freeze-face --n-val 0 --epochs 10 "${X[@]}" --out "$WORK/runs/${f}_sp_frozen10" --quiet
     $PY -m emofusion evaluate "$WORK/runs/${f}_sp_frozen10" --results-dir results/fusion/stills --results-name ${f}_stills112f5_sp_fold1 --quiet
 done
 
