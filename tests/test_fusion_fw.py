@@ -214,3 +214,25 @@ def test_shipped_fusion_answers_change_with_the_face_not_only_the_voice(name, fi
     happy = CLASSES.index("happy")
     assert probs["happy"][happy] > probs["sad"][happy] + 0.02, probs
     assert np.abs(probs["happy"] - probs["sad"]).max() > 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ia", "lt"])
+def test_shipped_fusion_exports_to_onnx_with_parity_on_a_real_clip(name, tmp_path):
+    """The shipped IA / LT through the project's exporter; ONNX Runtime matches PyTorch on the real
+    example clip's inputs (the product path) within 1e-4, and at batch 2 (dynamic batch)."""
+    import onnxruntime as ort
+
+    from emofusion.export.onnx import export_onnx
+    from emofusion.media.clip import load_clip
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    ld = load_checkpoint(REPO_MODELS / name)
+    path = export_onnx(ld, tmp_path / "model.onnx")  # also checks parity on random feeds
+    example = Path(__file__).resolve().parents[1] / "emofusion" / "webapp" / "examples" / "1001_DFA_mixed_HAPface_ANGvoice.mp4"
+    x = load_clip(example, ld.media_cfg).model_inputs(ld.media_cfg)
+    feeds = {k: np.repeat(x[k][None], 2, axis=0) for k in ld.model.inputs}
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    with torch.no_grad():
+        want = ld.model(*[torch.from_numpy(feeds[k]) for k in ld.model.inputs]).numpy()
+    assert got.shape == (2, 8) and np.abs(got - want).max() <= 1e-4
