@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from emofusion.config import register_config
 from emofusion.constants import CLASSES
 
 HELP = "train IA / LT on the pretrained face and voice streams (cached frontends, paired faces)"
@@ -39,7 +38,6 @@ NEUTRAL, CALM = CLASSES.index("neutral"), CLASSES.index("calm")
 FACE_SIZE = 48  # FER+ / CK+48 resolution; ModelConfig.face_size of the fusions (face_grey too)
 
 
-@register_config
 @dataclass(frozen=True)
 class FusionTrainConfig:
     """One fusion training run (fold 1 unless `fold` says otherwise)."""
@@ -267,11 +265,8 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
     import torch
     from tqdm import tqdm
 
-    from emofusion.config import WHISPER_AUDIO, MediaConfig
     from emofusion.data.splits import protocol_splits
-    from emofusion.nets.checkpoint import load_checkpoint, save_checkpoint
-    from emofusion.nets.config import ModelConfig
-    from emofusion.nets.registry import create_model
+    from emofusion.nets.checkpoint import save_checkpoint
     from emofusion.train.metrics import classify
 
     torch.manual_seed(cfg.seed)
@@ -300,12 +295,7 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
         if keys[i] in real:
             val_faces[j] = torch.from_numpy(_frames(real[keys[i]], cfg.n_frames).astype(np.float32))
 
-    face_src = load_checkpoint(face_model)
-    video = dataclasses.replace(face_src.media_cfg.video, n_frames=cfg.n_frames, face_size=FACE_SIZE)
-    media = MediaConfig(audio=WHISPER_AUDIO, video=video)
-    mcfg = ModelConfig(fusion=cfg.fusion, audio_channels=80, face_size=FACE_SIZE, n_frames=cfg.n_frames,
-                       audio_width=cfg.audio_width, dropout=cfg.dropout, face_grey=True, audio_norm=cfg.audio_norm)
-    model = create_model(mcfg)
+    model, mcfg, media, face_src = build_fusion(cfg, face_model)
     if cfg.audio_norm == "standard":  # per-state, per-dimension statistics of the training clips
         acc = torch.zeros(2, *train_states.shape[1:2], train_states.shape[3], dtype=torch.float64)
         for i in range(0, len(train_states), 64):
@@ -315,7 +305,6 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
         n = len(train_states) * train_states.shape[2]
         mean = acc[0] / n
         model.audio_mix.set_standardisation(mean.float(), (acc[1] / n - mean.pow(2)).clamp_min(0).sqrt().float())
-    model.face.load_state_dict(face_src.model.face.state_dict())
     absent_states, absent_face = _absent_inputs(model, cfg.n_frames, 2 * states.shape[2])
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -474,19 +463,26 @@ def run(args) -> int:
     return 0
 
 
-def _real_face_cache(videos: Path, face_model: Path, cfg: FusionTrainConfig, out: Path) -> None:
-    """face_sequences with the fusion's own VideoConfig and face frontend (the face model's backbone)."""
-    import dataclasses as dc
-
+def build_fusion(cfg: FusionTrainConfig, face_model: Path):
+    """The untrained fusion of `cfg` with the face model's backbone in it: (model, ModelConfig,
+    MediaConfig, the face model loaded). The fusion reads the face model's crops (its framing) at
+    5 frames of grey 48 px and Whisper's log-mel."""
     from emofusion.config import WHISPER_AUDIO, MediaConfig
     from emofusion.nets.checkpoint import load_checkpoint
     from emofusion.nets.config import ModelConfig
     from emofusion.nets.registry import create_model
 
     face = load_checkpoint(face_model)
-    media = MediaConfig(audio=WHISPER_AUDIO, video=dc.replace(face.media_cfg.video, n_frames=cfg.n_frames,
-                                                               face_size=FACE_SIZE))
-    model = create_model(ModelConfig(fusion=cfg.fusion, audio_channels=80, face_size=FACE_SIZE, n_frames=cfg.n_frames,
-                                     audio_width=cfg.audio_width, face_grey=True)).eval()
+    video = dataclasses.replace(face.media_cfg.video, n_frames=cfg.n_frames, face_size=FACE_SIZE)
+    media = MediaConfig(audio=WHISPER_AUDIO, video=video)
+    mcfg = ModelConfig(fusion=cfg.fusion, audio_channels=80, face_size=FACE_SIZE, n_frames=cfg.n_frames,
+                       audio_width=cfg.audio_width, dropout=cfg.dropout, face_grey=True, audio_norm=cfg.audio_norm)
+    model = create_model(mcfg)
     model.face.load_state_dict(face.model.face.state_dict())
-    face_sequences(videos, media, model, out)
+    return model, mcfg, media, face
+
+
+def _real_face_cache(videos: Path, face_model: Path, cfg: FusionTrainConfig, out: Path) -> None:
+    """face_sequences with the fusion's own VideoConfig and face frontend (the face model's backbone)."""
+    model, _, media, _ = build_fusion(cfg, face_model)
+    face_sequences(videos, media, model.eval(), out)
