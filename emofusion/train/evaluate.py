@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", type=Path, help="feature cache (default: the run's own)")
     p.add_argument("--actors", help="checkpoint mode: test actors, e.g. 5,10,16,19")
     p.add_argument("--out", type=Path, help="checkpoint mode: output directory")
+    p.add_argument("--allow-leak", action="store_true",
+                   help="checkpoint mode: score even actors the checkpoint trained or was validated on "
+                        "(warns; refused without this flag)")
     p.add_argument("--results-name", help="copy results to RESULTS_DIR/NAME.{json,md} and NAME_confusion.png")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR,
                    help="where --results-name (and --cremad) write (default: ./%(default)s)")
@@ -108,6 +111,7 @@ def evaluate_run(run_dir: str | Path, cache_dir: str | Path | None = None, resul
         "model_config": info["model_config"],
         "cache": info["cache"],
         "provenance": info.get("provenance"),
+        "split_notes": info.get("split_notes") or [],
         "summary": summarise(folds),
         "folds": [{k: v for k, v in f.items() if k != "predictions"} for f in folds],
     }
@@ -118,15 +122,28 @@ def evaluate_run(run_dir: str | Path, cache_dir: str | Path | None = None, resul
 
 
 def evaluate_checkpoint(ckpt: Path, cache_dir: Path, actors, out: Path, results_name: str | None = None,
-                        progress: bool = True, results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
+                        progress: bool = True, results_dir: Path = RESULTS_DIR,
+                        allow_leak: bool = False) -> dict[str, Any]:
+    """Score one checkpoint on `actors`; refuses (LeakageError) actors it trained or was selected
+    on unless `allow_leak`, which warns on stderr and records them in the results."""
+    import sys
+
+    from emofusion.train.leakage import check_leakage, leaked_actors
+
     cache = open_cache(cache_dir)
-    model = load_model(ckpt).model
+    loaded = load_model(ckpt)
+    model = loaded.model
+    warning = check_leakage(loaded.meta, actors, allow_leak, name=str(ckpt))
+    if warning:
+        print(warning, file=sys.stderr)
     res = score(model, make_dataset(cache, actors, model.inputs, in_memory=False))
     res.update(fold=ckpt.name, test_actors=list(actors))
     fusion = getattr(getattr(model, "cfg", None), "fusion", "model")
     results = {"configuration": LABELS.get(fusion, fusion), "fusion": fusion, "protocol": "checkpoint",
                "checkpoint": str(ckpt), "n_folds": 1, "summary": summarise([res]),
                "folds": [{k: v for k, v in res.items() if k != "predictions"}]}
+    if warning:
+        results["leaked_actors"] = leaked_actors(loaded.meta, actors)
     write_results(results, out, results_name, results_dir)
     if progress:
         print(markdown(results))
@@ -158,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"no such checkpoint: {args.checkpoint}")
         actors = parse_actor_list(args.actors)  # a SplitError is an EmofusionError
         evaluate_checkpoint(args.checkpoint, args.cache, actors, args.out, args.results_name, not args.quiet,
-                            args.results_dir)
+                            args.results_dir, allow_leak=args.allow_leak)
     elif args.run_dir:
         evaluate_run(args.run_dir, args.cache, args.results_name, not args.quiet, args.results_dir)
     else:
