@@ -74,3 +74,32 @@ def test_custom_split_and_errors():
     assert parse_actor_list("1, 2,5-7") == (1, 2, 5, 6, 7)
     with pytest.raises(SplitError):
         parse_actor_list("1,x")
+
+
+def test_over_present_keeps_a_full_split_unchanged():
+    from emofusion.data.splits import over_present
+
+    for split in protocol_splits("luna5"):
+        assert over_present(split, range(1, 25)) == (split, [])
+
+
+def test_over_present_skips_folds_without_test_actors_and_says_so():
+    from emofusion.data.splits import over_present
+
+    folds = protocol_splits("luna5")
+    restricted, notes = over_present(folds[2], [1, 2, 3, 4])  # fold 3 tests 10, 11, 12, 19, 20
+    assert restricted is None and "fold skipped" in notes[0]
+    restricted, notes = over_present(folds[0], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    assert restricted.test == (2, 5)  # only the present test actors
+    assert set(restricted.train) | set(restricted.val) | set(restricted.test) <= set(range(1, 11))
+    assert not set(restricted.train) & set(restricted.val)
+    assert len(restricted.val) == 2  # a quarter of the 8 present training-side actors
+    assert any("validating on" in n for n in notes) and any("absent" in n for n in notes)
+
+
+def test_over_present_with_one_training_side_actor_keeps_the_last_epoch():
+    from emofusion.data.splits import over_present
+
+    restricted, notes = over_present(protocol_splits("luna5")[0], [1, 2])
+    assert restricted.train == (1,) and restricted.val == () and restricted.test == (2,)
+    assert any("last epoch is kept" in n for n in notes)

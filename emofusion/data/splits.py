@@ -139,3 +139,39 @@ def parse_actor_list(text: str) -> tuple[int, ...]:
         except ValueError:
             raise SplitError(f"bad actor list {text!r}: use e.g. 1,2,5-8") from None
     return tuple(out)
+
+
+def over_present(split: Split, present: Iterable[int], n_val: int = DEFAULT_N_VAL) -> tuple[Split | None, list[str]]:
+    """`split` restricted to the actors a cache really holds, and what changed, in words.
+
+    Why: a user with part of RAVDESS (e.g. `download --actors 1-4`) must not get a fold scored on
+    no test clips (0.0 % averaged in) nor a report claiming a validation choice that never
+    happened. Rules: no test actor present -> (None, why): the fold is skipped; validation actors
+    absent -> taken again from the present training side (`choose_val`, as the protocols do): as
+    many as the protocol asks, at most a quarter of that side (at least one while two or more are
+    there); none possible -> no validation, the last epoch is kept, and
+    the notes say so. A split whose actors are all present comes back unchanged."""
+    have = set(present)
+    test = tuple(a for a in split.test if a in have)
+    if not test:
+        return None, [f"{split.name}: none of its test actors {list(split.test)} is present: fold skipped"]
+    notes = []
+    if len(test) < len(split.test):
+        notes.append(f"{split.name}: test actors {sorted(set(split.test) - have)} absent; tested on {list(test)}")
+    side = sorted(a for a in have if a not in test)
+    if not side:
+        raise SplitError(f"{split.name}: no training actor is present (present: {sorted(have)})")
+    val = tuple(a for a in split.val if a in have)
+    if len(val) < len(split.val):
+        k = min(n_val if split.val else 0, max(1, len(side) // 4), len(side) - 1)
+        val = choose_val(side, k) if k > 0 else ()
+        notes.append(f"{split.name}: validation actors {list(split.val)} not all present; "
+                     + (f"validating on {list(val)} from the present training side" if val
+                        else "no validation actors: the last epoch is kept"))
+    train = tuple(a for a in side if a not in val)
+    absent = sorted(set(split.train) - have)
+    if absent:
+        notes.append(f"{split.name}: training actors {absent} absent")
+    if (train, val, test) == (split.train, split.val, split.test):
+        return split, []
+    return Split(split.name, train, val, test), notes

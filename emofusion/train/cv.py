@@ -19,9 +19,11 @@ from emofusion.train.runs import (RUN_JSON, SPLIT_JSON, TRAIN_JSON, RunError, ma
                                   matching_cache, open_cache)
 
 
-def fold_splits(cfg: TrainConfig) -> list[tuple[int, Any]]:
-    """[(fold number, Split)] for the configured protocol and folds."""
-    from emofusion.data.splits import custom_split, protocol_splits
+def fold_splits(cfg: TrainConfig, present=None) -> tuple[list[tuple[int, Any]], list[str]]:
+    """([(fold number, Split)], notes) for the configured protocol and folds; with `present` (the
+    actors the cache holds) each split is restricted to them (data.splits.over_present: folds with
+    no test actor are skipped, absent validation actors replaced) and the notes say what changed."""
+    from emofusion.data.splits import custom_split, over_present, protocol_splits
 
     if cfg.protocol == "custom":
         if not cfg.test_actors:
@@ -35,7 +37,18 @@ def fold_splits(cfg: TrainConfig) -> list[tuple[int, Any]]:
         if bad:
             raise UsageError(f"folds {bad} do not exist; protocol {cfg.protocol} has folds 1-{len(splits)}")
         numbered = [(k, s) for k, s in numbered if k in cfg.folds]
-    return numbered
+    if present is None:
+        return numbered, []
+    kept, notes = [], []
+    for k, split in numbered:
+        restricted, why = over_present(split, present, cfg.n_val)
+        notes += why
+        if restricted is not None:
+            kept.append((k, restricted))
+    if not kept:
+        raise RunError(f"no fold can be tested: the cache holds actors {sorted(set(present))}, none of them a "
+                       f"test actor of folds {[k for k, _ in numbered]}")
+    return kept, notes
 
 
 def model_config(cfg: TrainConfig, media):
@@ -108,7 +121,7 @@ def run_cv(
     media = cache.config
     mcfg = model_config(cfg, media)
     streams = model_streams(mcfg)
-    folds = fold_splits(cfg)
+    folds, split_notes = fold_splits(cfg, cache.actors)
     extras = extra_caches(cfg, cache)
     _check_run_dir(out, cfg, resume)
     env = D.setup(cfg.device)
@@ -122,13 +135,14 @@ def run_cv(
                 "media_config": media.to_dict(),
                 "world_size": env.world,
                 "folds": {str(k): s.to_dict() for k, s in folds},
+                "split_notes": split_notes,  # folds skipped / changed because actors are absent
                 "provenance": provenance(cache, extras),
             }
             (out / RUN_JSON).write_text(json.dumps(run_info, indent=2) + "\n")
+            if progress:
+                for note in split_notes:
+                    print(f"note: {note}", flush=True)
         for k, split in folds:
-            missing = [a for a in split.train if a not in cache.actors]
-            if len(missing) == len(split.train):
-                raise RunError(f"fold {k}: the cache has none of the training actors {list(split.train)}")
             fold_dir = out / f"fold_{k}"
             if env.is_main:
                 fold_dir.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,19 @@ def summarise(folds: list[dict[str, Any]]) -> dict[str, Any]:
     return {c: summarise_folds([f[c] for f in folds]) for c in CONDITIONS if all(c in f for f in folds)}
 
 
+def selection_sentence(results: dict[str, Any]) -> str:
+    """How each fold's model was chosen, from what happened (a fold that had no validation clips
+    kept its last epoch, whatever the configuration asked)."""
+    folds = results.get("folds") or []
+    blind = [f["fold"] for f in folds if not ((f.get("selection") or {}).get("val_n") or 0)]
+    if (results.get("train_config") or {}).get("n_val") == 0 or (folds and len(blind) == len(folds)):
+        return "each fold's model is its last epoch (no validation actors)"
+    if blind:
+        return (f"each fold's model chosen on its validation actors only, except {', '.join(blind)}: "
+                "no validation clips, the last epoch kept")
+    return "each fold's model chosen on its validation actors only"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The seed's table (configuration | accuracy | macro F1), mean +- std over folds."""
     s = results["summary"]
@@ -57,12 +70,14 @@ def markdown(results: dict[str, Any]) -> str:
             a, f = s[cond]["accuracy"], s[cond]["macro_f1"]
             lines.append(f"| {name} | {100 * a['mean']:.1f} +- {100 * a['std']:.1f} % "
                          f"| {100 * f['mean']:.1f} +- {100 * f['std']:.1f} % |")
-    chosen = ("each fold's model is its last epoch (no validation actors)"
-              if (results.get("train_config") or {}).get("n_val") == 0
-              else "each fold's model chosen on its validation actors only")
+    chosen = selection_sentence(results)
     if results.get("tta"):
         chosen += "; each test clip also scored from its speed-perturbed copies and the outputs averaged"
-    lines += ["", f"Mean +- sample std over folds; {chosen}.", "",
+    notes = results.get("split_notes") or []
+    lines += ["", f"Mean +- sample std over folds; {chosen}.", ""]
+    if notes:
+        lines += ["Actors absent from the data changed the folds:", "", *[f"- {n}" for n in notes], ""]
+    lines += [
               "| fold | test actors | accuracy | macro F1 | training (min) |", "| --- | --- | --- | --- | --- |"]
     for fold in results["folds"]:
         minutes = (fold.get("training") or {}).get("minutes")
