@@ -122,21 +122,21 @@ def run(args: argparse.Namespace) -> int:
         else:
             onnx_path = export_onnx(loaded, out_dir / "model.onnx", exporter=args.exporter)
         onnx_files[name] = onnx_path
-        print(f"{name}: wrote {onnx_path}")
+        print(f"wrote {onnx_path}")
         trt_int8 = None
         if args.int8:
             from emofusion.export.quantize import quantize_int8, quantize_int8_tensorrt
 
-            print(f"{name}: wrote {quantize_int8(onnx_path, out_dir / 'model.int8.onnx', calib)}")
+            print(f"wrote {quantize_int8(onnx_path, out_dir / 'model.int8.onnx', calib)}")
             if want_trt:  # TensorRT takes symmetric Q/DQ only: its own graph, same calibration clips
                 from emofusion.export.tensorrt import TRT_INT8_ONNX
 
                 trt_int8 = quantize_int8_tensorrt(onnx_path, out_dir / TRT_INT8_ONNX, calib)
-                print(f"{name}: wrote {trt_int8}")
+                print(f"wrote {trt_int8}")
         if args.fp16:
             from emofusion.export.quantize import convert_fp16
 
-            print(f"{name}: wrote {convert_fp16(onnx_path, out_dir / 'model.fp16.onnx')}")
+            print(f"wrote {convert_fp16(onnx_path, out_dir / 'model.fp16.onnx')}")
         if want_trt and trt_ok:
             from emofusion.export.tensorrt import build_engine
 
@@ -144,9 +144,9 @@ def run(args: argparse.Namespace) -> int:
             # else the FP32 graph converted to FP16 by build_engine.
             src, precision = (trt_int8, "int8") if trt_int8 else (onnx_path, "fp16")
             engines[name] = build_engine(src, out_dir / "model.plan", precision=precision)
-            print(f"{name}: wrote {engines[name]} ({precision})")
+            print(f"wrote {engines[name]} ({precision})")
         elif want_trt:
-            print(f"{name}: skipped TensorRT (tensorrt package or NVIDIA GPU not available)")
+            print(f"{out_dir}: skipped TensorRT (tensorrt package or NVIDIA GPU not available)")
     if args.to == "triton":
         from emofusion.export.triton import write_repository
 

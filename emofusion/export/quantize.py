@@ -8,8 +8,10 @@ fitted to noise would clip real speech.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -17,6 +19,36 @@ from pathlib import Path
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+# onnxruntime's QDQ quantizer logs this on the ROOT logger for every rank-1 weight (the scale of a
+# LayerNorm / BatchNorm) when per-channel is on: axis 1 does not exist there, so it quantizes that
+# weight per tensor instead, which is what a single vector of scales wants. Nothing to fix.
+_AXIS_WARNING = re.compile(r"Axis -?\d+ is out-of-range for weight '(?P<name>[^']*)' with rank 1$")
+
+
+@contextlib.contextmanager
+def _per_tensor_fallbacks() -> Iterator[list[str]]:
+    """Drop exactly onnxruntime's rank-1 "Axis ... is out-of-range" records while quantizing and
+    collect the weights they name (kept in the graph's metadata). Scoped: the filter is removed,
+    and any handler `logging.warning` installed on an unconfigured root is taken away again."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    names: list[str] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        m = _AXIS_WARNING.match(record.getMessage())
+        if m:
+            names.append(m["name"])
+        return m is None
+
+    root.addFilter(keep)
+    try:
+        yield names
+    finally:
+        root.removeFilter(keep)
+        for h in [h for h in root.handlers if h not in handlers]:
+            if not handlers:  # basicConfig() done by the library's logging.warning; undo it
+                root.removeHandler(h)
 
 
 def _copy_metadata(src, dst, precision: str, extra: dict[str, str] | None = None) -> None:
@@ -133,18 +165,20 @@ def _quantize_static(onnx_in, onnx_out, feeds, method, per_channel, float_inputs
         quant_pre_process(str(onnx_in), str(pre), skip_symbolic_shape=True)
         graph = onnx.load(str(pre)).graph
         exclude = [n.name for n in graph.node if set(n.input) & set(float_inputs)]
-        quantize_static(
-            str(pre), str(onnx_out), make_reader(feeds),
-            quant_format=QuantFormat.QDQ, per_channel=per_channel,
-            activation_type=activation_type, weight_type=QuantType.QInt8,
-            calibrate_method=methods[method], nodes_to_exclude=exclude,
-            extra_options=extra_options,
-        )
+        with _per_tensor_fallbacks() as per_tensor:
+            quantize_static(
+                str(pre), str(onnx_out), make_reader(feeds),
+                quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                activation_type=activation_type, weight_type=QuantType.QInt8,
+                calibrate_method=methods[method], nodes_to_exclude=exclude,
+                extra_options=extra_options,
+            )
     src = onnx.load(str(onnx_in), load_external_data=False)
     out = onnx.load(str(onnx_out))
     _copy_metadata(src, out, "int8", {"calibration": json.dumps(
         {"clips": len(feeds), "method": method, "per_channel": per_channel, **meta,
-         "float_nodes": exclude}), "quantized_for": meta["target"]})
+         "float_nodes": exclude, "per_tensor_weights": sorted(set(per_tensor))}),
+        "quantized_for": meta["target"]})
     onnx.save(out, str(onnx_out))
     return onnx_out
 
