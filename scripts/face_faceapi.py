@@ -41,9 +41,9 @@ CK_GUARD = 2.0  # points of CK+ accuracy a fine-tuned candidate may lose against
 
 
 def zero_shot():
-    from emofusion.pretrained.faceapi import build_model
+    from emofusion.nets.faceapi import pretrained
 
-    return build_model()
+    return pretrained()
 
 
 def ferplus_valid(model, data, r, split="valid") -> dict:
@@ -234,6 +234,7 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
 
     from emofusion.config import from_dict
     from emofusion.nets.checkpoint import convert_checkpoint, load_checkpoint
+    from emofusion.export.faceapi import convert as convert_faceapi
     from emofusion.pretrained import faceapi as fa
     from emofusion.train.face_eval import evaluate_face
     from emofusion.train.face_pretrain import FaceRender
@@ -244,7 +245,7 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
         (out / stale).unlink(missing_ok=True)
     zoom = json.loads((RESULTS / "face_faceapi_framing.json").read_text())["chosen_zoom"]
     if chosen == "zero-shot":
-        fa.convert(out, meta={"render": FaceRender(size=112, zoom=zoom).__dict__,
+        convert_faceapi(out, meta={"render": FaceRender(size=112, zoom=zoom).__dict__,
                               "chosen_by": comp["rule"]})
     else:
         convert_checkpoint(comp["candidates"][chosen]["checkpoint"], out)

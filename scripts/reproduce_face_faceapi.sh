@@ -9,7 +9,7 @@ PY=${PY:-.venv/bin/python}
 # 1. the original JavaScript's outputs (tests/fixtures/faceapi_golden.npz) and the converted weights
 (cd scripts/faceapi_golden && npm ci)
 $PY scripts/faceapi_golden/make_fixture.py
-$PY -m emofusion.pretrained.faceapi tests/fixtures/faceapi_expression
+$PY -m emofusion.export.faceapi tests/fixtures/faceapi_expression
 
 # 2. framing, zero-shot: the render zoom for FER+/CK+ (picked on FER+ valid) and the crop recipe
 $PY scripts/face_faceapi.py sweep

@@ -21,6 +21,8 @@ import pytest
 import torch
 
 from emofusion.constants import CLASSES
+from emofusion.export.faceapi import convert
+from emofusion.nets.faceapi import pretrained
 from emofusion.pretrained import faceapi as fa
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -35,7 +37,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def original():
     """The converted original network: from the tarball when cached, else the committed conversion."""
     if TGZ.is_file():
-        return fa.build_model(TGZ)
+        return pretrained(TGZ)
     from emofusion.nets.checkpoint import load_checkpoint
 
     return load_checkpoint(CONVERTED).model.eval()
@@ -84,7 +86,7 @@ def test_missing_tarball_and_missing_member_are_clear_errors(tmp_path):
 
 @pytest.mark.skipif(not TGZ.is_file(), reason="npm tarball not cached (npm pack @vladmandic/face-api@1.7.15)")
 def test_converter_reproduces_the_committed_conversion(tmp_path):
-    fa.convert(tmp_path / "out", TGZ)
+    convert(tmp_path / "out", TGZ)
     a = (tmp_path / "out" / "model.safetensors").read_bytes()
     assert hashlib.sha256(a).hexdigest() == hashlib.sha256((CONVERTED / "model.safetensors").read_bytes()).hexdigest()
 
@@ -170,7 +172,9 @@ def test_train_face_fine_tunes_the_faceapi_network(tmp_path, monkeypatch):
     from emofusion.train.face_pretrain import FaceRender, FaceTrainConfig, train_face
 
     committed = load_checkpoint(CONVERTED).model
-    monkeypatch.setattr(fa, "build_model", lambda *a, **k: committed)
+    import emofusion.nets.faceapi as net
+
+    monkeypatch.setattr(net, "pretrained", lambda *a, **k: committed)
     (tmp_path / "fer").mkdir()
     _fake_ferplus(tmp_path / "fer")
     cfg = FaceTrainConfig(epochs=1, batch_size=16, threads=1, lr=1e-2, render=FaceRender(size=112),

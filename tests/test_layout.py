@@ -41,3 +41,38 @@ def test_every_study_has_a_readme():
     assert studies
     for d in studies:
         assert (d / "README.md").is_file(), f"{d.name} has no README.md"
+
+
+def _package_graph() -> dict[str, set[str]]:
+    """Sub-package -> the sub-packages it imports (lazy imports inside functions included)."""
+    pkg = REPO / "emofusion"
+    subs = {d.name for d in pkg.iterdir() if d.is_dir() and (d / "__init__.py").exists()}
+    graph: dict[str, set[str]] = {s: set() for s in subs}
+    for s in subs:
+        for path in (pkg / s).rglob("*.py"):
+            for name in _imports(path):
+                parts = name.split(".")
+                if parts[0] == "emofusion" and len(parts) > 1 and parts[1] in subs and parts[1] != s:
+                    graph[s].add(parts[1])
+    return graph
+
+
+def test_sub_packages_depend_one_way():
+    """No two rooms import each other, even lazily: e.g. `pretrained` reads third-party weights and
+    never builds a network; `nets` builds networks from what it reads."""
+    graph = _package_graph()
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [node, nxt])
+                                     if nxt in stack else f"import cycle through {node} -> {nxt}")
+            if nxt not in state:
+                visit(nxt, stack + [node])
+        state[node] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n, [])

