@@ -6,7 +6,7 @@
 #
 # Here (no RAVDESS video): the audio model is fold 1 of ablation row 55 (the distilled single
 # network) made by scripts/reproduce_audio.sh; IA and LT train on fold 1 of the same protocol, on the speech clips
-# paired with face crops of the same actor's still photo (emofusion.train.stills), 5 frames of 112 px
+# paired with face crops of the same actor's still photo (emofusion.data.stills), 5 frames of 112 px
 # faces per clip (CPU budget: 15 frames cost 3x as much and the still carries no emotion anyway),
 # with the face CNN frozen at its random initialisation (--freeze-face: no pretrained weights exist
 # here, and the stills carry no emotion), and the audio recipe of the ablation: every non-test actor
@@ -44,7 +44,7 @@ fi
 # 2. fusion caches: speech audio (plain, and the 0.9x / 1.1x copies) + the same actor's still-photo faces
 #    through the real face path
 for s in "" -speed0.9 -speed1.1; do
-    $PY -m emofusion.train.stills --audio-cache "$WORK/ravdess-mfcc40d$s" --stills "$SHARED/ravdess-stills" \
+    $PY -m emofusion.data.stills --audio-cache "$WORK/ravdess-mfcc40d$s" --stills "$SHARED/ravdess-stills" \
         --out "$WORK/ravdess-mfcc40d$s-stills112f5" --face-size 112 --n-frames 5
 done
 X=(--extra-train-cache "$WORK/ravdess-mfcc40d-speed0.9-stills112f5" --extra-train-cache "$WORK/ravdess-mfcc40d-speed1.1-stills112f5")

@@ -36,7 +36,7 @@ def _audio_cache(tmp_path: Path, fixtures_dir: Path) -> Path:
 @pytest.mark.slow
 def test_stills_cache_pairs_audio_with_the_actors_face(tmp_path, fixtures_dir):
     from emofusion.data.cache import FeatureCache
-    from emofusion.train.stills import build, main
+    from emofusion.data.stills import build, main
 
     audio = _audio_cache(tmp_path, fixtures_dir)
     stills = tmp_path / "stills"

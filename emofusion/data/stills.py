@@ -7,7 +7,7 @@ real face path (`emofusion.media.clip.load_clip`: PyAV frames -> MTCNN -> crops)
 therefore look like deployment faces but carry NO emotion information; with face augmentation
 and modality dropout the fusion learns to rely on the audio.
 
-    python -m emofusion.train.stills --audio-cache CACHE --stills DIR --out CACHE2 [--face-size 112] [--n-frames 5]
+    python -m emofusion.data.stills --audio-cache CACHE --stills DIR --out CACHE2 [--face-size 112] [--n-frames 5]
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def build(audio_cache: str | Path, stills_dir: str | Path, out: str | Path, face
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m emofusion.train.stills", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m emofusion.data.stills", description=__doc__.splitlines()[0])
     p.add_argument("--audio-cache", required=True, type=Path, help="audio cache made by `emofusion preprocess`")
     p.add_argument("--stills", required=True, type=Path, help="folder of Actor_XX.png stills")
     p.add_argument("--out", required=True, type=Path, help="fusion cache to write (resumable)")
