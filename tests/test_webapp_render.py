@@ -42,8 +42,16 @@ def test_timeline_only_for_several_windows():
     res = payload()["models"]
     one = [{"start_s": 0.0, "end_s": 3.6, "models": res}]
     assert render.timeline_figure(one) is None
-    three = [{"start_s": s, "end_s": s + 3.6, "models": res} for s in (0.0, 1.8, 3.6)]
-    assert render.timeline_figure(three).ndim == 3
+    assert render.timeline_markdown({"windows": one}) == "" and render.timeline_markdown({"windows": []}) == ""
+    three = [{"start_s": s, "end_s": s + 3.6, "models": res} for s in (0.0, 1.8, 3.4)]
+    img = render.timeline_figure(three, res)
+    assert img.ndim == 3 and img.shape[1] >= 900  # drawn at a size the page shows near 1:1 (text >= 11 px)
+    # one row a model: twice the models, a taller picture
+    four = {**res, "audio": res["ia"], "face": res["ia"]}
+    assert render.timeline_figure([dict(w, models=four) for w in three], four).shape[0] > img.shape[0]
+    note = render.timeline_markdown({"windows": three})
+    assert "3 windows of 3.6 s every 1.8 s (0-7.0 s)" in note
+    assert "mean of its windows' probabilities" in note  # the rule the predictor applies
 
 
 def test_markdown_says_top_classes_agreement_notices_and_errors():

@@ -219,8 +219,9 @@ def model_names(models_dir: str | Path) -> list[str]:
 
 def load(models_dir: str | Path = "models", names=None, backend: str = "auto", **kwargs) -> "Predictor":
     """The Predictor over `models_dir`'s models (all of them, or `names`), on `backend`
-    (auto | torch | onnxruntime | tensorrt). Raises ModelsNotFound / ModelLoadError /
-    CheckpointError (all EmofusionError) with a sentence that says what to do."""
+    (auto | torch | onnxruntime | tensorrt) and `device` (auto | cpu | cuda | cuda:N; auto: the GPU
+    when torch sees one). Raises ModelsNotFound / ModelLoadError / CheckpointError /
+    DeviceUnavailable (all EmofusionError) with a sentence that says what to do."""
     return Predictor(models_dir, names=names, backend=backend, **kwargs)
 
 
@@ -235,6 +236,9 @@ class Predictor:
         self.models: dict[str, LoadedPredictorModel] = {}
         discover = names is None
         names = model_names(self.models_dir) if discover else [names] if isinstance(names, str) else list(names)
+        from emofusion.infer.device import resolve_device
+
+        resolve_device(device)  # CUDA asked for and absent: one DeviceUnavailable, before any loading
         for name in names:
             d = self.models_dir / name
             if not has_model(d):
@@ -245,6 +249,11 @@ class Predictor:
             rank = {FUSION: 0, VOICE: 1, FACE: 2}
             self.models = dict(sorted(self.models.items(), key=lambda kv: (rank[kv[1].kind], kv[0])))
         self.voice_ranking = voice_ranking(self.models)
+        on_gpu = [m.backend.where.split()[0] for m in self.models.values() if m.backend.where.startswith("cuda")]
+        if on_gpu:  # face detection runs where the models do
+            from emofusion.media.faces import use_device
+
+            use_device(on_gpu[0])
 
     @staticmethod
     def _load(name: str, d: Path, backend: str, device, threads) -> LoadedPredictorModel:
@@ -387,8 +396,7 @@ class Predictor:
             w = analysis.windows
             analysis.notices.append(Notice(Notice.WINDOWED, (
                 f"long clip: {len(w)} windows of {w[0]['end_s'] - w[0]['start_s']:.1f} s every {self.hop_s:g} s "
-                f"(0-{w[-1]['end_s']:.1f} s); each model's answer is the mean of its windows' probabilities "
-                "(the timeline shows each window)")))
+                f"(0-{w[-1]['end_s']:.1f} s); {WINDOW_RULE} (the timeline shows each window)")))
         _explain_single_stream(analysis)
         analysis.timings_ms["total"] = (time.perf_counter() - t_all) * 1000.0
         return analysis
@@ -441,6 +449,10 @@ class Predictor:
                 return [load_still(path, cfg)], "photo"
             raise
 
+
+# How a long clip's windows become one answer (what `analyze` does; the CLI and the page quote it).
+WINDOW_RULE = ("each model's whole-clip answer is the mean of its windows' probabilities (every window "
+               "weighs the same); the headline is then chosen from those whole-clip answers")
 
 # The answer is "uncertain" (shown as such, not as a bold class) when its top probability is below
 # UNSURE_TOP or its lead over the second class below UNSURE_MARGIN: 8 classes at chance are 12.5 %

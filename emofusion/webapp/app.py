@@ -96,7 +96,7 @@ def _pictures(outcome: Outcome) -> tuple[Any, Any, Any]:
         rate = cfg.audio.sample_rate if cfg is not None else 22_050
         kind = cfg.audio.kind.upper() if cfg is not None else "MFCC"
         audio = render.audio_figure(getattr(clip, "wave", None), rate, getattr(clip, "audio", None), kind)
-    timeline = render.timeline_figure(outcome.payload.get("windows") or [])
+    timeline = render.timeline_figure(outcome.payload.get("windows") or [], outcome.payload.get("models"))
     return faces, audio, timeline
 
 
@@ -117,7 +117,7 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
                 {"code": "display", "message": "some pictures could not be drawn; the numbers are below"}])
             return (render.notices_markdown(p), render.summary_markdown(p), render.streams_markdown(p),
                     *[None] * len(names), None, None, None, gr.update(value=None, visible=False),
-                    render.timings_markdown(p), p)
+                    render.timeline_markdown(p), render.timings_markdown(p), p)
 
     def _ui_outputs(p: dict, outcome: Outcome) -> tuple:
         labels = [
@@ -134,6 +134,7 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
             faces,
             audio,
             gr.update(value=timeline, visible=timeline is not None),
+            render.timeline_markdown(p),
             render.timings_markdown(p),
             p,
         )
@@ -147,7 +148,7 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
 
     def on_error_payload(p: dict) -> tuple:
         return (render.notices_markdown(p), "", "", *[None] * len(names), None, None, None,
-                gr.update(value=None, visible=False), "", p)
+                gr.update(value=None, visible=False), "", "", p)
 
     def on_api(clip: str | None) -> dict:
         """Analyse one clip or photo: every model's probabilities, the voice-alone / face-alone
@@ -177,7 +178,9 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
                         labels = [gr.Label(num_top_classes=3, label=_label_title(service.predictor, n),
                                            elem_id=f"pred-{n}") for n in names]
                     probs = gr.Image(label="All 8 classes", show_label=True, elem_id="probs")
-            timeline = gr.Image(label="Long clip: prediction per window", visible=False)
+            timeline = gr.Image(label="Long clip: each model's answer per window", visible=False,
+                                elem_id="timeline")
+            timeline_note = gr.Markdown(elem_id="timeline-note")
             faces = gr.Image(label=f"Face crops used ({_n_frames(service.predictor)} frames, in time order)",
                              elem_id="faces")
             with gr.Row():
@@ -194,7 +197,7 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
         api_out = gr.JSON(visible=False)
         api_go = gr.Button(visible=False)
 
-        outputs = [status, summary, streams, *labels, probs, faces, audio, timeline, timings, raw]
+        outputs = [status, summary, streams, *labels, probs, faces, audio, timeline, timeline_note, timings, raw]
         run.click(on_analyze, video, outputs, api_visibility="private")
         run_photo.click(on_photo, photo, outputs, api_visibility="private")
         api_go.click(on_api, api_in, api_out, api_name="analyze")

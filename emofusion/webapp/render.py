@@ -88,40 +88,71 @@ def audio_figure(wave: np.ndarray | None, sample_rate: int, feats: np.ndarray | 
     return _to_array(fig)
 
 
-def timeline_figure(windows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
-    """Long clips: each model's top class per window along the clip (None for one window).
+def timeline_figure(windows: Sequence[Mapping[str, Any]],
+                    models: Mapping[str, Mapping[str, Any]] | None = None) -> np.ndarray | None:
+    """Long clips: one row per model, one cell per window along the clip, coloured by the
+    window's top class and labelled with it and its probability; at the right of each row, the
+    model's whole-clip answer (`models`). None for a one-window clip.
 
     Windows overlap, so each one gets the cell around its centre (half-way to its neighbours).
-    """
+    Sized so that it is shown near 1:1 on a laptop screen (text >= 11 px)."""
     if not windows or len(windows) < 2:
         return None
-    names = list(windows[0].get("models", {}))
+    names = list(dict.fromkeys(n for w in windows for n in w.get("models") or {}))
     if not names:
         return None
     import matplotlib
+    from matplotlib.patches import Patch
 
     centres = np.array([(float(w["start_s"]) + float(w["end_s"])) / 2 for w in windows])
     edges = np.concatenate([[float(windows[0]["start_s"])], (centres[1:] + centres[:-1]) / 2,
                             [float(windows[-1]["end_s"])]])
-    fig = _figure(8.5, 0.8 + 0.6 * len(names))
+    width = float(np.clip(2.6 + 1.05 * len(windows), 9.0, 16.0))
+    fig = _figure(width, 1.5 + 0.75 * len(names))
     ax = fig.subplots()
     cmap = matplotlib.colormaps["tab10"]
+    inch_per_s = (width - 2.6) / max(edges[-1] - edges[0], 1e-6)
+    seen: set[str] = set()
     for row, name in enumerate(names):
         for j, w in enumerate(windows):
-            res = w["models"].get(name)
+            res = (w.get("models") or {}).get(name)
             if not res:
                 continue
             k = CLASSES.index(res["top"]) if res["top"] in CLASSES else 0
-            ax.barh(row, edges[j + 1] - edges[j], left=edges[j], color=cmap(k), alpha=0.75,
+            seen.add(res["top"])
+            ax.barh(row, edges[j + 1] - edges[j], left=edges[j], height=0.8, color=cmap(k), alpha=0.55,
                     edgecolor="white")
-            ax.text(centres[j], row, f"{res['top']}\n{float(res['top_prob']):.0%}", ha="center",
-                    va="center", fontsize=7)
-    ax.set_yticks(range(len(names)), [n.upper() for n in names])
+            if (edges[j + 1] - edges[j]) * inch_per_s >= 0.75:  # room for the words
+                ax.text((edges[j] + edges[j + 1]) / 2, row, f"{res['top']}\n{float(res['top_prob']):.0%}", ha="center",
+                        va="center", fontsize=10)
+        whole = (models or {}).get(name)
+        if whole:
+            ax.text(1.01, row, f"clip: {whole['top']} {float(whole['top_prob']):.0%}",
+                    transform=ax.get_yaxis_transform(), va="center", fontsize=10, fontweight="bold")
+    ax.set_yticks(range(len(names)), [n.upper() for n in names], fontsize=11)
+    ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlim(edges[0], edges[-1])
+    ax.tick_params(axis="x", labelsize=10)
     span = float(windows[0]["end_s"]) - float(windows[0]["start_s"])
-    ax.set_xlabel(f"time in clip (s); each cell: the {span:.1f} s window centred there", fontsize=8)
+    ax.set_xlabel(f"time in clip (s); each cell: the top class of the {span:.1f} s window centred there",
+                  fontsize=10)
+    ax.legend(handles=[Patch(color=cmap(CLASSES.index(c)), alpha=0.55, label=c) for c in CLASSES if c in seen],
+              loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=8, fontsize=10, frameon=False)
     fig.tight_layout()
     return _to_array(fig)
+
+
+def timeline_markdown(payload: Mapping[str, Any]) -> str:
+    """The sentence under the timeline: how many windows, and how they became one answer."""
+    windows = payload.get("windows") or []
+    if len(windows) < 2:
+        return ""
+    from emofusion.infer.predictor import WINDOW_RULE
+
+    span = float(windows[0]["end_s"]) - float(windows[0]["start_s"])
+    hop = float(windows[1]["start_s"]) - float(windows[0]["start_s"])
+    return (f"**Timeline**: {len(windows)} windows of {span:.1f} s every {hop:.1f} s "
+            f"(0-{float(windows[-1]['end_s']):.1f} s). {WINDOW_RULE[0].upper()}{WINDOW_RULE[1:]}.")
 
 
 KIND_LABEL = {"fusion": "fusion", "voice": "voice model", "face": "face model"}
