@@ -219,9 +219,8 @@ def model_names(models_dir: str | Path) -> list[str]:
 
 def load(models_dir: str | Path = "models", names=None, backend: str = "auto", **kwargs) -> "Predictor":
     """The Predictor over `models_dir`'s models (all of them, or `names`), on `backend`
-    (auto | torch | onnxruntime | tensorrt) and `device` (auto | cpu | cuda | cuda:N; auto: the GPU
-    when torch sees one). Raises ModelsNotFound / ModelLoadError / CheckpointError /
-    DeviceUnavailable (all EmofusionError) with a sentence that says what to do."""
+    (auto | torch | onnxruntime | tensorrt). Raises ModelsNotFound / ModelLoadError /
+    CheckpointError (all EmofusionError) with a sentence that says what to do."""
     return Predictor(models_dir, names=names, backend=backend, **kwargs)
 
 
@@ -236,9 +235,6 @@ class Predictor:
         self.models: dict[str, LoadedPredictorModel] = {}
         discover = names is None
         names = model_names(self.models_dir) if discover else [names] if isinstance(names, str) else list(names)
-        from emofusion.infer.device import resolve_device
-
-        resolve_device(device)  # CUDA asked for and absent: one DeviceUnavailable, before any loading
         for name in names:
             d = self.models_dir / name
             if not has_model(d):
@@ -249,11 +245,6 @@ class Predictor:
             rank = {FUSION: 0, VOICE: 1, FACE: 2}
             self.models = dict(sorted(self.models.items(), key=lambda kv: (rank[kv[1].kind], kv[0])))
         self.voice_ranking = voice_ranking(self.models)
-        on_gpu = [m.backend.where.split()[0] for m in self.models.values() if m.backend.where.startswith("cuda")]
-        if on_gpu:  # face detection runs where the models do
-            from emofusion.media.faces import use_device
-
-            use_device(on_gpu[0])
 
     @staticmethod
     def _load(name: str, d: Path, backend: str, device, threads) -> LoadedPredictorModel:
