@@ -36,8 +36,10 @@ class Backend(ABC):
     precision: str = "fp32"
     inputs: tuple[str, ...] = ()
     classes: tuple[str, ...] = CLASSES
-    # Set by create_backend: why this engine was chosen (and what was skipped).
+    # Set by create_backend: why this engine was chosen (and what was skipped), and where it runs
+    # ("cpu" or "cuda:N (GPU name)"; the web app's Models tab shows both).
     reason: str = ""
+    where: str = "cpu"
 
     @abstractmethod
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -61,20 +63,33 @@ class TorchBackend(Backend):
     after. Why: the CLI makes OpenMP threads wait passively (training on a busy machine needs
     it), and then every layer wakes a sleeping thread: these models ran slower on 2 threads than
     on 1 here (`emofusion bench backends --torch-threads 2 --out DIR` times the other setting).
+    On CUDA, `cuda_graphs` replays each input shape's forward call from a CUDA graph
+    (infer/cuda_graphs.py: small models are launch-bound there); never on the CPU.
     """
 
     name = "torch"
 
-    def __init__(self, loaded, device: str = "cpu", threads: int | None = None):
+    def __init__(self, loaded, device: str = "cpu", threads: int | None = None, cuda_graphs: bool = False):
         import torch
 
         self._torch = torch
         self.loaded = loaded
         self.device = device
-        self.threads = (threads or 1) if str(device).startswith("cpu") else None
+        on_cpu = str(device).startswith("cpu")
+        self.threads = (threads or 1) if on_cpu else None
         self.model = loaded.model.to(device).eval()
         self.inputs = tuple(self.model.inputs)
         self.classes = tuple(loaded.classes)
+        self.graphed = None
+        if cuda_graphs and not on_cpu:
+            from emofusion.infer.cuda_graphs import GraphedModel
+
+            self.graphed = GraphedModel(self.model, device)
+
+    @property
+    def notes(self) -> list[str]:
+        """What fell back (a CUDA graph capture that failed) since loading."""
+        return list(self.graphed.notes) if self.graphed is not None else []
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         torch = self._torch
@@ -84,7 +99,8 @@ class TorchBackend(Backend):
         try:
             with torch.inference_mode():
                 args = [torch.from_numpy(a).to(self.device) for a in self._feeds(feeds)]
-                return self.model(*args).float().cpu().numpy()
+                call = self.graphed or self.model
+                return call(*args).float().cpu().numpy()
         finally:
             if self.threads:
                 torch.set_num_threads(before)
@@ -300,62 +316,92 @@ def tensorrt_source(files: ModelFiles, loaded, precision: str) -> Path:
     raise FileNotFoundError(f"no INT8 graph for TensorRT next to the model; {HOW_TO_INT8}")
 
 
+def _gpu_name(device: str) -> str:
+    try:
+        import torch
+
+        from emofusion.infer.device import cuda_index
+
+        return torch.cuda.get_device_name(cuda_index(device))
+    except Exception:  # the name is only for the description
+        return "CUDA GPU"
+
+
+def _tensorrt_backend(files: ModelFiles, loaded, precision: str | None, device: str) -> Backend:
+    if not tensorrt_present():
+        raise RuntimeError("TensorRT backend unavailable: tensorrt not installed")
+    if not device.startswith("cuda") or not cuda_present():
+        raise RuntimeError("TensorRT backend unavailable: no CUDA GPU")
+    if device != "cuda:0":
+        raise RuntimeError(f"TensorRT backend unavailable: engines run on cuda:0 here, not {device}")
+    from emofusion.export.tensorrt import engine_for_onnx
+
+    trt_precision = precision or "fp16"
+    if files.engine is not None and files.checkpoint is None and files.onnx is None:
+        return TensorRTBackend(files.engine, None, precision=precision)
+    onnx_path = tensorrt_source(files, loaded, trt_precision)
+    engine = engine_for_onnx(onnx_path, shipped=files.engine, precision=trt_precision)
+    return TensorRTBackend(engine, onnx_path, precision=trt_precision)
+
+
+def _ort_backend(files: ModelFiles, loaded, precision: str, device: str, threads: int | None) -> OrtBackend:
+    """ONNX Runtime on the CPU, or with the CUDA provider on `device` (an error if ORT falls back)."""
+    from emofusion.infer.device import cuda_index
+
+    path = _onnx_path(files, loaded, precision)
+    if not device.startswith("cuda"):
+        return OrtBackend(path, providers=["CPUExecutionProvider"], threads=threads)
+    b = OrtBackend(path, providers=[("CUDAExecutionProvider", {"device_id": cuda_index(device)}),
+                                    "CPUExecutionProvider"], threads=threads)
+    if b.device != "CUDAExecutionProvider":
+        raise RuntimeError(f"ONNX Runtime could not start its CUDA provider on {device} (it fell back to "
+                           f"{b.providers}); check the CUDA / cuDNN libraries onnxruntime-gpu needs")
+    return b
+
+
 def create_backend(source, kind: str = "auto", *, device: str | None = None,
-                   precision: str | None = None, threads: int | None = None, loaded=None) -> Backend:
+                   precision: str | None = None, threads: int | None = None, loaded=None,
+                   cuda_graphs: bool = True) -> Backend:
     """A Backend for a model dir / `.pt` / `.onnx` / `.plan` (or an already-loaded checkpoint).
 
-    `auto`: TensorRT if installed with a GPU, else ONNX Runtime with its best working provider,
-    else PyTorch. The pick and every skipped option are in `backend.reason`. `precision` None:
-    fp16 for TensorRT, fp32 elsewhere; an explicit one is what every engine must deliver.
+    `device`: auto (None) | cpu | cuda | cuda:N, resolved by infer/device.py; CUDA asked for where
+    there is none raises DeviceUnavailable (never a silent CPU run). `auto` tries, on a GPU: a
+    TensorRT engine, ONNX Runtime's CUDA provider, torch on CUDA; on the CPU: ONNX Runtime, then
+    torch. The pick, where it runs and every skipped option are in `backend.reason`. `precision`
+    None: fp16 for TensorRT, fp32 elsewhere; an explicit one is what every engine must deliver.
+    `cuda_graphs`: the torch backend on CUDA replays its calls from CUDA graphs (no effect on CPU).
     """
+    from emofusion.infer.device import engine_plan
+
     if kind not in KINDS:
         raise ValueError(f"backend must be one of {KINDS}, not {kind!r}")
     if precision is not None and precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    plan = engine_plan(kind, device)
+    dev, on_gpu = plan.device, plan.device.startswith("cuda")
     files = ModelFiles() if source is None else ModelFiles.resolve(source)
-    skipped: list[str] = []
-
-    if kind in ("auto", "tensorrt"):
-        why_not = None if tensorrt_present() else "tensorrt not installed"
-        why_not = why_not or (None if cuda_present() else "no CUDA GPU")
-        if why_not is None:
-            try:
-                from emofusion.export.tensorrt import engine_for_onnx
-
-                trt_precision = precision or "fp16"
-                if files.engine is not None and files.checkpoint is None and files.onnx is None:
-                    b = TensorRTBackend(files.engine, None, precision=precision)
-                else:
-                    onnx_path = tensorrt_source(files, loaded, trt_precision)
-                    engine = engine_for_onnx(onnx_path, shipped=files.engine, precision=trt_precision)
-                    b = TensorRTBackend(engine, onnx_path, precision=trt_precision)
-                b.reason = "tensorrt: fastest engine, usable here"
-                return b
-            except Exception as exc:  # engine build/load problems fall through to ORT in auto
-                if kind == "tensorrt":
-                    raise
-                why_not = f"tensorrt failed: {exc}"
-        if kind == "tensorrt":
-            raise RuntimeError(f"TensorRT backend unavailable: {why_not}")
-        skipped.append(why_not)
-
-    ort_precision = precision or "fp32"
-    if kind in ("auto", "onnxruntime"):
+    skipped: list[str] = list(plan.skipped)
+    # in auto, these make an engine give way to the next one (on a GPU: any failure of a GPU engine)
+    give_way = Exception if on_gpu else (ImportError, FileNotFoundError)
+    for engine in plan.engines:
         try:
-            path = _onnx_path(files, loaded, ort_precision)
-            providers = ["CPUExecutionProvider"] if device == "cpu" else None
-            b = OrtBackend(path, providers=providers, threads=threads)
-            b.reason = f"onnxruntime on {b.device}" + (f" ({'; '.join(skipped + b.provider_notes)})"
-                                                      if skipped or b.provider_notes else "")
-            return b
-        except (ImportError, FileNotFoundError) as exc:
-            if kind == "onnxruntime":
+            if engine == "tensorrt":
+                b = _tensorrt_backend(files, loaded, precision, dev)
+            elif engine == "onnxruntime":
+                b = _ort_backend(files, loaded, precision or "fp32", dev, threads)
+            else:
+                if (precision or "fp32") != "fp32":
+                    raise ValueError(f"the torch backend runs fp32 only, not {precision}")
+                b = TorchBackend(_load_checkpoint(files, loaded), device=dev, threads=threads,
+                                 cuda_graphs=cuda_graphs)
+        except give_way as exc:
+            if kind != "auto" or engine == plan.engines[-1]:
                 raise
-            skipped.append(f"onnxruntime unavailable: {exc}")
-
-    if ort_precision != "fp32":
-        raise ValueError(f"the torch backend runs fp32 only, not {ort_precision}")
-    dev = device or "cpu"
-    b = TorchBackend(_load_checkpoint(files, loaded), device=dev, threads=threads)
-    b.reason = "torch eager" + (f" ({'; '.join(skipped)})" if skipped else "")
-    return b
+            skipped.append(f"{engine} failed: {exc}")
+            continue
+        b.where = f"{dev} ({_gpu_name(dev)})" if on_gpu else "cpu"
+        how = {"tensorrt": "tensorrt engine", "onnxruntime": f"onnxruntime on {b.device}",
+               "torch": "torch eager" + (", CUDA graphs per input shape" if getattr(b, "graphed", None) else "")}
+        b.reason = f"{how[engine]}, runs on {b.where}" + (f" (skipped: {'; '.join(skipped)})" if skipped else "")
+        return b
+    raise RuntimeError(f"no engine could run {source}: {'; '.join(skipped)}")

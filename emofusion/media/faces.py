@@ -31,7 +31,7 @@ _LOCK = threading.Lock()  # MTCNN modules are shared; web app requests may arriv
 
 
 class FaceCropper:
-    """One MTCNN (built lazily, CPU) reused for every clip."""
+    """One MTCNN (built lazily, on `device`) reused for every clip."""
 
     def __init__(self, cfg: VideoConfig | None = None, device: str = "cpu", threads: int | None = 1):
         self.cfg = cfg or VideoConfig()
@@ -266,8 +266,17 @@ def cut(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(patch).resize((size, size), Image.BILINEAR))
 
 
-_CROPPERS: dict[VideoConfig, FaceCropper] = {}
+_CROPPERS: dict[tuple[VideoConfig, str], FaceCropper] = {}
 _MTCNNS: dict[str, object] = {}
+# Where get_cropper's MTCNN runs: "cpu" unless a Predictor on a GPU chose that GPU (use_device).
+_DEVICE = {"name": "cpu"}
+
+
+def use_device(device: str) -> None:
+    """Run face detection on `device` ("cpu" or "cuda:N") for the clips decoded from now on in
+    this process. The Predictor calls it when its models run on a GPU, so detection moves with them
+    (the decode path below it has no device of its own)."""
+    _DEVICE["name"] = str(device)
 
 
 def _shared_mtcnn(device: str):
@@ -279,11 +288,13 @@ def _shared_mtcnn(device: str):
     return _MTCNNS[device]
 
 
-def get_cropper(cfg: VideoConfig) -> FaceCropper:
-    """The process-wide cropper for this config (MTCNN weights load once)."""
-    if cfg not in _CROPPERS:
-        _CROPPERS[cfg] = FaceCropper(cfg)
-    return _CROPPERS[cfg]
+def get_cropper(cfg: VideoConfig, device: str | None = None) -> FaceCropper:
+    """The process-wide cropper for this config on `device` (None: `use_device`'s; MTCNN weights
+    load once per device)."""
+    key = (cfg, device or _DEVICE["name"])
+    if key not in _CROPPERS:
+        _CROPPERS[key] = FaceCropper(cfg, device=key[1])
+    return _CROPPERS[key]
 
 
 def resize_crops(faces: np.ndarray, size: int) -> np.ndarray:
