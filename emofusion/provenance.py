@@ -82,6 +82,37 @@ def cache_fingerprint(cache) -> str:
     return digest
 
 
+def data_summary(cache) -> dict[str, Any]:
+    """What a run really trained and tested on: the actors present in the cache, its clip count
+    (per actor too) and its content fingerprint; the cache is named, not located (no absolute path)."""
+    per_actor: dict[str, int] = {}
+    for rec in cache.entries:
+        per_actor[str(rec["actor"])] = per_actor.get(str(rec["actor"]), 0) + 1
+    return {"actors": list(cache.actors), "clips": len(cache), "clips_per_actor": per_actor,
+            "cache_fingerprint": cache_fingerprint(cache), "cache": cache.root.name}
+
+
+def portable(obj: Any, root: str | Path | None = None) -> Any:
+    """`obj` (JSON-like) with every absolute path string made relative to `root` (default: the
+    working directory, the project root when run from it) or, outside it, cut to its file name: a
+    shipped config.json or model card must not carry the path of one machine's disk."""
+    base = Path(root or Path.cwd()).resolve()
+
+    def fix(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {fix(k): fix(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return type(v)(fix(x) for x in v)
+        if isinstance(v, str) and v.startswith("/") and "\n" not in v:
+            try:
+                return str(Path(v).resolve().relative_to(base))
+            except ValueError:
+                return Path(v).name
+        return v
+
+    return fix(obj)
+
+
 HELP = "this machine, its libraries and caches' content fingerprints as JSON (to compare sessions)"
 
 

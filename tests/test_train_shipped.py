@@ -115,6 +115,37 @@ def test_model_card_of_a_run_without_validation_actors(tmp_path):
     assert "moving average of the training weights over steps (decay 0.999" in (out / "card.md").read_text()
 
 
+def test_model_card_says_what_data_was_present_and_holds_no_absolute_path(tmp_path):
+    """Actors, clip count and cache fingerprint come from the results file (evaluate's "data"); a
+    fold whose validation actors were absent (val_n 0) is not said to be chosen on validation;
+    absolute paths (the trainer's cache, extra caches) leave neither config.json nor the card."""
+    from emofusion.nets.checkpoint import load_checkpoint
+    from emofusion.train.model_card import main
+
+    run, res = _ship_fake_run(tmp_path)
+    media = MediaConfig()
+    model = create_model("audio", audio_channels=media.audio.channels)
+    save_checkpoint(run / "fold_2" / "best.pt", model, model.cfg, media,
+                    {"fold": 2, "cache": str(tmp_path / "caches" / "speech"), "split": {"test": [2, 5]}})
+    results = json.loads(res.read_text())
+    results["data"] = {"actors": [1, 2, 5], "clips": 180, "clips_per_actor": {"1": 60, "2": 60, "5": 60},
+                       "cache_fingerprint": "ab" * 32, "cache": "speech"}
+    results["train_config"] = {"epochs": 3, "n_val": 4, "extra_train_caches": [str(tmp_path / "c-speed0.9")]}
+    results["folds"][1]["selection"] = {"epoch": 3, "val_n": 0}
+    res.write_text(json.dumps(results))
+    out = tmp_path / "models" / "audio"
+    assert main(["--run", str(run), "--fold", "2", "--results", str(res), "--name", "audio", "--out", str(out),
+                 "--command", "c"]) == 0
+    card = json.loads((out / "card.json").read_text())
+    assert "3 actor(s) (1, 2, 5), 180 clips" in card["data"] and "ab" * 32 in card["data"]
+    assert "24 actors" not in card["data"] and card["dataset"]["clips"] == 180
+    assert card["selection"] == "last epoch" and "chosen on validation" not in card["protocol"]
+    assert "last epoch kept" in (out / "card.md").read_text()
+    for text in ((out / "card.json").read_text(), (out / "card.md").read_text(), (out / "config.json").read_text()):
+        assert str(tmp_path) not in text
+    assert load_checkpoint(out).meta["cache"] == "speech"  # outside the working directory: its name
+
+
 def test_cremad_label_names():
     from emofusion.train.crossdata import cremad_label
 

@@ -196,6 +196,8 @@ def convert_checkpoint(source: str | Path, out_dir: str | Path) -> tuple[Path, P
     a stale ONNX is never used because graphs are keyed by `model_sha256`."""
     from safetensors.torch import save
 
+    from emofusion.provenance import portable
+
     source, out_dir = Path(source), Path(out_dir)
     if source.suffix == ".safetensors" or source.is_dir():
         raise CheckpointError(f"{source}: give a .pt checkpoint to convert")
@@ -209,7 +211,7 @@ def convert_checkpoint(source: str | Path, out_dir: str | Path) -> tuple[Path, P
         "model_config": loaded.model_cfg.to_dict(),
         "media_config": loaded.media_cfg.to_dict(),
         "classes": list(loaded.classes),
-        "meta": loaded.meta,
+        "meta": portable(loaded.meta),  # the trainer's absolute cache path made relative (or its name)
         "weights": WEIGHTS,
         "weights_sha256": hashlib.sha256(blob).hexdigest(),
         "converted_from": {"file": source.name, "sha256": loaded.sha256},

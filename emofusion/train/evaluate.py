@@ -93,6 +93,8 @@ def evaluate_fold(fold_dir: Path, cache, progress: bool = True) -> dict[str, Any
 
 def evaluate_run(run_dir: str | Path, cache_dir: str | Path | None = None, results_name: str | None = None,
                  progress: bool = True, results_dir: Path = RESULTS_DIR) -> dict[str, Any]:
+    from emofusion.provenance import data_summary
+
     run = Path(run_dir)
     info = run_info(run)
     cache = open_cache(cache_dir or info["cache"])
@@ -110,6 +112,7 @@ def evaluate_run(run_dir: str | Path, cache_dir: str | Path | None = None, resul
         "train_config": train_cfg,
         "model_config": info["model_config"],
         "cache": info["cache"],
+        "data": data_summary(cache),  # actors present, clips, content fingerprint (for the model card)
         "provenance": info.get("provenance"),
         "split_notes": info.get("split_notes") or [],
         "summary": summarise(folds),

@@ -19,16 +19,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from emofusion.provenance import portable
+
 MAX_BYTES = 10 * 1024 * 1024
 LICENCE = ("RAVDESS (Livingstone SR, Russo FA (2018), PLoS ONE 13(5): e0196391, doi:10.5281/zenodo.1188976), "
            "licence CC BY-NC-SA 4.0: this model is derived from it and may be used non-commercially only, "
            "with attribution, under the same licence.")
 DATA = {
-    "av": ("The RAVDESS audio-visual speech clips (24 actors), faces by MTCNN through emofusion.media, "
+    "av": ("RAVDESS audio-visual speech clips, faces by MTCNN through emofusion.media, "
            "audio from the same clips, via `emofusion preprocess`."),
-    "speech": ("All 1440 RAVDESS speech recordings (audio only, 24 actors x 60 clips), "
+    "speech": ("RAVDESS speech recordings (audio only), "
                "through `emofusion preprocess` (emofusion.media audio path)."),
-    "stills": ("The 1440 RAVDESS speech recordings paired with face crops of the SAME actor's single still "
+    "stills": ("RAVDESS speech recordings paired with face crops of the SAME actor's single still "
                "photo (`ravdess-stills/Actor_XX.png`), made through the real face path (the still written into "
                "a clip by emofusion.media.synth, then load_clip: PyAV frames -> MTCNN -> crops), with face "
                "flip/rotation augmentation and modality dropout. RAVDESS video is not available here: the "
@@ -42,6 +44,17 @@ def _rel(p: Path) -> str:
         return str(p.resolve().relative_to(Path.cwd().resolve()))  # as given from the project root
     except ValueError:
         return str(p)
+
+
+def data_present(data: dict[str, Any] | None) -> str:
+    """The sentence a card says about the data actually used (evaluate's results["data"]), so a
+    card never claims actors or clips a run did not have."""
+    if not data:
+        return "The results file records no actor list or clip count (it predates that record)."
+    actors = data["actors"]
+    return (f"Present and used: {len(actors)} actor(s) ({', '.join(map(str, actors))}), {data['clips']} clips, "
+            f"cache `{data.get('cache')}` with content fingerprint sha256 `{data['cache_fingerprint']}` "
+            "(`emofusion provenance CACHE` prints it for a copy of the cache).")
 
 
 def _pct(m: dict[str, Any]) -> str:
@@ -62,10 +75,12 @@ def build_card(name: str, checkpoint: Path, results_path: Path, fold: int, comma
         raise ValueError(f"{results_path} has no {fold_name}")
     conds = [c for c in ("full", "audio_zeroed", "video_zeroed") if c in fold_res]
     tc = results.get("train_config") or {}
-    chosen = ("its last epoch: no validation actors, it trained on every non-test actor" if tc.get("n_val") == 0
+    val_n = (fold_res.get("selection") or {}).get("val_n")
+    last_epoch = tc.get("n_val") == 0 or val_n == 0  # configured so, or its validation actors were absent
+    chosen = ("its last epoch: no validation actors, it trained on every non-test actor" if last_epoch
               else "chosen on validation actors of its training side")
     extra = [Path(c).name for c in tc.get("extra_train_caches") or ()]
-    seen = DATA[data] + (f" Training also saw its training actors' clips in {len(extra)} more cache(s), "
+    seen = DATA[data] + " " + data_present(results.get("data")) + (f" Training also saw its training actors' clips in {len(extra)} more cache(s), "
                          f"`train --extra-train-cache` ({', '.join(extra)}: speed-perturbed copies when made by "
                          "`preprocess --speed`)." if extra else "")
     card: dict[str, Any] = {
@@ -80,6 +95,8 @@ def build_card(name: str, checkpoint: Path, results_path: Path, fold: int, comma
         "media_config": loaded.media_cfg.to_dict(),
         "classes": list(loaded.classes),
         "data": seen,
+        "dataset": results.get("data"),
+        "selection": "last epoch" if last_epoch else "validation",
         "protocol": (f"{results.get('protocol')} subject-wise cross-validation on RAVDESS actors; this checkpoint "
                      f"is {fold_name}'s model (test actors {fold_res['test_actors']}, {chosen}); "
                      f"{results['n_folds']} fold(s) were run."),
@@ -101,18 +118,19 @@ def build_card(name: str, checkpoint: Path, results_path: Path, fold: int, comma
             "note": f"{cre['n_clips']} real CREMA-D clips: far too few for an accuracy claim (smoke test).",
             **{k: v for k, v in cre["summary"].items() if k == name or k.startswith(f"{name} (")},
         }
-    return card
+    return portable(card)
 
 
 def markdown(card: dict[str, Any]) -> str:
     m = card["metrics"]
     tc = card.get("train_config") or {}
     aug = tc.get("augment", {})
+    last_epoch = card.get("selection", "last epoch" if tc.get("n_val") == 0 else "validation") == "last epoch"
     training = (f"{tc.get('epochs')} epochs, {tc.get('optimizer')} lr {tc.get('lr')} ({tc.get('schedule')}), batch "
                 f"{tc.get('batch_size')} per process, label smoothing {tc.get('label_smoothing')}, mixup "
                 f"{aug.get('mixup_alpha')}, SpecAugment {aug.get('time_masks')}+{aug.get('freq_masks')} masks, "
                 f"modality dropout {aug.get('modality_dropout')} (p {aug.get('modality_dropout_p')}); "
-                + ("last epoch kept." if tc.get("n_val") == 0 else f"selected by validation {tc.get('select_by')}."))
+                + ("last epoch kept." if last_epoch else f"selected by validation {tc.get('select_by')}."))
     if tc.get("freeze_face") or tc.get("face_pretrained"):
         start = f"`{Path(tc['face_pretrained']).name}`" if tc.get("face_pretrained") else "its random initialisation"
         training += (f" Face CNN {'frozen at' if tc.get('freeze_face') else 'started from'} {start}"
@@ -229,13 +247,13 @@ def plain_card(name: str, model_dir: Path, *, data: str, protocol: str, training
     from emofusion.nets.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(model_dir)
-    return {"name": name, "configuration": loaded.model_cfg.fusion,
+    return portable({"name": name, "configuration": loaded.model_cfg.fusion,
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "checkpoint": "model.safetensors", "parameters_saved": int(sum(v.numel() for v in loaded.model.state_dict().values())),
             "parameters": int(sum(p.numel() for p in loaded.model.parameters())), "inputs": list(loaded.model.inputs),
             "sha256": loaded.sha256, "model_config": loaded.model_cfg.to_dict(), "media_config": loaded.media_cfg.to_dict(),
             "classes": list(loaded.classes), "data": data, "protocol": protocol, "training": training,
-            "metrics": {"source": source, "rows": rows}, "command": command, "licence": licence}
+            "metrics": {"source": source, "rows": rows}, "command": command, "licence": licence})
 
 
 def plain_markdown(card: dict[str, Any]) -> str:
