@@ -8,10 +8,11 @@ same weights. RNG states are still stored in `last.pt` for inspection.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,14 +24,13 @@ from torch.utils.data.distributed import DistributedSampler
 
 from emofusion.atomic import atomic_write
 from emofusion.config import MediaConfig
-from emofusion.constants import AUDIO, FACES, NUM_CLASSES
+from emofusion.constants import NUM_CLASSES
 from emofusion.train import distributed as D
 from emofusion.train.augment import augment_batch
 from emofusion.train.config import TrainConfig
-from emofusion.train.distill import distill_loss
+from emofusion.train.fold_hooks import FoldData, FoldHook, hooks_for
 from emofusion.train.inputs import to_float_inputs
 from emofusion.train.metrics import from_confusion
-from emofusion.train.weight_average import WeightAverage
 
 LAST, BEST, LOG = "last.pt", "best.pt", "metrics.jsonl"
 RAW = "raw.pt"  # with ema_decay: the last epoch's raw (not averaged) weights, best.pt's format
@@ -176,6 +176,102 @@ def _save_best(model, model_cfg, media_cfg: MediaConfig, meta: dict, path: Path)
     save_checkpoint(path, model, model_cfg, media_cfg, meta)
 
 
+@dataclass
+class _Progress:
+    """What last.pt keeps between epochs (and restores on resume)."""
+
+    start: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"score": None, "epoch": 0})
+
+
+def _start(model_cfg, cfg: TrainConfig, out: Path, env: D.DistEnv, resume: bool, progress: bool):
+    """The seeded model on its device, its optimiser and schedule, and where a resumed run stands."""
+    from emofusion.nets.registry import create_model
+
+    seed_everything(cfg.seed)  # weight init is the same on every rank and every run
+    model = create_model(model_cfg)
+    prepare_face(model, cfg, env.is_main and progress)
+    model = model.to(env.device)
+    opt, sched = build_optimizer(model, cfg)
+    state = None
+    if resume and (out / LAST).exists():
+        state = torch.load(out / LAST, map_location=env.device, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+    done = _Progress(state["epoch"], state["history"], state["best"]) if state else _Progress()
+    return model, opt, sched, done, state
+
+
+def _train_epoch(fold: FoldData, net, loader, opt, hooks: list[FoldHook], cfg: TrainConfig, env: D.DistEnv,
+                 epoch: int, gen: torch.Generator, progress: bool) -> dict[str, Any]:
+    """One pass over the loader; returns the epoch's training row (summed over processes)."""
+    from tqdm import tqdm
+
+    names = tuple(fold.model.inputs)
+    net.train()
+    lr = opt.param_groups[0]["lr"]
+    loss_sum = torch.zeros(3, dtype=torch.float64)  # loss*n, correct, n
+    bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not (progress and env.is_main))
+    for inputs, y in bar:
+        x = to_float_inputs(inputs, "cpu")
+        targets = F.one_hot(torch.as_tensor(y).long(), NUM_CLASSES).to(torch.get_default_dtype())
+        for h in hooks:
+            x = h.before_augment(x, gen)
+        x, targets = augment_batch({k: x[k] for k in names}, targets, fold.augment, gen)
+        for h in hooks:
+            x = h.after_augment(x)
+        x = {k: v.to(env.device) for k, v in x.items()}
+        targets = targets.to(env.device)
+        logits = forward(net, x, names)
+        loss = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
+        for h in hooks:
+            loss = h.loss(loss, logits, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for h in hooks:
+            h.after_step(fold.model)
+        n = targets.shape[0]
+        correct = (logits.argmax(1) == targets.argmax(1)).sum().item()
+        loss_sum += torch.tensor([loss.item() * n, correct, n], dtype=torch.float64)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    totals = D.all_sum(env, loss_sum)
+    return {"epoch": epoch, "train_loss": float(totals[0] / totals[2]), "train_acc": float(totals[1] / totals[2]),
+            "train_n": int(totals[2]), "lr": lr}  # train_n: clips seen, summed over processes
+
+
+def _scored(hooks: list[FoldHook], model: torch.nn.Module) -> torch.nn.Module:
+    for h in hooks:
+        model = h.scored(model)
+    return model
+
+
+def _record(fold: FoldData, opt, sched, hooks: list[FoldHook], done: _Progress, row: dict[str, Any],
+            improved: bool, gen: torch.Generator, save, cfg: TrainConfig, progress: bool) -> None:
+    """Rank 0, end of an epoch: best.pt when improved, hooks' files, last.pt (atomic), the log line."""
+    meta = {"epoch": row["epoch"], "train_config": cfg.to_dict(), "val": row}
+    if improved:
+        save(_scored(hooks, fold.model), meta, fold.out / BEST)
+    for h in hooks:
+        h.save(fold, save, meta)
+    atomic_write(fold.out / LAST, lambda f: torch.save({
+        "epoch": row["epoch"], "model": fold.model.state_dict(), "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(), "history": done.history, "best": done.best, "ema": None,
+        **{h.name: h.state() for h in hooks if h.state() is not None},
+        "train_config": cfg.to_dict(),
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+                "python": random.getstate(), "augment": gen.get_state()},
+    }, f))
+    with open(fold.out / LOG, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    if progress:
+        val = f" val acc {row['val_acc']:.3f} f1 {row['val_f1']:.3f}" if row["val_n"] else ""
+        print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f} acc {row['train_acc']:.3f}{val} "
+              f"({row['seconds']:.1f} s)", flush=True)
+
+
 def train_fold(
     model_cfg,
     cfg: TrainConfig,
@@ -191,122 +287,47 @@ def train_fold(
     teachers=None,
 ) -> FoldResult:
     """Train one fold into `out_dir` (rank 0 writes); select on `val_set` or keep the last epoch.
-
-    `teachers` (a distill.Teachers) adds cfg.distill_weight of their soft answers to the loss."""
-    from tqdm import tqdm
-
-    from emofusion.nets.registry import create_model
-
+    Options (EMA, distillation from `teachers`, cached face views) are hooks: fold_hooks.py."""
     env = env or D.DistEnv(device=D.resolve_device(cfg.device))
     out = Path(out_dir)
     if env.is_main:
         out.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.seed)  # weight init is the same on every rank and every run
-    model = create_model(model_cfg)
-    prepare_face(model, cfg, env.is_main and progress)
-    model = model.to(env.device)
-    names = tuple(model.inputs)
-    opt, sched = build_optimizer(model, cfg)
-    start, history, best = 0, [], {"score": None, "epoch": 0}
-    if resume and (out / LAST).exists():
-        state = torch.load(out / LAST, map_location=env.device, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start, history, best = state["epoch"], state["history"], state["best"]
-    ema = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
-    if ema is not None and start:  # cv refuses to resume a run under another config, so last.pt has it
-        ema.load_state_dict(state["ema"])
-    fwd_model, step_augment, views = model, cfg.augment, None
-    if cfg.face_views:
-        from emofusion.train import face_views as FV
-
-        views, val_set = FV.cache_fold(model, train_set, val_set, cfg, env.device,
-                                       out / FACE_VIEWS if env.is_main else None, progress and env.is_main)
-        train_set, fwd_model, step_augment = views, FV.EncodedFaces(model), FV.face_augment_only(cfg.augment)
-    net = torch.nn.parallel.DistributedDataParallel(fwd_model) if env.distributed else fwd_model
-    sampler = DistributedSampler(train_set, num_replicas=env.world, rank=env.rank, shuffle=True, seed=cfg.seed)
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
+    model, opt, sched, done, state = _start(model_cfg, cfg, out, env, resume, progress)
+    hooks = hooks_for(cfg, model, env, out, progress, teachers, RAW, FACE_VIEWS)
+    for h in hooks:
+        if state is not None and state.get(h.name) is not None:
+            h.load_state(state[h.name])
+    fold = FoldData(model, model, train_set, val_set, cfg.augment, out)
+    for h in hooks:
+        h.prepare(fold)
+    net = torch.nn.parallel.DistributedDataParallel(fold.forward_model) if env.distributed else fold.forward_model
+    sampler = DistributedSampler(fold.train_set, num_replicas=env.world, rank=env.rank, shuffle=True, seed=cfg.seed)
+    loader = DataLoader(fold.train_set, batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.num_workers,
                         persistent_workers=cfg.num_workers > 0)
-    has_val = val_set is not None and len(val_set) > 0
-    if env.is_main:
-        # the log mirrors the checkpoint's history, so a resumed run's log has no duplicate epochs
-        (out / LOG).write_text("".join(json.dumps(h) + "\n" for h in history))
-    for epoch in range(start + 1, cfg.epochs + 1):
+    has_val = fold.val_set is not None and len(fold.val_set) > 0
+    save = lambda m, extra, path: _save_best(m, model_cfg, media_cfg, {**(meta or {}), **extra}, path)
+    if env.is_main:  # the log mirrors the checkpoint's history: a resumed run's log has no duplicate epochs
+        (out / LOG).write_text("".join(json.dumps(h) + "\n" for h in done.history))
+    for epoch in range(done.start + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
         sampler.set_epoch(epoch)
         torch.manual_seed(_epoch_seed(cfg.seed, epoch, env.rank))  # dropout draws
         gen = torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch, env.rank) + 1)
-        net.train()
-        lr = opt.param_groups[0]["lr"]
-        loss_sum = torch.zeros(3, dtype=torch.float64)  # loss*n, correct, n
-        bar = tqdm(loader, desc=f"epoch {epoch}/{cfg.epochs}", leave=False, disable=not (progress and env.is_main))
-        for inputs, y in bar:
-            x = to_float_inputs(inputs, "cpu")
-            targets = F.one_hot(torch.as_tensor(y).long(), NUM_CLASSES).to(torch.get_default_dtype())
-            if views is not None:  # face features: augment their offset from "no face" (face_views.py)
-                x[FACES] = FV.pick_views(x[FACES], gen) - views.blank
-            x, targets = augment_batch({k: x[k] for k in names}, targets, step_augment, gen)
-            if views is not None:
-                x[FACES] = x[FACES] + views.blank
-            x = {k: v.to(env.device) for k, v in x.items()}
-            targets = targets.to(env.device)
-            logits = forward(net, x, names)
-            loss = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
-            if teachers is not None:
-                soft = teachers.probs(x, cfg.distill_temperature)
-                w = cfg.distill_weight
-                loss = (1 - w) * loss + w * distill_loss(logits, soft, cfg.distill_temperature)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema is not None:
-                ema.update(model)
-            n = targets.shape[0]
-            correct = (logits.argmax(1) == targets.argmax(1)).sum().item()
-            loss_sum += torch.tensor([loss.item() * n, correct, n], dtype=torch.float64)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        row = _train_epoch(fold, net, loader, opt, hooks, cfg, env, epoch, gen, progress)
         sched.step()
-        recalibrate_bn(fwd_model, loader, cfg.precise_bn, names, env,
-                       pick=None if views is None else (lambda x: {**x, FACES: x[FACES][:, 0]}))
-        scored = fwd_model if ema is None else ema.model
-        totals = D.all_sum(env, loss_sum)
-        row: dict[str, Any] = {
-            "epoch": epoch,
-            "train_loss": float(totals[0] / totals[2]),
-            "train_acc": float(totals[1] / totals[2]),
-            "train_n": int(totals[2]),  # clips seen, summed over processes
-            "lr": lr,
-        }
-        row.update(_validate(scored, val_set, env, cfg.batch_size * 4) if has_val else
-                   {"val_loss": None, "val_acc": None, "val_f1": None, "val_n": 0})
+        bn_pick = lambda x: functools.reduce(lambda acc, h: h.bn_inputs(acc), hooks, x)
+        recalibrate_bn(fold.forward_model, loader, cfg.precise_bn, tuple(model.inputs), env, pick=bn_pick)
+        row.update(_validate(_scored(hooks, fold.forward_model), fold.val_set, env, cfg.batch_size * 4) if has_val
+                   else {"val_loss": None, "val_acc": None, "val_f1": None, "val_n": 0})
         score = row["val_f1" if cfg.select_by == "f1" else "val_acc"] if has_val else None
-        improved = not has_val or best["score"] is None or score > best["score"]
+        improved = not has_val or done.best["score"] is None or score > done.best["score"]
         if improved:
-            best = {"score": score, "epoch": epoch}
+            done.best = {"score": score, "epoch": epoch}
         row["seconds"] = round(time.perf_counter() - t0, 3)
-        history.append(row)
+        done.history.append(row)
         if env.is_main:
-            fold_meta = {**(meta or {}), "epoch": epoch, "train_config": cfg.to_dict(), "val": row}
-            if improved:
-                _save_best(model if ema is None else ema.model, model_cfg, media_cfg, fold_meta, out / BEST)
-            if ema is not None:
-                _save_best(model, model_cfg, media_cfg, fold_meta, out / RAW)
-            atomic_write(out / LAST, lambda f: torch.save({
-                "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "history": history, "best": best,
-                "ema": None if ema is None else ema.state_dict(),
-                "train_config": cfg.to_dict(),
-                "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(),
-                        "python": random.getstate(), "augment": gen.get_state()},
-            }, f))
-            with open(out / LOG, "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-            if progress:
-                val = f" val acc {row['val_acc']:.3f} f1 {row['val_f1']:.3f}" if has_val else ""
-                print(f"epoch {epoch}: loss {row['train_loss']:.4f} acc {row['train_acc']:.3f}{val} "
-                      f"({row['seconds']:.1f} s)", flush=True)
+            _record(fold, opt, sched, hooks, done, row, improved, gen, save, cfg, progress)
         D.barrier(env)
         if on_epoch_end is not None:
             on_epoch_end(row)
-    return FoldResult(out, best["epoch"], best["score"], history)
+    return FoldResult(out, done.best["epoch"], done.best["score"], done.history)
