@@ -342,3 +342,23 @@ def test_an_uncertain_answer_is_shown_as_uncertain():
     assert "uncertain" in text and "**Answer: happy**" not in text
     text = summary_markdown({"answer": {**answer, "top_prob": 0.6, "certain": True, "margin": 0.4}, "models": {}})
     assert "**Answer: happy**" in text
+
+
+def test_truncated_clip_answers_with_a_damaged_notice(models_dir, tmp_path, fixtures_dir):
+    """A generated clip cut to half its bytes still gets an answer, and the JSON says the file is
+    damaged and how much of its stated duration was read."""
+    from PIL import Image
+
+    import emofusion
+    from emofusion.media.synth import write_clip
+
+    face = np.asarray(Image.open(fixtures_dir / "Actor_01.png").convert("RGB"))
+    whole = write_clip(tmp_path / "whole.mkv", face_image=face, seconds=5.0, fps=15, size=(320, 240))
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    predictor = emofusion.load(models_dir, backend="torch")
+    d = predictor.analyze(cut).to_dict()
+    assert d["error"] is None and d["answer"] is not None
+    (msg,) = [n["message"] for n in d["notices"] if n["code"] == "damaged"]
+    assert "of the 5.0 s the file states" in msg and "% read" in msg
+    assert "damaged" not in {n["code"] for n in predictor.analyze(whole).to_dict()["notices"]}

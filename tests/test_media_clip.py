@@ -3,6 +3,7 @@ generated through real encoders) with the real MTCNN. Outcomes are typed: ClipEr
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -141,14 +142,63 @@ def test_truncated_mp4_is_unreadable(tmp_path, face):
 
 
 def test_truncated_mkv_keeps_what_decoded(cropper, tmp_path, face):
-    """Matroska is streamable: a clip cut in the middle still yields the part that decoded."""
+    """Matroska is streamable: a clip cut in the middle still yields the part that decoded, and
+    says (`damaged`) how much of the duration the file states was read."""
     p = write_clip(tmp_path / "full.mkv", face_image=face, seconds=4.0, size=(320, 240))
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(p.read_bytes()[: int(p.stat().st_size * 0.6)])
     res = load_clip(cut, CFG)
     assert res.audio is not None and res.audio.shape == (10, 156)
     assert res.faces is not None and res.face_found.any()
-    assert 0 < len(read_audio(cut, 22_050)) < len(read_audio(p, 22_050))
+    audio_s = len(read_audio(cut, 22_050)) / 22_050
+    assert 0 < audio_s < len(read_audio(p, 22_050)) / 22_050 - 0.5
+    (msg,) = [n.message for n in res.notices if n.code == Notice.DAMAGED]
+    assert f"the audio at {audio_s:.1f} s" in msg and f"of the {res.duration_s:.1f} s the file states" in msg
+    assert Notice.DAMAGED not in codes(load_clip(p, CFG))
+
+
+def _truncated_mp4(src: Path, out_dir: Path, keep: float) -> tuple[Path, Path]:
+    """(whole, cut): `src` remuxed with its index first (+faststart, as web uploads usually are),
+    and the same file cut to its first `keep` share of bytes (an interrupted download)."""
+    import subprocess
+
+    whole, cut = out_dir / "whole.mp4", out_dir / "cut.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), "-c", "copy", "-movflags", "+faststart",
+                    str(whole)], check=True)
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * keep)])
+    return whole, cut
+
+
+def test_truncated_mp4_with_index_first_is_damaged(tmp_path):
+    """A real clip cut to 60 % of its bytes: the index still states the whole duration, both
+    streams stop early, and the notice says how much was read; the whole file has no notice."""
+    whole, cut = _truncated_mp4(EXAMPLES / "1001_DFA_HAP_XX.mp4", tmp_path, 0.6)
+    res = load_clip(cut, CFG)
+    assert res.audio is not None and res.faces is not None
+    (msg,) = [n.message for n in res.notices if n.code == Notice.DAMAGED]
+    read = max(float(x) for x in re.findall(r"the (?:audio|video) at ([0-9.]+) s", msg))
+    stated = res.duration_s
+    pct = float(re.search(r"\((\d+) % read\)", msg).group(1))
+    assert 0.3 * stated < read < stated - 0.5 and abs(pct - 100 * read / stated) < 4, msg
+    assert "the video at" in msg and "the audio at" in msg, msg
+    assert Notice.DAMAGED not in codes(load_clip(whole, CFG))
+    faces_only = load_clip(cut, CFG, want=("faces",))  # the video alone also tells
+    assert Notice.DAMAGED in codes(faces_only)
+
+
+def test_truncated_long_clip_windows_are_damaged(tmp_path, face):
+    p = write_clip(tmp_path / "long.mkv", face_image=face, seconds=9.0, fps=10, size=(160, 120))
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(p.read_bytes()[: int(p.stat().st_size * 0.5)])
+    wins = clip_windows(cut, CFG, hop_s=1.8)
+    assert len(wins) >= 3 and all(Notice.DAMAGED in codes(w) for w in wins)
+    assert not any(Notice.DAMAGED in codes(w) for w in clip_windows(p, CFG, hop_s=1.8))
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".webm", ".mov", ".avi", ".flv"])
+def test_whole_generated_clips_are_not_damaged(tmp_path, face, suffix):
+    p = write_clip(tmp_path / f"whole{suffix}", face_image=face, seconds=3.0, fps=25, size=(160, 120))
+    assert Notice.DAMAGED not in codes(load_clip(p, CFG))
 
 
 def test_same_window_for_both_streams(tmp_path, face):

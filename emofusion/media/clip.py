@@ -20,12 +20,15 @@ from emofusion.constants import AUDIO, FACES
 from emofusion.media import audio as audio_mod
 from emofusion.media.errors import ClipError, Notice
 from emofusion.media.overlap import decode_and_crop, pool
-from emofusion.media.video import MediaInfo, frames_and_thumbs_at, probe
+from emofusion.media.video import MediaInfo, frames_and_thumbs_at, probe, stopped_at
 
 SILENCE = 1e-4  # peak below this counts as digital silence
 # The `padded` notice only when the clip fills less than this share of the window (padding of more
 # than a quarter of what the models read); shorter padding is normal for 3-4 s clips.
 PADDED_SHARE = 0.75
+# The `damaged` notice when a stream decodes to more than this short of the duration the file
+# states (a truncated download or copy); container and stream ends differ by far less normally.
+DAMAGED_GAP_S = 0.5
 
 
 @dataclass
@@ -103,6 +106,8 @@ class _Source:
         if speed != 1.0 and (FACES in self.want or not 0.5 <= speed <= 2.0):
             raise ValueError("speed perturbation is for audio-only caches, with 0.5 <= speed <= 2")
         self.timings: dict[str, float] = {}
+        self.speed = speed
+        self.video_stop_s: float | None = None  # where the video stopped decoding, if early
         self.info: MediaInfo = info if info is not None else probe(self.path)
         if not self.info.has_audio and not self.info.has_video:
             raise ClipError(ClipError.NO_STREAMS, f"{self.path.name}: no audio or video stream")
@@ -151,7 +156,29 @@ class _Source:
             self._audio(res, start)
         if res.audio is None and res.faces is None and res.face_found is None:
             raise ClipError(ClipError.NO_STREAMS, f"{self.path.name}: neither audio nor video decodes")
+        self._damaged(res)
         return res
+
+    def _damaged(self, res: ClipInputs) -> None:
+        """The `damaged` notice when a stream stopped decoding well before the stated duration:
+        the analysis then covers only what was read, which the user must know."""
+        stated = self.info.duration_s
+        ends = {}
+        if self.video_stop_s is not None and self.video_stop_s < stated - DAMAGED_GAP_S:
+            ends["video"] = self.video_stop_s
+        wave = self.wave
+        if wave is not None and len(wave):
+            audio_s = len(wave) / round(self.cfg.audio.sample_rate / self.speed)
+            if audio_s < stated - DAMAGED_GAP_S:
+                ends["audio"] = audio_s
+        if not ends:
+            return
+        read = max(ends.values())
+        parts = " and ".join(f"the {k} at {v:.1f} s" for k, v in ends.items())
+        res.notices.append(Notice(Notice.DAMAGED, (
+            f"decoding stopped early: {parts} of the {stated:.1f} s the file states ({100 * read / stated:.0f} % "
+            "read); the file looks truncated or damaged, so the answer rests on that part only (the rest "
+            "reads as silence / the last frame)")))
 
     def _audio(self, res: ClipInputs, start: float) -> None:
         wave = self.wave
@@ -176,7 +203,9 @@ class _Source:
             return
         res.frame_times_s = times
         if frames is None:  # one window: decoding, conversion and detection overlap
-            fc = decode_and_crop(self.path, times, self.cfg.video, res.timings_ms)
+            shown = np.zeros(len(times))
+            fc = decode_and_crop(self.path, times, self.cfg.video, res.timings_ms, shown_s=shown)
+            self.video_stop_s = stopped_at(times, shown, self.info.fps)
         else:
             t = time.perf_counter()
             fc = get_cropper(self.cfg.video).crop(*frames)
@@ -237,8 +266,10 @@ def clip_windows(path: str | Path, cfg: MediaConfig | None = None, hop_s: float 
     if src.use_video:
         times = np.concatenate([frame_times(src.info.duration_s, cfg.window_s, s, n) for s in starts])
         t = time.perf_counter()
+        shown = np.zeros(len(times))
         all_frames = frames_and_thumbs_at(src.path, times, cfg.video.detect_max_side,
-                                          skip_nonref=cfg.video.decode_skip_nonref)
+                                          skip_nonref=cfg.video.decode_skip_nonref, shown_s=shown)
+        src.video_stop_s = stopped_at(times, shown, src.info.fps)
         src.timings["decode_video"] = _ms(t)
     out = []
     for k, s in enumerate(starts):

@@ -45,6 +45,7 @@ class Notice:
     SILENT = "silent"  # audio track present but digital silence
     PHOTO = "photo"  # a still photo: face-only answer (no voice)
     WINDOWED = "window"  # a long clip read as several windows; answers are their mean
+    DAMAGED = "damaged"  # decoding stopped well before the duration the file states (truncated)
 
     def to_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message}

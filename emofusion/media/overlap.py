@@ -60,10 +60,11 @@ def _decode_into(out: queue.Queue, path, times, skip_nonref: bool, ex: ThreadPoo
 
 
 def decode_and_crop(path: str | Path, times: np.ndarray, cfg: VideoConfig,
-                    timings: dict[str, float]) -> FaceCrops:
+                    timings: dict[str, float], shown_s: np.ndarray | None = None) -> FaceCrops:
     """Face crops at `times` (seconds) of the clip's video. Adds "decode_video" (until the last
     frame is decoded; RGB conversion and the first detections run meanwhile) and "faces" (what is
-    left after decoding: the last detection and the cuts) to `timings`, in ms.
+    left after decoding: the last detection and the cuts) to `timings`, in ms. `shown_s`, if
+    given, receives the time of the frame used for each of `times` (see video.frames_and_thumbs_at).
     Raises ClipError when the video does not decode.
 
     MTCNN runs on this (the calling) thread, never on the pool: torch used from a second thread
@@ -99,6 +100,8 @@ def decode_and_crop(path: str | Path, times: np.ndarray, cfg: VideoConfig,
             raise item
         j, frame, rgb[j] = item
         got[j] = frame
+        if shown_s is not None:
+            shown_s[j] = frame.time_s
         if j in keys and len(got) < n:  # the batch completed by the last frame waits for the loop's end
             detect_ready()
     timings["decode_video"] = (time.perf_counter() - t) * 1000

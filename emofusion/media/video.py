@@ -120,9 +120,11 @@ def frames_at(path: str | Path, times_s, *, seek_gap_s: float = SEEK_GAP_S,
 
 
 def frames_and_thumbs_at(path: str | Path, times_s, thumb_max_side: int, *, seek_gap_s: float = SEEK_GAP_S,
-                         skip_nonref: bool = False) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+                         skip_nonref: bool = False, shown_s: np.ndarray | None = None,
+                         ) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """`frames_at` plus, when `thumb_max_side` > 0 and the frame is larger, a copy scaled so its
-    longer side is at most that (for face detection)."""
+    longer side is at most that (for face detection). `shown_s`, if given, receives the time of
+    the frame used for each requested time (earlier than asked where decoding stopped early)."""
     times = list(times_s)
     out: list[np.ndarray | None] = [None] * len(times)
     thumbs: list[np.ndarray | None] = [None] * len(times)
@@ -133,6 +135,8 @@ def frames_and_thumbs_at(path: str | Path, times_s, thumb_max_side: int, *, seek
             converted.clear()  # frames come in time order: a newer one supersedes older ones
             converted[key] = (frame.rgb(), frame.thumb(thumb_max_side))
         out[j], thumbs[j] = converted[key]
+        if shown_s is not None:
+            shown_s[j] = frame.time_s
     has_thumbs = all(t is not None for t in thumbs)
     return out, (thumbs if has_thumbs else None)  # type: ignore[return-value]
 
@@ -142,8 +146,9 @@ class DecodedFrame:
     thumbnail of some) pay for those alone, and can convert on another thread (swscale runs
     without the GIL)."""
 
-    def __init__(self, frame, rotation: int):
+    def __init__(self, frame, rotation: int, time_s: float = 0.0):
         self.frame, self.rotation = frame, rotation
+        self.time_s = time_s  # from the clip's start: how far decoding got when it serves a later time
         # PyAV keeps one swscale context per frame: two conversions of the same frame at once
         # (RGB on one thread, thumbnail on another) corrupt it and hang, so they take turns.
         self._lock = threading.Lock()
@@ -233,7 +238,7 @@ def _decode(path, times_s: list, seek_gap_s: float, skip: str | None) -> Iterato
             try:
                 for raw in container.decode(vs):
                     t = (raw.time - t0) if raw.time is not None else (prev[0] + step if prev else 0.0)
-                    frame = DecodedFrame(raw, _rotation(raw, vs))
+                    frame = DecodedFrame(raw, _rotation(raw, vs), float(t))
                     while i < len(targets) and t >= targets[i]:
                         use = frame
                         if prev is not None and targets[i] - prev[0] < t - targets[i]:
@@ -254,6 +259,16 @@ def _decode(path, times_s: list, seek_gap_s: float, skip: str | None) -> Iterato
             raise ClipError(ClipError.NO_STREAMS, f"{Path(path).name}: the video stream does not decode")
         for j in range(i, len(targets)):
             yield int(order[j]), prev[1]
+
+
+def stopped_at(times_s, shown_s, fps: float, slack_s: float = 0.5) -> float | None:
+    """Where the video stopped decoding, in seconds, when some requested time got a frame more
+    than `slack_s` earlier (its last decodable frame: a truncated or damaged file); else None
+    (every time got its own frame)."""
+    times, shown = np.asarray(times_s, dtype=np.float64), np.asarray(shown_s, dtype=np.float64)
+    if not len(times) or not (times - shown > slack_s).any():
+        return None
+    return float(shown.max()) + (1.0 / fps if fps > 0 else 0.0)
 
 
 def _upright(img: np.ndarray, rot: int) -> np.ndarray:
