@@ -39,4 +39,5 @@ $PY scripts/ship_fusion.py choose --run "$WORK/run_layer" --run "$WORK/run_stand
 $PY scripts/ship_fusion.py convert
 $PY -m emofusion evaluate-real --models models --out results/shipped
 $PY scripts/fusion_targets.py
+$PY scripts/fusion_val_streams.py --states "$STATES" --pool "$POOL"
 $PY scripts/ship_fusion.py cards
