@@ -89,3 +89,25 @@ def test_streams_table_and_summary_say_what_each_stream_alone_says():
     assert "| IA | happy (65%) | absent | sad (40%) | face |" in render.streams_markdown(photo)
     assert "**AUDIO**: no answer (a voice model; the input has no voice)" in render.summary_markdown(photo)
     assert render.streams_markdown({"models": {"face": p["models"]["face"]}}) == ""
+
+
+def test_empty_panels_and_cards_say_why():
+    """No voice: the voice model's card and the audio panel say so; no face: the face panel says
+    so; a panel that shows something, or an error, gets no sentence."""
+    p = payload()
+    p.update(input="clip", streams_present={"voice": False, "face": True}, skipped={
+        "audio": "a voice model; the input has no voice"},
+        notices=[{"code": "no_audio", "message": "no audio track: face-only answer"}])
+    assert render.card_value(p, "audio") == "No answer: the input has no voice"
+    assert render.card_value(p, "ia")["happy"] == 0.65 and render.card_value(p, "lt_missing") is None
+    face, voice = render.empty_panel_notes(p, faces_shown=True, audio_shown=False)
+    assert face == "" and "No voice" in voice and "no audio track" in voice and "face alone" in voice
+    photo = dict(p, input="photo", notices=[{"code": "photo", "message": "a still photo"}])
+    assert "a photo has no voice" in render.empty_panel_notes(photo, True, False)[1]
+    no_face = dict(p, streams_present={"voice": True, "face": False}, skipped={},
+                   notices=[{"code": "no_face", "message": "no face found"}])
+    face, voice = render.empty_panel_notes(no_face, faces_shown=False, audio_shown=True)
+    assert "no face was found" in face and "voice alone" in face and voice == ""
+    assert render.empty_panel_notes(p, True, True) == ("", "")
+    err = {"ok": False, "error": {"code": "unreadable", "message": "x"}, "models": {}}
+    assert render.empty_panel_notes(err, False, False) == ("", "")

@@ -116,23 +116,23 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
             p = dict(p, notices=list(p.get("notices") or []) + [
                 {"code": "display", "message": "some pictures could not be drawn; the numbers are below"}])
             return (render.notices_markdown(p), render.summary_markdown(p), render.streams_markdown(p),
-                    *[None] * len(names), None, None, None, gr.update(value=None, visible=False),
-                    render.timeline_markdown(p), render.timings_markdown(p), p)
+                    *[render.card_value(p, n) for n in names], None, "", None, "", None,
+                    gr.update(value=None, visible=False), render.timeline_markdown(p), render.timings_markdown(p), p)
 
     def _ui_outputs(p: dict, outcome: Outcome) -> tuple:
-        labels = [
-            {c: float(v) for c, v in p["models"][n]["probs"].items()} if n in p.get("models", {}) else None
-            for n in names
-        ]
+        labels = [render.card_value(p, n) for n in names]
         faces, audio, timeline = _pictures(outcome)
+        faces_note, audio_note = render.empty_panel_notes(p, faces is not None, audio is not None)
         return (
             render.notices_markdown(p),
             render.summary_markdown(p),
             render.streams_markdown(p),
             *labels,
             render.probs_figure(p.get("models") or {}),
-            faces,
-            audio,
+            faces_note,
+            gr.update(value=faces, visible=not faces_note),  # an empty panel gives way to its sentence
+            audio_note,
+            gr.update(value=audio, visible=not audio_note),
             gr.update(value=timeline, visible=timeline is not None),
             render.timeline_markdown(p),
             render.timings_markdown(p),
@@ -147,7 +147,7 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
         return on_analyze(photo)
 
     def on_error_payload(p: dict) -> tuple:
-        return (render.notices_markdown(p), "", "", *[None] * len(names), None, None, None,
+        return (render.notices_markdown(p), "", "", *[None] * len(names), None, "", None, "", None,
                 gr.update(value=None, visible=False), "", "", p)
 
     def on_api(clip: str | None) -> dict:
@@ -181,10 +181,13 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
             timeline = gr.Image(label="Long clip: each model's answer per window", visible=False,
                                 elem_id="timeline")
             timeline_note = gr.Markdown(elem_id="timeline-note")
+            faces_note = gr.Markdown(elem_id="faces-note")
             faces = gr.Image(label=f"Face crops used ({_n_frames(service.predictor)} frames, in time order)",
                              elem_id="faces")
             with gr.Row():
-                audio = gr.Image(label="Audio analysed (waveform and features)", scale=3)
+                with gr.Column(scale=3):
+                    audio_note = gr.Markdown(elem_id="audio-note")
+                    audio = gr.Image(label="Audio analysed (waveform and features)", elem_id="audio")
                 timings = gr.Markdown(elem_id="timings")
             with gr.Accordion("Result as JSON (same as the API)", open=False):
                 raw = gr.JSON()
@@ -197,7 +200,8 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
         api_out = gr.JSON(visible=False)
         api_go = gr.Button(visible=False)
 
-        outputs = [status, summary, streams, *labels, probs, faces, audio, timeline, timeline_note, timings, raw]
+        outputs = [status, summary, streams, *labels, probs, faces_note, faces, audio_note, audio, timeline, timeline_note,
+                   timings, raw]
         run.click(on_analyze, video, outputs, api_visibility="private")
         run_photo.click(on_photo, photo, outputs, api_visibility="private")
         api_go.click(on_api, api_in, api_out, api_name="analyze")

@@ -210,6 +210,40 @@ def streams_markdown(payload: Mapping[str, Any]) -> str:
                       "| --- | --- | --- | --- | --- | --- |", *rows])
 
 
+def card_value(payload: Mapping[str, Any], name: str) -> dict[str, float] | str | None:
+    """A model's card: its probabilities, or a sentence when it could not answer (the voice model
+    on a clip without a voice), so the card is never a blank placeholder."""
+    r = (payload.get("models") or {}).get(name)
+    if r:
+        return {c: float(v) for c, v in r["probs"].items()}
+    why = (payload.get("skipped") or {}).get(name)
+    return f"No answer: {why.split('; ')[-1]}" if why else None
+
+
+def empty_panel_notes(payload: Mapping[str, Any], faces_shown: bool, audio_shown: bool) -> tuple[str, str]:
+    """(face panel, audio panel) sentences for a panel with nothing to show ("" when it shows
+    something, or on an error, which has its own sentence): what is missing and why."""
+    if payload.get("error") or not payload.get("models"):
+        return "", ""
+    codes = {n.get("code") for n in payload.get("notices") or []}
+    present = payload.get("streams_present") or {}
+    photo = payload.get("input") == "photo"
+    face = voice = ""
+    if not faces_shown:
+        why = ("the clip has no video track" if "no_video" in codes else
+               "no face was found in any of the sampled frames" if "no_face" in codes else
+               "no face was read from this input")
+        rest = "; the answers rest on the voice alone" if present.get("voice") else ""
+        face = f"**No face crops to show**: {why}{rest}."
+    if not audio_shown:
+        why = ("a photo has no voice" if photo else
+               "the clip has no audio track (or it does not decode)" if "no_audio" in codes else
+               "no voice was read from this input")
+        rest = "; the answers rest on the face alone" if present.get("face") else ""
+        voice = f"**No voice**: {why}, so there are no waveform and audio features to show{rest}."
+    return face, voice
+
+
 def notices_markdown(payload: Mapping[str, Any]) -> str:
     """Errors and notices as a visible block (empty string when there is nothing to say)."""
     err = payload.get("error")
