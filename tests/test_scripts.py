@@ -99,3 +99,16 @@ def test_ship_rule_leaves_fold_1_out_of_the_choice(tmp_path):
     assert ship_rule.main([str(tmp_path / "cur.json"), str(tmp_path / "cand.json"), "--out", str(tmp_path / "d")]) == 0
     assert "the current model stays" in (tmp_path / "d.md").read_text()
     assert ship_rule.main([str(tmp_path / "cur.json"), str(tmp_path / "short.json"), "--out", str(tmp_path / "e")]) == 2
+
+
+def test_answer_rule_is_the_validated_choice_and_the_predictor_follows_it():
+    """results/shipped/answer_rule.json is what scripts/answer_rule.py makes from the committed
+    validation and real-recording files, and the predictor's headline rule picks that model."""
+    rule = load_script("answer_rule")
+    res = REPO / "results"
+    made = rule.choose(json.loads((res / "fusion" / "val_streams.json").read_text()),
+                       json.loads((res / "fusion" / "score_fusion.json").read_text()),
+                       json.loads((res / "shipped" / "real_av.json").read_text()))
+    committed = json.loads((res / "shipped" / "answer_rule.json").read_text())
+    assert made["chosen"] == committed["chosen"] and made["rows"] == committed["rows"]
+    assert rule.predictor_choice(REPO / "models") == made["chosen"]
