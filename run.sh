@@ -37,16 +37,33 @@ find_python() {
     return 1
 }
 
+covers() {  # covers HAVE WANT: every extra in WANT (comma-separated) is in HAVE
+    local e
+    for e in ${2//,/ }; do
+        [[ ",$1," == *",$e,"* ]] || return 1
+    done
+}
+
+union() {  # union A B: the extras of both, comma-separated, sorted
+    printf '%s\n' ${1//,/ } ${2//,/ } | sed '/^$/d' | sort -u | paste -sd, -
+}
+
 setup_venv() {  # setup_venv EXTRAS
-    local extras=$1 py stamp want target
+    local extras=$1 py stamp hash had_hash="" had="" want target
     if [ ! -x "$VENV/bin/python" ]; then
         py=$(find_python)
         echo "run.sh: creating $VENV"
         "$py" -m venv "$VENV"
     fi
+    # The stamp is "<sha256 of pyproject.toml> <extras installed>". Extras already installed serve a
+    # job that needs fewer (./run.sh webapp after ./run.sh test does not reinstall), and a new
+    # install keeps them (union), so alternating jobs never reinstall.
     stamp="$VENV/.emofusion-installed"
-    want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
-    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    hash=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    [ -f "$stamp" ] && read -r had_hash had < "$stamp" || true
+    if [ "$had_hash" != "$hash" ] || ! covers "$had" "$extras"; then
+        extras=$(union "$had" "$extras")
+        want="$hash $extras"
         echo "run.sh: installing emofusion[$extras] into $VENV (first time: several minutes)"
         "$VENV/bin/python" -m pip install -q --upgrade pip
         target="."
