@@ -47,6 +47,13 @@ def test_server_warms_up_on_an_example_before_serving():
     assert log.index("warmed up on") < log.index("serving")
 
 
+def test_server_log_names_the_share_flag():
+    """Gradio's "set `share=True` in `launch()`" is not how this app is run: the log names --share."""
+    ws.server_url()
+    log = ws.server_log()
+    assert "Running on local URL:" in log and "--share" in log and "share=True" not in log, log[-2000:]
+
+
 def test_committed_examples_end_to_end():
     clips = ws.example_clips()
     assert len(clips) >= 2, f"expected the committed example clips in {ws.EXAMPLES}"

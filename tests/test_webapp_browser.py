@@ -114,6 +114,90 @@ def test_photo_gets_a_face_only_answer_in_the_page(browser, fixtures_dir):
     page.close()
 
 
+def analyze_in_page(browser, clip, width: int = 1400):
+    """Upload `clip`, press Analyze, wait for the summary; the page, still open."""
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    page.goto(ws.server_url(), wait_until="networkidle")
+    page.locator("#clip input[type=file]").set_input_files(str(clip))
+    page.wait_for_selector(UPLOADED, timeout=60_000)
+    page.click("#analyze")
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#summary'); return s && /Answer/.test(s.innerText); }",
+        timeout=180_000,
+    )
+    return page
+
+
+def test_long_clip_shows_its_timeline_and_the_rule(browser, fixtures_dir):
+    """An 8 s clip is read as 4 windows: the page plots them (an image, not a blank) and says how
+    they became one answer; the examples are labelled by what they hold."""
+    import numpy as np
+    from PIL import Image
+
+    from emofusion.media.synth import write_clip
+
+    face = np.asarray(Image.open(fixtures_dir / "Actor_01.png").convert("RGB"))
+    clip = write_clip(ws.work_dir() / "long_browser.mp4", face_image=face, seconds=8.0, fps=10, size=(320, 240))
+    page = analyze_in_page(browser, clip)
+    page.wait_for_selector("#timeline img", timeout=60_000)
+    size = page.evaluate("() => { const i = document.querySelector('#timeline img'); "
+                         "return [i.naturalWidth, i.naturalHeight, i.getBoundingClientRect().width]; }")
+    assert size[0] >= 900 and size[1] > 200 and size[2] >= 0.9 * size[0], size  # drawn, and not shrunk
+    note = page.inner_text("#timeline-note")
+    api = ws.analyze(clip)
+    assert len(api["windows"]) == 4 and f"{len(api['windows'])} windows of 3.6 s every 1.8 s" in note, note
+    assert "mean of its windows' probabilities" in note
+    assert "window" in page.inner_text("#status")
+    for label in ("angry face and voice", "happy face and voice", "happy face, angry voice"):
+        assert page.get_by_text(label, exact=True).is_visible(), label
+    assert "Traceback" not in page.content()
+    page.close()
+
+
+def test_uncertain_answer_and_empty_panels_render(browser, fixtures_dir):
+    """A clip whose headline answer is too close to call shows "uncertain", not a bold class; the
+    "Why" table's header keeps "fusion" on one line at 1400 px; a clip without a voice says so in
+    the voice model's card and in the audio panel's place."""
+    import numpy as np
+    from PIL import Image
+
+    from emofusion.media.synth import write_clip
+
+    face = np.asarray(Image.open(fixtures_dir / "Actor_01.png").convert("RGB"))
+    clip = None
+    for i, (audio, seed) in enumerate([("tone", 0), ("speech-like", 1), ("speech-like", 2), ("tone", 3)]):
+        c = write_clip(ws.work_dir() / f"unsure{i}.mp4", face_image=face, seconds=3.0, fps=10, size=(320, 240),
+                       audio=audio, seed=seed)
+        api = ws.analyze(c)
+        if api["ok"] and not api["answer"]["certain"]:
+            clip = c
+            break
+    assert clip is not None, "none of the generated clips got an uncertain answer from the served models"
+    page = analyze_in_page(browser, clip)
+    summary = page.inner_text("#summary")
+    a = api["answer"]
+    assert f"Answer: uncertain ({a['model'].upper()}, from {a['basis']}, leans to {a['top']}" in summary, summary
+    assert f"Answer: {a['top']}" not in summary
+    lines = page.evaluate("() => [...document.querySelectorAll('#streams th')].map(th => { "
+                          "const r = document.createRange(); r.selectNodeContents(th); "
+                          "return [th.innerText.trim(), r.getClientRects().length]; })")
+    assert lines[0][0] == "fusion" and all(n == 1 for _, n in lines), lines  # one line box a header
+    page.screenshot(path=str(ws.work_dir() / "uncertain.png"), full_page=True)
+    page.close()
+
+    silent = write_clip(ws.work_dir() / "no_voice_browser.mp4", face_image=face, seconds=3.0, fps=10,
+                        size=(320, 240), audio=None)
+    page = analyze_in_page(browser, silent)
+    note = page.inner_text("#audio-note")
+    assert "No voice" in note and "no audio track" in note, note
+    assert not page.locator("#audio img").count() or not page.locator("#audio img").is_visible()
+    skipped = ws.analyze(silent)["skipped"]
+    for name in skipped:  # e.g. the voice model's card: a sentence, not a blank
+        assert "No answer" in page.inner_text(f"#pred-{name}"), name
+    assert "Traceback" not in page.content()
+    page.close()
+
+
 def test_bad_upload_shows_a_message_in_the_page(browser):
     bad = ws.work_dir() / "not_a_video.mp4"
     bad.write_text("plain text, not a video\n")

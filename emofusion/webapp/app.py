@@ -31,7 +31,10 @@ tab), the headline answer comes from the best of them.
 
 REPO_DIR = PACKAGE_DIR.parents[1]  # a source checkout: results/ lives here
 
-CSS = "#status h3 {color: #a33;} #summary p {font-size: 1.1em;} #faces img {object-fit: contain;}"
+# #streams: the "Why" table's cells other than the sentence keep to one line (at 1400 px the
+# header "fusion" broke as "fusio / n").
+CSS = ("#status h3 {color: #a33;} #summary p {font-size: 1.1em;} #faces img {object-fit: contain;} "
+       "#streams th, #streams td:not(:last-child) {white-space: nowrap; word-break: keep-all; overflow-wrap: normal;}")
 
 
 def example_clips(cfg: WebAppConfig) -> list[str]:
@@ -41,6 +44,22 @@ def example_clips(cfg: WebAppConfig) -> list[str]:
         return []
     clips = [p for p in sorted(d.iterdir()) if p.suffix.lower() in cfg.extensions]
     return [str(p) for p in sorted(clips, key=lambda p: p.suffix.lower() != ".mp4")]
+
+
+def example_label(path: str | Path) -> str:
+    """What an example clip holds, read from its CREMA-D name: "angry face and voice" for
+    1001_DFA_ANG_XX.mp4, "happy face, angry voice" for 1001_DFA_mixed_HAPface_ANGvoice.mp4;
+    else the file name."""
+    import re
+
+    from emofusion.data.cremad import CREMAD_LABELS, cremad_label
+
+    stem = Path(path).stem
+    mixed = re.search(r"([A-Z]{3})face_([A-Z]{3})voice", stem)
+    if mixed and all(c in CREMAD_LABELS for c in mixed.groups()):
+        return f"{CREMAD_LABELS[mixed[1]]} face, {CREMAD_LABELS[mixed[2]]} voice"
+    label = cremad_label(path)
+    return f"{label} face and voice" if label else Path(path).name
 
 
 def models_markdown(cfg: WebAppConfig, predictor: Any) -> str:
@@ -166,7 +185,8 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
                     run = gr.Button("Analyze", variant="primary", elem_id="analyze")
                     examples = example_clips(cfg)
                     if examples:
-                        gr.Examples(examples, inputs=video, label="Example clips (CREMA-D)")
+                        gr.Examples(examples, inputs=video, label="Example clips (CREMA-D)",
+                                    example_labels=[example_label(e) for e in examples])
                     photo = gr.File(label="... or a photo of a face (jpg, png, tiff, webp)",
                                     file_types=list(cfg.photo_extensions), elem_id="photo")
                     run_photo = gr.Button("Analyze photo", elem_id="analyze-photo")
@@ -177,7 +197,8 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
                     with gr.Row():
                         labels = [gr.Label(num_top_classes=3, label=_label_title(service.predictor, n),
                                            elem_id=f"pred-{n}") for n in names]
-                    probs = gr.Image(label="All 8 classes", show_label=True, elem_id="probs")
+                    # the chart titles itself: Gradio's label badge covered the first chart's title
+                    probs = gr.Image(label="All 8 classes", show_label=False, elem_id="probs")
             timeline = gr.Image(label="Long clip: each model's answer per window", visible=False,
                                 elem_id="timeline")
             timeline_note = gr.Markdown(elem_id="timeline-note")
@@ -187,7 +208,8 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
             with gr.Row():
                 with gr.Column(scale=3):
                     audio_note = gr.Markdown(elem_id="audio-note")
-                    audio = gr.Image(label="Audio analysed (waveform and features)", elem_id="audio")
+                    audio = gr.Image(label="Audio analysed (waveform and features)", show_label=False,
+                                     elem_id="audio")  # titled in the figure: the badge covered the wave
                 timings = gr.Markdown(elem_id="timings")
             with gr.Accordion("Result as JSON (same as the API)", open=False):
                 raw = gr.JSON()
@@ -227,5 +249,19 @@ def launch_kwargs(cfg: WebAppConfig) -> dict[str, Any]:
         allowed_paths=[str(Path(cfg.examples_dir).resolve())],
         ssr_mode=False,
         css=CSS,
-        quiet=False,
+        quiet=True,  # `serve` prints the start-up lines (Gradio's name launch()'s arguments, not our flags)
     )
+
+
+def serve(demo, cfg: WebAppConfig) -> None:
+    """Launch and block until interrupted. Gradio's own start-up lines are silenced: they told
+    users to "set `share=True` in `launch()`", which is not how this app is run; these name the
+    CLI's flag instead. The first line is the one `server.running_server` waits for."""
+    demo.launch(**launch_kwargs(cfg), prevent_thread_lock=True)
+    print(f"* Running on local URL:  {demo.protocol}://{demo.server_name}:{demo.server_port}", flush=True)
+    if demo.share_url:
+        print(f"* Public link (--share; temporary): {demo.share_url}", flush=True)
+    else:
+        print("* No public link: to open a temporary gradio.live one, start it with --share "
+              "(emofusion webapp --share, or ./run.sh webapp --share)", flush=True)
+    demo.block_thread()

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= cfg.port <= 65535:
         raise UsageError(f"--port must be 1..65535, not {cfg.port}")
     check_models_dir(cfg.models_dir, cfg.names)  # before the slow imports (ModelsNotFound: one line)
-    from emofusion.webapp.app import build_app, example_clips, launch_kwargs
+    from emofusion.webapp.app import build_app, example_clips, serve
 
     service = AnalysisService(load_predictor(cfg), cfg)
     examples = example_clips(cfg)
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"emofusion webapp: serving {', '.join(service.predictor.models)} from {cfg.models_dir}/ "
           f"at http://{cfg.host}:{cfg.port}", flush=True)
     try:
-        demo.launch(**launch_kwargs(cfg))
+        serve(demo, cfg)
     except OSError as exc:  # port taken, bad host
         raise UsageError(f"cannot serve on {cfg.host}:{cfg.port}: {exc}") from exc
     return 0

@@ -28,22 +28,32 @@ def _to_array(fig) -> np.ndarray:
 
 
 def probs_figure(models: Mapping[str, Mapping[str, Any]]) -> np.ndarray | None:
-    """All 8 class probabilities, one bar chart per model side by side; the top class is darker."""
+    """All 8 class probabilities, one bar chart per model, two charts a row; the top class is
+    darker. About 800 px wide, the width of the page's result column at 1400 px, so the text is
+    shown near its drawn size (>= 11 px)."""
     if not models:
         return None
-    fig = _figure(4.2 * len(models), 2.8)
-    axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
+    cols = min(2, len(models))
+    rows = -(-len(models) // cols)
+    fig = _figure(4.1 * cols, 0.45 + 2.75 * rows)
+    axes = fig.subplots(rows, cols, sharey=True, squeeze=False).reshape(-1)
     for ax, (name, result) in zip(axes, models.items()):
         probs = [float(result["probs"].get(c, 0.0)) for c in CLASSES]
         top = int(np.argmax(probs))
         colors = ["#1f4e99" if i == top else "#8fb3e8" for i in range(len(CLASSES))]
         ax.barh(range(len(CLASSES)), probs, color=colors)
-        ax.set_yticks(range(len(CLASSES)), CLASSES)
+        ax.set_yticks(range(len(CLASSES)), CLASSES, fontsize=11)
         ax.set_ylim(len(CLASSES) - 0.5, -0.5)  # first class on top (shared axis: no invert)
         ax.set_xlim(0, 1)
-        ax.set_title(f"{name.upper()}: {CLASSES[top]} ({probs[top]:.0%})", fontsize=10)
-        for i, p in enumerate(probs):
-            ax.text(min(p + 0.02, 0.85), i, f"{p:.0%}", va="center", fontsize=8)
+        ax.set_xticks([0, 0.5, 1], ["0", "50%", "100%"], fontsize=10)
+        ax.set_title(f"{name.upper()}: {CLASSES[top]} ({probs[top]:.0%})", fontsize=12)
+        for i, p in enumerate(probs):  # beside the bar; inside it (white) when the bar is long
+            inside = p > 0.8
+            ax.text(p - 0.02 if inside else p + 0.02, i, f"{p:.0%}", va="center", fontsize=10,
+                    ha="right" if inside else "left", color="white" if inside else "black")
+    for ax in axes[len(models):]:
+        ax.set_visible(False)
+    fig.suptitle("All 8 classes, per model", fontsize=12, x=0.01, ha="left")
     fig.tight_layout()
     return _to_array(fig)
 
@@ -84,6 +94,7 @@ def audio_figure(wave: np.ndarray | None, sample_rate: int, feats: np.ndarray | 
         axes[i].imshow(shown, aspect="auto", origin="lower", cmap="magma")
         axes[i].set_ylabel(f"{feature_name}\n(per row z)")
         axes[i].set_xlabel("frame", labelpad=0)
+    fig.suptitle("Audio analysed: the waveform and the features the models read", fontsize=11, x=0.01, ha="left")
     fig.tight_layout()
     return _to_array(fig)
 
