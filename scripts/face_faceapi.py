@@ -230,13 +230,12 @@ LICENCE_FERPLUS = (" Fine-tuned on FER+ (Barsoum et al. 2016, arXiv:1608.01041; 
 
 def ship(out: Path = REPO / "models" / "face") -> dict:
     """The candidate `compare` chose -> models/face (weights, config, licence, card), then its figures."""
-    import datetime as dt
-
     from emofusion.config import from_dict
     from emofusion.nets.checkpoint import convert_checkpoint, load_checkpoint
     from emofusion.export.faceapi import convert as convert_faceapi
     from emofusion.pretrained import faceapi as fa
     from emofusion.train.face_eval import evaluate_face
+    from emofusion.train import model_card as MC
     from emofusion.train.face_pretrain import FaceRender
 
     comp = json.loads((RESULTS / "face_faceapi_compare.json").read_text())
@@ -268,36 +267,16 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
                 f"over its 7 classes (contempt votes dropped), faces drawn at zoom {r.zoom} at 112 px; model "
                 "choice on FER+ valid and CK+ (results/face/face_faceapi_compare.md). Calm has no face class: "
                 "probability 0.")
-    card = {
-        "name": "face", "kind": "face",
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "checkpoint": "model.safetensors", "sha256": loaded.sha256,
-        "parameters": int(sum(p.numel() for p in loaded.model.parameters())),
-        "inputs": list(loaded.model.inputs),
-        "model_config": loaded.model_cfg.to_dict(), "media_config": loaded.media_cfg.to_dict(),
-        "classes": list(loaded.classes), "data": data,
-        "licence": LICENCE_FACEAPI + ("" if chosen == "zero-shot" else LICENCE_FERPLUS),
-        "metrics": {"face_pretrain": {k: res[k] for k in ("ferplus_test_accuracy", "ckplus_accuracy",
-                                                          "a05_face_accuracy_noncalm",
-                                                          "a05_face_accuracy_noncalm_given_crops")},
-                    "actor5_all_60_product_path": res["actor5"]["our_crops"]["all"]["accuracy"],
-                    "benchmark": res["benchmark"], "source": "results/face/face_pretrain.json",
-                    "choice": {"chosen": chosen, "rule": comp["rule"], "source": "results/face/face_faceapi_compare.json"}},
-        "command": "bash scripts/reproduce_face_faceapi.sh",
-        "train_meta": loaded.meta,
-    }
-    (out / "card.json").write_text(json.dumps(card, indent=1) + "\n")
-    summary = (RESULTS / "face_pretrain.md").read_text()
-    (out / "card.md").write_text(
-        f"# Model card: `face`\n\n"
-        f"- **Weights**: `model.safetensors` ({card['parameters']:,} parameters; inputs faces, {r.size} px crops "
-        f"framed as face-api.js does: `VideoConfig(framing='faceapi')`; config in `config.json`); "
-        f"`emofusion.load(\"models\")`. Network: `emofusion/nets/faceapi.py` (`face_faceapi`), a PyTorch port "
-        f"of face-api.js's expression network checked against the original JavaScript (tests/test_faceapi.py).\n"
-        f"- **Variant**: {chosen}, chosen by the rule: {comp['rule']} (results/face/face_faceapi_compare.md).\n"
-        f"- **Data seen**: {data}\n- **Licence**: {card['licence']}\n"
-        f"- **Reproduce**: `{card['command']}`\n\n"
-        f"## Figures (`results/face/face_pretrain.json`; per class: `results/face/face_pretrain_detail.md`)\n\n{summary}")
+    card = MC.face_card(
+        loaded, data=data, licence=LICENCE_FACEAPI + ("" if chosen == "zero-shot" else LICENCE_FERPLUS),
+        metrics={"face_pretrain": {k: res[k] for k in ("ferplus_test_accuracy", "ckplus_accuracy",
+                                                       "a05_face_accuracy_noncalm",
+                                                       "a05_face_accuracy_noncalm_given_crops")},
+                 "actor5_all_60_product_path": res["actor5"]["our_crops"]["all"]["accuracy"],
+                 "benchmark": res["benchmark"], "source": "results/face/face_pretrain.json",
+                 "choice": {"chosen": chosen, "rule": comp["rule"], "source": "results/face/face_faceapi_compare.json"}},
+        command="bash scripts/reproduce_face_faceapi.sh")
+    MC.save_card(out, card, MC.face_markdown(card, r.size, (RESULTS / "face_pretrain.md").read_text()))
     return card
 
 

@@ -6,7 +6,8 @@ lists, written by every trainer). `evaluate --checkpoint` asks `check_leakage` b
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from emofusion.errors import UsageError
 

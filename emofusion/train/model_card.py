@@ -196,10 +196,15 @@ def ship(run_dir: Path, fold: int, out_dir: Path, results_path: Path, name: str,
     return write_card(out_dir, build_card(name, out_dir, results_path, fold, command, data, cremad_path))
 
 
-def write_card(out_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
+def save_card(out_dir: Path, card: dict[str, Any], md: str) -> dict[str, Any]:
+    """The one place a model dir's card.json and card.md are written (every card writer ends here)."""
     (out_dir / "card.json").write_text(json.dumps(card, indent=1) + "\n")
-    (out_dir / "card.md").write_text(markdown(card))
+    (out_dir / "card.md").write_text(md)
     return card
+
+
+def write_card(out_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
+    return save_card(out_dir, card, markdown(card))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,6 +280,35 @@ def plain_markdown(card: dict[str, Any]) -> str:
 
 
 def write_plain_card(out_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
-    (out_dir / "card.json").write_text(json.dumps(card, indent=1) + "\n")
-    (out_dir / "card.md").write_text(plain_markdown(card))
-    return card
+    return save_card(out_dir, card, plain_markdown(card))
+
+
+def face_card(loaded, *, data: str, licence: str, metrics: dict[str, Any], command: str) -> dict[str, Any]:
+    """The face model's card (scripts/face_faceapi.py ship): facts read from the loaded weights,
+    `metrics` copied from the face results files it names."""
+    return portable({
+        "name": "face", "kind": "face",
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "checkpoint": "model.safetensors", "sha256": loaded.sha256,
+        "parameters": int(sum(p.numel() for p in loaded.model.parameters())),
+        "inputs": list(loaded.model.inputs),
+        "model_config": loaded.model_cfg.to_dict(), "media_config": loaded.media_cfg.to_dict(),
+        "classes": list(loaded.classes), "data": data, "licence": licence, "metrics": metrics,
+        "command": command, "train_meta": loaded.meta,
+    })
+
+
+def face_markdown(card: dict[str, Any], crop_px: int, summary: str) -> str:
+    """card.md of the face model: the card's facts, then `summary` (results/face/face_pretrain.md)."""
+    choice = card["metrics"]["choice"]
+    return (f"# Model card: `face`\n\n"
+            f"- **Weights**: `model.safetensors` ({card['parameters']:,} parameters; inputs faces, {crop_px} px crops "
+            f"framed as face-api.js does: `VideoConfig(framing='faceapi')`; config in `config.json`); "
+            f"`emofusion.load(\"models\")`. Network: `emofusion/nets/faceapi.py` (`face_faceapi`), a PyTorch port "
+            f"of face-api.js's expression network checked against the original JavaScript (tests/test_faceapi.py).\n"
+            f"- **Variant**: {choice['chosen']}, chosen by the rule: {choice['rule']} "
+            f"(results/face/face_faceapi_compare.md).\n"
+            f"- **Data seen**: {card['data']}\n- **Licence**: {card['licence']}\n"
+            f"- **Reproduce**: `{card['command']}`\n\n"
+            f"## Figures (`results/face/face_pretrain.json`; per class: `results/face/face_pretrain_detail.md`)\n\n"
+            f"{summary}")
