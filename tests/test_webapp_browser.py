@@ -255,3 +255,4 @@ def test_webcam_recording_with_sound(playwright, tmp_path):
     assert "Could not analyse" not in status, status
     assert "IA" in summary and "LT" in summary, summary
     assert "no_audio" not in status and "no_face" not in status, status
+    assert "damaged" not in status, status  # no duration in the header: not mistaken for a cut file
