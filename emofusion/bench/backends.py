@@ -42,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the process gets 1 when the machine is oversubscribed (load average > cores, "
                              "where OpenMP barriers stall 2 threads ~5x), else torch's default, and the torch "
                              "backend its own default (1 on CPU)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (default) | cpu | cuda | cuda:N: on a CUDA device the torch rows also run "
+                             "there, eager and from CUDA graphs, and the end-to-end run loads the models there "
+                             "(an error when there is no such CUDA GPU)")
     parser.add_argument("--out", type=Path, default=Path("results") / "bench")
 
 
@@ -208,6 +212,9 @@ def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
     backends = {"torch": TorchBackend(loaded, threads=args.torch_threads or None),
                 "ort_fp32": OrtBackend(onnx_path, providers=["CPUExecutionProvider"]),
                 "ort_int8": OrtBackend(int8_path, providers=["CPUExecutionProvider"])}
+    if getattr(args, "resolved_device", "cpu").startswith("cuda"):  # fresh copies: .to() moves a module in place
+        for label, graphs in (("torch_cuda", False), ("torch_cuda_graph", True)):
+            backends[label] = TorchBackend(load_checkpoint(model_dir), device=args.resolved_device, cuda_graphs=graphs)
     try:
         backends["tensorrt"] = create_backend(model_dir, kind="tensorrt", loaded=loaded)
     except Exception as exc:  # no tensorrt / GPU here: recorded, not fatal
@@ -236,7 +243,7 @@ def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
             "meta_note": loaded.meta.get("note", ""), "sha256": loaded.sha256}
 
 
-def bench_e2e(models_dir: Path, runs: int, work: Path) -> dict[str, Any]:
+def bench_e2e(models_dir: Path, runs: int, work: Path, device: str = "auto") -> dict[str, Any]:
     """decode + faces + features + every model in `models_dir` (each fusion with its voice-alone
     and face-alone runs) on a generated 3.6 s 1280x720 clip via `emofusion.load`."""
     from PIL import Image
@@ -247,7 +254,7 @@ def bench_e2e(models_dir: Path, runs: int, work: Path) -> dict[str, Any]:
     still = shared_data("ravdess-stills") / "Actor_01.png"
     face = np.asarray(Image.open(still).convert("RGB")) if still.is_file() else None
     clip = write_clip(work / "e2e_720p.mp4", face_image=face, seconds=3.6, size=(1280, 720))
-    pred = emofusion.load(models_dir, backend="auto")
+    pred = emofusion.load(models_dir, backend="auto", device=device)
     pred.analyze(clip)  # warm-up: MTCNN weights, librosa caches
     stages: dict[str, list[float]] = {}
     for _ in range(runs):
@@ -267,8 +274,10 @@ def run(args: argparse.Namespace) -> int:
 
     from emofusion.bench.backends_report import summarize, write_report
     from emofusion.errors import UsageError
+    from emofusion.infer.device import resolve_device
     from emofusion.infer.sources import has_model
 
+    args.resolved_device = resolve_device(args.device)  # CUDA asked for and absent: one line, nothing timed
     work = Path(tempfile.mkdtemp(prefix="emofusion-bench-"))
     threads = args.torch_threads or (1 if os.getloadavg()[0] > (os.cpu_count() or 1) else torch.get_num_threads())
     torch.set_num_threads(threads)
@@ -281,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"hardware": hardware(), "untrained": untrained, "models_dir": str(args.models)}
     result["peak_gflops"] = peak_gflops()
     result["models"] = [bench_model(n, models_dir / n, args, work) for n in args.names]
-    result["e2e"] = bench_e2e(models_dir, args.e2e_runs, work)
+    result["e2e"] = bench_e2e(models_dir, args.e2e_runs, work, args.resolved_device)
     result["hardware"]["loadavg_end"] = list(os.getloadavg())
     result["memory_method"] = ("peak RSS growth during the timed loop (VmHWM reset via "
                                "/proc/self/clear_refs, after warm-up), whole process")

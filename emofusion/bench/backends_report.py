@@ -96,7 +96,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     models = [m["model"] for m in result["models"]]
     backends = sorted({r["backend"] for m in result["models"] for r in m["rows"]},
-                      key=["torch", "ort_fp32", "ort_int8", "ort_cuda", "ort_trt_fp16", "tensorrt"].index)
+                      key=["torch", "ort_fp32", "ort_int8", "torch_cuda", "torch_cuda_graph", "ort_cuda",
+                           "ort_trt_fp16", "tensorrt"].index)
     batches = sorted({r["batch"] for m in result["models"] for r in m["rows"]})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     width = 0.8 / max(1, len(backends))

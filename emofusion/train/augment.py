@@ -25,8 +25,9 @@ def augment_faces(faces: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator)
     b, f, c, s, _ = faces.shape
     out = faces
     if cfg.face_flip_p > 0:
-        flip = torch.rand(b, generator=gen) < cfg.face_flip_p
+        flip = torch.rand(b, generator=gen) < cfg.face_flip_p  # drawn on the CPU, applied on faces' device
         if flip.any():
+            flip = flip.to(faces.device)
             out = out.clone()
             out[flip] = out[flip].flip(-1)
     if cfg.face_rotate_deg > 0:

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from emofusion.constants import AUDIO_ONLY_MODELS
+from emofusion.infer.device import DEVICE_HELP
 
 HELP = "train a model with subject-wise cross-validation on a feature cache, then evaluate each fold"
 
@@ -20,6 +21,17 @@ def _ints(text: str) -> tuple[int, ...]:
         return parse_actor_list(text)
     except SplitError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _device(text: str) -> str:
+    from emofusion.errors import UsageError
+    from emofusion.infer.device import parse_device
+
+    try:
+        parse_device(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -78,7 +90,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ema-decay", type=float,
                    help="average the weights over steps with this decay (e.g. 0.999); best.pt is the average")
     p.add_argument("--num-workers", type=int)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", type=_device, help=DEVICE_HELP + " (default: the config's, auto)")
     p.add_argument("--no-in-memory", action="store_true", help="read entries from disk each epoch")
     p.add_argument("--results-name", help="also copy the results to RESULTS_DIR/NAME.{json,md}")
     p.add_argument("--results-dir", type=Path, default=Path("results") / "runs",
@@ -156,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     cfg = config_from_args(args)
+    from emofusion.infer.device import resolve_device
+
+    resolve_device(cfg.device)  # CUDA asked for and absent: one line before the cache is read
     run_cv(args.cache, cfg, args.out, resume=args.resume, progress=not args.quiet,
            results_name=args.results_name, results_dir=args.results_dir)
     if D.launched_by_torchrun():  # the run is saved; leave before interpreter shutdown (end_worker)

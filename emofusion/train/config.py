@@ -77,7 +77,7 @@ class TrainConfig:
     test_actors: tuple[int, ...] = ()
     val_actors: tuple[int, ...] = ()
     num_workers: int = 0
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (emofusion.infer.device; not part of what a run learns)
     # Published EfficientFace weights (AffectNet / RAF-DB layout) to start the face CNN from.
     face_pretrained: str = ""
     # Keep the face CNN fixed (no gradients, BatchNorm in eval mode): for a pretrained face CNN;

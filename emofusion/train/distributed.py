@@ -35,13 +35,15 @@ class DistEnv:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> str:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("device cuda requested but CUDA is not available")
-        return f"cuda:{local_rank}"
-    return name
+    """"cpu" or "cuda:N" for auto | cpu | cuda | cuda:N (emofusion.infer.device); under torchrun
+    auto and cuda mean this process's GPU (cuda:LOCAL_RANK). CUDA asked for and absent raises
+    DeviceUnavailable (the CLI prints one line)."""
+    from emofusion.infer.device import parse_device
+    from emofusion.infer.device import resolve_device as resolve
+
+    kind, index = parse_device(name)
+    dev = resolve(name if index is not None else kind)
+    return f"cuda:{local_rank}" if dev.startswith("cuda") and index is None else dev
 
 
 def launched_by_torchrun() -> bool:

@@ -10,6 +10,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from emofusion.infer.device import DEVICE_HELP
+
 HELP = "pretrain the face network on FER+ (resumable) and write results/face/face_pretrain.*"
 
 
@@ -30,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=0.05)
     p.add_argument("--warmup-epochs", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="auto", help=DEVICE_HELP + " (default: %(default)s)")
     p.add_argument("--ferplus", type=Path, help="FER+ folder (default ../shared/data/ferplus)")
     p.add_argument("--stop-after", type=int, help="stop after this many epochs (resume later, e.g. with fewer --epochs)")
     p.add_argument("--no-eval", action="store_true", help="train only; skip results/face/face_pretrain.*")
@@ -37,14 +40,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from emofusion.infer.device import resolve_device
     from emofusion.train.face_pretrain import FaceRender, FaceTrainConfig, train_face
 
+    device = resolve_device(args.device)  # CUDA asked for and absent: one line, before any data loads
     size = 112 if args.model == "face_faceapi" else args.size
     cfg = FaceTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                           render=dataclasses.replace(FaceRender(), size=size, zoom=args.zoom),
                           model=args.model, train=args.train, dropout=args.dropout,
                           weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, threads=args.threads)
-    ckpt = train_face(args.out, cfg, args.ferplus, stop_after=args.stop_after)
+    ckpt = train_face(args.out, cfg, args.ferplus, stop_after=args.stop_after, device=device)
     if ckpt is None:
         print(f"stopped after epoch {args.stop_after}; resume with the same --out")
         return 0

@@ -126,22 +126,26 @@ class RenderDraw:
 
 
 def render(images: np.ndarray | torch.Tensor, r: FaceRender, gen: torch.Generator | None = None,
-           draw: RenderDraw | None = None) -> torch.Tensor:
+           draw: RenderDraw | None = None, device: str = "cpu") -> torch.Tensor:
     """(N, H, W) uint8 grey -> (N, 3, S, S) float in [0, 1]. Without `gen` or `draw`: the
     deterministic rendering at the measured framing (evaluation); with `gen`, every jitter drawn
-    from it; with `draw`, those parameters."""
-    x = torch.as_tensor(np.asarray(images)).float().div_(255.0).unsqueeze(1)
+    from it; with `draw`, those parameters. The jitter is drawn on the CPU (one random stream
+    whatever the device); the images are warped on `device` (the GPU when training there)."""
+    x = torch.as_tensor(np.asarray(images)).to(device).float().div_(255.0).unsqueeze(1)
     n = x.shape[0]
     if draw is None:
         draw = RenderDraw.draw(n, r, gen) if gen is not None else RenderDraw.fixed(n, r)
     d = draw
-    grid = F.affine_grid(_affine(n, d.zoom, d.angle, d.shift, d.flip), [n, 1, r.size, r.size], align_corners=False)
+    theta = _affine(n, d.zoom, d.angle, d.shift, d.flip).to(device)
+    grid = F.affine_grid(theta, [n, 1, r.size, r.size], align_corners=False)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     if d.lowres.any():
-        small = F.interpolate(out[d.lowres], size=(d.low_side, d.low_side), mode="area")
-        out[d.lowres] = F.interpolate(small, size=(r.size, r.size), mode="bilinear", align_corners=False)
+        low = d.lowres.to(device)
+        small = F.interpolate(out[low], size=(d.low_side, d.low_side), mode="area")
+        out[low] = F.interpolate(small, size=(r.size, r.size), mode="bilinear", align_corners=False)
     mean = out.mean(dim=(2, 3), keepdim=True)
-    out = ((out - mean) * d.contrast.view(-1, 1, 1, 1) + mean * d.brightness.view(-1, 1, 1, 1)).clamp_(0, 1)
+    contrast, brightness = d.contrast.to(device).view(-1, 1, 1, 1), d.brightness.to(device).view(-1, 1, 1, 1)
+    out = ((out - mean) * contrast + mean * brightness).clamp_(0, 1)
     return out.expand(-1, 3, -1, -1)
 
 
@@ -201,10 +205,11 @@ def _lr_at(step: float, total: float, warm: float, base: float) -> float:
 
 
 @torch.no_grad()
-def predict_frames(model, images: np.ndarray, r: FaceRender, batch: int = 512) -> np.ndarray:
-    """FER+ probabilities (N, 8) of the deterministic rendering (classes the head lacks: 0)."""
+def predict_frames(model, images: np.ndarray, r: FaceRender, batch: int = 512, device: str = "cpu") -> np.ndarray:
+    """FER+ probabilities (N, 8) of the deterministic rendering (classes the head lacks: 0);
+    `device`: where the model is."""
     model.eval()
-    out = [torch.softmax(model.frame_logits(render(images[i : i + batch], r)), dim=-1)
+    out = [torch.softmax(model.frame_logits(render(images[i : i + batch], r, device=device)), dim=-1).cpu()
            for i in range(0, len(images), batch)]
     return to_ferplus(model, torch.cat(out).numpy())
 
@@ -216,10 +221,12 @@ def _save(path: Path, payload: dict[str, Any]) -> None:
 
 
 def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path | None = None,
-               progress: bool = True, stop_after: int | None = None) -> Path | None:
+               progress: bool = True, stop_after: int | None = None, device: str = "cpu") -> Path | None:
     """Train (or resume) in `out`; returns the path of the exported best checkpoint (face.pt), or
     None when `stop_after` (epochs) ended the run early (resume it later, even with another
-    `epochs`: the cosine schedule then follows the new length from where it is)."""
+    `epochs`: the cosine schedule then follows the new length from where it is). `device`: a
+    resolved "cpu" / "cuda:N" where the model, the batches and their rendering live (not part of
+    the config: a run may resume on another device)."""
     from tqdm import tqdm
 
     from emofusion.data.faces_labelled import load_ferplus
@@ -244,6 +251,7 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
         model.face.requires_grad_(not head_only)
     elif head_only:
         raise ValueError("train='head' needs a pretrained backbone (model='face_faceapi')")
+    model = model.to(device)
     params = model.head.parameters() if head_only else model.parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, best_acc, history = 0, -1.0, []
@@ -276,9 +284,9 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
             idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
             for g in opt.param_groups:
                 g["lr"] = _lr_at(epoch * steps_per_epoch + i, total, warm, cfg.lr)
-            x = render(data.images[idx], cfg.render, gen)
+            x = render(data.images[idx], cfg.render, gen, device=device)
             logp = F.log_softmax(_frame_logits(model, x, head_only), dim=-1)
-            loss = -(targets[idx] * logp).sum(dim=-1).mean()
+            loss = -(targets[idx].to(device) * logp).sum(dim=-1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -286,7 +294,7 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
             loss_sum += loss.item() * len(idx)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}")
         train_s = time.perf_counter() - t0
-        probs = predict_frames(model, data.images[va], cfg.render)
+        probs = predict_frames(model, data.images[va], cfg.render, device=device)
         acc = float((probs.argmax(1) == majority[va]).mean())
         row = {"epoch": epoch, "train_loss": loss_sum / seen, "valid_accuracy": acc,
                "train_seconds": round(train_s, 1), "lr": opt.param_groups[0]["lr"]}
@@ -307,7 +315,7 @@ def train_face(out: str | Path, cfg: FaceTrainConfig, ferplus_root: str | Path |
     use_prior = True
     if cfg.model == "face_faceapi":  # the correction is kept only if FER+ valid's balanced recall
         # over the 7 RAVDESS-mapped classes says so (the rule the FER+ model's correction was chosen by)
-        logp = np.log(predict_frames(model, data.images[va], cfg.render) + 1e-12)
+        logp = np.log(predict_frames(model, data.images[va], cfg.render, device=device) + 1e-12)
         shift = to_ferplus(model, prior.log().numpy()[None])
         use_prior = _balanced_recall(logp - shift, majority[va], list(range(7))) > _balanced_recall(
             logp, majority[va], list(range(7)))

@@ -142,7 +142,7 @@ class FaceViewsHook(FoldHook):
         return x
 
     def after_augment(self, x):
-        x[FACES] = x[FACES] + self.views.blank
+        x[FACES] = x[FACES] + self.views.blank.to(x[FACES].device)
         return x
 
     def bn_inputs(self, x):

@@ -255,13 +255,14 @@ def _absent_inputs(model, n_frames: int, mel_frames: int):
 
 
 def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_model: Path, out: Path,
-                 progress: bool = True, real_faces: Path | None = None) -> dict[str, Any]:
+                 progress: bool = True, real_faces: Path | None = None, device: str = "cpu") -> dict[str, Any]:
     """Train one fusion on fold `cfg.fold`; writes OUT/best.pt (the epoch validation chose),
     OUT/last.pt (resume) and OUT/summary.json. Returns the run summary.
 
     `real_faces`: a face-sequence file of real RAVDESS video (`face_sequences`, made from the
     RAVDESS download with `--videos`): clips that have one train and validate on their real
-    faces; the others are paired from the pool."""
+    faces; the others are paired from the pool. `device`: a resolved "cpu" / "cuda:N" where the
+    model and every batch (with its noise and dropped streams) live; not part of the config."""
     import torch
     from tqdm import tqdm
 
@@ -306,6 +307,8 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
         mean = acc[0] / n
         model.audio_mix.set_standardisation(mean.float(), (acc[1] / n - mean.pow(2)).clamp_min(0).sqrt().float())
     absent_states, absent_face = _absent_inputs(model, cfg.n_frames, 2 * states.shape[2])
+    model = model.to(device)
+    absent_states, absent_face = absent_states.to(device), absent_face.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(tr) / cfg.batch_size)
@@ -314,7 +317,7 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
     out.mkdir(parents=True, exist_ok=True)
     start, best, history = 0, {"val_macro_f1": -1.0}, []
     if (out / "last.pt").is_file():  # resume
-        ck = torch.load(out / "last.pt", weights_only=False)
+        ck = torch.load(out / "last.pt", map_location=device, weights_only=False)
         model.load_state_dict(ck["model"]), opt.load_state_dict(ck["opt"]), sched.load_state_dict(ck["sched"])
         start, best, history = ck["epoch"], ck["best"], ck["history"]
         rng = ck["rng"]
@@ -334,11 +337,12 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
                    file=sys.stdout, mininterval=10, leave=False)
         for s in bar:
             b = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
-            st = train_states[b].float().transpose(0, 1)  # (L, B, T, d)
+            st = train_states[b].to(device).float().transpose(0, 1)  # (L, B, T, d)
             ff = torch.from_numpy(train_pool.feats[faces_i[b, None], views_i[b]].astype(np.float32))
             for k, j in enumerate(b):
                 if j in real_tr:
                     ff[k] = torch.from_numpy(_frames(real_tr[j], cfg.n_frames).astype(np.float32))
+            ff = ff.to(device)
             ff = ff + cfg.feature_noise * face_std * torch.randn_like(ff)
             r = torch.from_numpy(rng.random(len(b)))
             no_voice = r < cfg.drop_voice_p
@@ -347,7 +351,7 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
                 st[:, no_voice] = absent_states.float().unsqueeze(1)
             if no_face.any():
                 ff[no_face] = absent_face.float()
-            y = torch.from_numpy(y_tr[b])
+            y = torch.from_numpy(y_tr[b]).to(device)
             logits = model.forward_encoded(st, ff)
             loss = loss_fn(logits, y)
             opt.zero_grad()
@@ -358,7 +362,8 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
             n_ok += int((logits.argmax(1) == y).sum())
         model.eval()
         with torch.no_grad():
-            pv = torch.cat([model.forward_encoded(val_states[i : i + 64].float().transpose(0, 1), val_faces[i : i + 64])
+            pv = torch.cat([model.forward_encoded(val_states[i : i + 64].to(device).float().transpose(0, 1),
+                                                  val_faces[i : i + 64].to(device)).cpu()
                             for i in range(0, len(va), 64)]).argmax(1).numpy()
         m = classify(y_va, pv)
         row = {"epoch": epoch + 1, "train_loss": round(total / len(tr), 4), "train_acc": round(n_ok / len(tr), 4),
@@ -427,6 +432,8 @@ def add_arguments(p) -> None:
     p.add_argument("--audio-norm", default="standard", choices=("standard", "layer"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--device", default="auto", help="where the fusion trains: auto (the GPU when torch sees one), "
+                   "cpu, cuda or cuda:N (an error when there is no such CUDA GPU) (default: %(default)s)")
     p.add_argument("--videos", type=Path, help="real RAVDESS video (01-01-*.mp4 under Actor_XX): clips that have "
                    "one train on their real faces (face features cached in OUT/real_faces.npz)")
 
@@ -437,6 +444,9 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     from emofusion.errors import UsageError
+    from emofusion.infer.device import resolve_device
+
+    device = resolve_device(args.device)  # CUDA asked for and absent: one line, before anything loads
 
     pool = FacePool.load(args.pool) if args.pool.is_file() else build_face_pool(args.face_model, args.pool)
     if args.score_weights:
@@ -458,7 +468,7 @@ def run(args) -> int:
         real = args.out / "real_faces.npz"
         if not real.is_file():
             _real_face_cache(args.videos, args.face_model, cfg, real)
-    summary = train_fusion(cfg, args.states, pool, args.face_model, args.out, real_faces=real)
+    summary = train_fusion(cfg, args.states, pool, args.face_model, args.out, real_faces=real, device=device)
     print(json.dumps({k: summary[k] for k in ("best", "mismatch_p", "face_reliability_target")}))
     return 0
 

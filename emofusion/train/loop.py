@@ -219,11 +219,12 @@ def _train_epoch(fold: FoldData, net, loader, opt, hooks: list[FoldHook], cfg: T
         targets = F.one_hot(torch.as_tensor(y).long(), NUM_CLASSES).to(torch.get_default_dtype())
         for h in hooks:
             x = h.before_augment(x, gen)
-        x, targets = augment_batch({k: x[k] for k in names}, targets, fold.augment, gen)
+        # augmentation runs where the model does; its random draws stay on the CPU generator, so a
+        # run draws the same whatever the device
+        x, targets = {k: x[k].to(env.device) for k in names}, targets.to(env.device)
+        x, targets = augment_batch(x, targets, fold.augment, gen)
         for h in hooks:
             x = h.after_augment(x)
-        x = {k: v.to(env.device) for k, v in x.items()}
-        targets = targets.to(env.device)
         logits = forward(net, x, names)
         loss = F.cross_entropy(logits, targets, label_smoothing=cfg.label_smoothing)
         for h in hooks:

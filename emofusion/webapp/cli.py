@@ -7,6 +7,7 @@ import logging
 import time
 from pathlib import Path
 
+from emofusion.infer.device import DEVICE_HELP
 from emofusion.webapp.config import WebAppConfig
 
 HELP = "serve the web app (Gradio) on the shipped models at http://127.0.0.1:7860"
@@ -21,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "all of them are served (default: %(default)s)")
     parser.add_argument("--backend", choices=BACKENDS, default=d.backend,
                         help="inference backend; auto picks the fastest available (default: %(default)s)")
+    parser.add_argument("--device", default=d.device, help=DEVICE_HELP + " (default: %(default)s)")
     parser.add_argument("--host", default=d.host,
                         help="interface to listen on (default: %(default)s; 0.0.0.0 exposes it to the network)")
     parser.add_argument("--port", type=int, default=d.port, help="port (default: %(default)s)")
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> WebAppConfig:
-    return WebAppConfig(models_dir=args.models, backend=args.backend, host=args.host,
+    return WebAppConfig(models_dir=args.models, backend=args.backend, device=args.device, host=args.host,
                         port=args.port, share=args.share, max_upload_mb=args.max_upload_mb,
                         concurrency=args.concurrency)
 
@@ -47,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= cfg.port <= 65535:
         raise UsageError(f"--port must be 1..65535, not {cfg.port}")
     check_models_dir(cfg.models_dir, cfg.names)  # before the slow imports (ModelsNotFound: one line)
+    from emofusion.infer.device import resolve_device
+
+    resolve_device(cfg.device)  # --device cuda without a GPU: one line, before the slow imports too
     from emofusion.webapp.app import build_app, example_clips, serve
 
     service = AnalysisService(load_predictor(cfg), cfg)

@@ -23,6 +23,7 @@ class WebAppConfig:
     models_dir: Path = Path("models")
     names: tuple[str, ...] | None = None  # None: every model in models_dir
     backend: str = "auto"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N (emofusion.infer.device)
     host: str = "127.0.0.1"
     port: int = 7860
     share: bool = False  # public gradio.live link: opt-in only

@@ -17,6 +17,7 @@ HELP = "predict the emotion in video clips or photos with every shipped model (t
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from emofusion.infer.device import DEVICE_HELP
     from emofusion.webapp.cli import BACKENDS
 
     d = WebAppConfig()
@@ -25,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document (a list, one entry per clip)")
     parser.add_argument("--models", type=Path, default=d.models_dir, help="models directory (default: %(default)s)")
     parser.add_argument("--backend", choices=BACKENDS, default=d.backend, help="inference backend (default: %(default)s)")
+    parser.add_argument("--device", default=d.device, help=DEVICE_HELP + " (default: %(default)s)")
 
 
 def _cell(r: dict) -> str:
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from emofusion.webapp.service import AnalysisService, load_predictor
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cfg = WebAppConfig(models_dir=args.models, backend=args.backend)
+    cfg = WebAppConfig(models_dir=args.models, backend=args.backend, device=args.device)
     service = AnalysisService(load_predictor(cfg), cfg)
     payloads = []
     for clip in args.clips:

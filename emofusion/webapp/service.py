@@ -86,7 +86,7 @@ def load_predictor(cfg: WebAppConfig):
     check_models_dir(cfg.models_dir, cfg.names)
     import emofusion
 
-    return emofusion.load(cfg.models_dir, names=cfg.names, backend=cfg.backend)
+    return emofusion.load(cfg.models_dir, names=cfg.names, backend=cfg.backend, device=cfg.device)
 
 
 class AnalysisService:
