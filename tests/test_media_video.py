@@ -133,3 +133,14 @@ def test_old_style_rotate_tag_is_the_fallback():
     assert _rotation(SimpleNamespace(rotation=90), tagged) == 90  # the display matrix wins
     assert _rotation(SimpleNamespace(rotation=0), SimpleNamespace(metadata={"rotate": "junk"})) == 0
     assert _rotation(None, SimpleNamespace(metadata={})) == 0
+
+
+def test_stopped_at_is_only_past_the_last_decoded_frame():
+    from emofusion.media.video import stopped_at
+
+    times = np.array([0.5, 1.5, 2.5, 3.5])
+    assert stopped_at(times, times - 0.02, fps=25) is None  # every time got its own frame
+    # a sparse stretch mid-clip (a still screen recording): later frames follow, no stop
+    assert stopped_at(times, np.array([0.5, 0.6, 2.5, 3.5]), fps=25) is None
+    # decoding ended at 1.4 s: the last two times got that frame
+    assert stopped_at(times, np.array([0.5, 1.4, 1.4, 1.4]), fps=25) == pytest.approx(1.44)

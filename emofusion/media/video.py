@@ -262,11 +262,11 @@ def _decode(path, times_s: list, seek_gap_s: float, skip: str | None) -> Iterato
 
 
 def stopped_at(times_s, shown_s, fps: float, slack_s: float = 0.5) -> float | None:
-    """Where the video stopped decoding, in seconds, when some requested time got a frame more
-    than `slack_s` earlier (its last decodable frame: a truncated or damaged file); else None
-    (every time got its own frame)."""
+    """Where the video stopped decoding, in seconds, when requested times lie more than `slack_s`
+    past the last frame decoded (they all got that frame: a truncated or damaged file); else None.
+    A sparse stretch mid-clip (variable frame rate) is not a stop: later frames follow it."""
     times, shown = np.asarray(times_s, dtype=np.float64), np.asarray(shown_s, dtype=np.float64)
-    if not len(times) or not (times - shown > slack_s).any():
+    if not len(times) or not (times > shown.max() + slack_s).any():
         return None
     return float(shown.max()) + (1.0 / fps if fps > 0 else 0.0)
 
