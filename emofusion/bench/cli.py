@@ -15,6 +15,7 @@ TARGETS: dict[str, str] = {
     "train": "emofusion.bench.training",
     "load": "emofusion.bench.load",
     "quantization": "emofusion.bench.quantization",
+    "gpu": "emofusion.bench.gpu",
 }
 
 
