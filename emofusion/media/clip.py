@@ -159,26 +159,39 @@ class _Source:
         self._damaged(res)
         return res
 
+    def _audio_s(self) -> float | None:
+        """Seconds of audio decoded (None without audio); waits for the decode."""
+        wave = self.wave
+        return len(wave) / round(self.cfg.audio.sample_rate / self.speed) if wave is not None and len(wave) else None
+
+    def read_end_s(self) -> float:
+        """How far into the clip the decoded streams reach: the stated duration unless every
+        decoded stream stopped early (then the furthest of their stops)."""
+        stated = self.info.duration_s
+        ends = [stated if self.video_stop_s is None else self.video_stop_s] if self.use_video else []
+        audio_s = self._audio_s()
+        if audio_s is not None:
+            ends.append(min(stated, audio_s))
+        return max(ends) if ends else stated
+
     def _damaged(self, res: ClipInputs) -> None:
         """The `damaged` notice when a stream stopped decoding well before the stated duration:
-        the analysis then covers only what was read, which the user must know."""
+        past that point the models read silence and the last frame, which the user must know."""
         stated = self.info.duration_s
         ends = {}
         if self.video_stop_s is not None and self.video_stop_s < stated - DAMAGED_GAP_S:
             ends["video"] = self.video_stop_s
-        wave = self.wave
-        if wave is not None and len(wave):
-            audio_s = len(wave) / round(self.cfg.audio.sample_rate / self.speed)
-            if audio_s < stated - DAMAGED_GAP_S:
-                ends["audio"] = audio_s
+        audio_s = self._audio_s()
+        if audio_s is not None and audio_s < stated - DAMAGED_GAP_S:
+            ends["audio"] = audio_s
         if not ends:
             return
         read = max(ends.values())
         parts = " and ".join(f"the {k} at {v:.1f} s" for k, v in ends.items())
         res.notices.append(Notice(Notice.DAMAGED, (
             f"decoding stopped early: {parts} of the {stated:.1f} s the file states ({100 * read / stated:.0f} % "
-            "read); the file looks truncated or damaged, so the answer rests on that part only (the rest "
-            "reads as silence / the last frame)")))
+            "read); the file looks truncated or damaged: past that point the models read silence and the "
+            "last frame (a long clip's windows there are left out)")))
 
     def _audio(self, res: ClipInputs, start: float) -> None:
         wave = self.wave
@@ -255,7 +268,8 @@ def window_starts(duration_s: float, window_s: float, hop_s: float) -> list[floa
 
 def clip_windows(path: str | Path, cfg: MediaConfig | None = None, hop_s: float = 1.8, *,
                  want: Iterable[str] = (AUDIO, FACES), info: MediaInfo | None = None) -> list[ClipInputs]:
-    """Sliding windows over a clip longer than the window (one decode of each stream)."""
+    """Sliding windows over a clip longer than the window (one decode of each stream); of a
+    truncated file, only those centred within what decoded."""
     if hop_s <= 0:
         raise ValueError("hop_s must be positive")
     cfg = cfg or MediaConfig()
@@ -272,7 +286,10 @@ def clip_windows(path: str | Path, cfg: MediaConfig | None = None, hop_s: float 
         src.video_stop_s = stopped_at(times, shown, src.info.fps)
         src.timings["decode_video"] = _ms(t)
     out = []
+    read_end = src.read_end_s()
     for k, s in enumerate(starts):
+        if k and read_end < src.info.duration_s - DAMAGED_GAP_S and s + cfg.window_s / 2 > read_end:
+            break  # a truncated file: windows centred past what decoded hold no information
         frames = None
         if all_frames is not None:
             full, thumbs = all_frames
