@@ -168,7 +168,9 @@ class _Source:
         """How far into the clip the decoded streams reach: the stated duration unless every
         decoded stream stopped early (then the furthest of their stops)."""
         stated = self.info.duration_s
-        ends = [stated if self.video_stop_s is None else self.video_stop_s] if self.use_video else []
+        if self.use_video and self.video_stop_s is None:
+            return stated  # the video reaches the end: no need to wait for the audio
+        ends = [self.video_stop_s] if self.use_video else []
         audio_s = self._audio_s()
         if audio_s is not None:
             ends.append(min(stated, audio_s))
