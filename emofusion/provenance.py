@@ -130,11 +130,3 @@ def run(args) -> int:
         args.out.write_text(text)
     print(text, end="")
     return 0
-
-
-if __name__ == "__main__":  # python -m emofusion.provenance: the same as `emofusion provenance`
-    import sys
-
-    from emofusion.cli import main
-
-    raise SystemExit(main(["provenance", *sys.argv[1:]]))

@@ -5,7 +5,7 @@ for, and whether it is met, is this repository's bookkeeping, so it lives here:
 
     python scripts/check_targets.py [--results results] [--out results/shipped/targets]
 
-reads RESULTS/media_bench.json, train_bench.json, bench_backends.json and audio_single_5fold.json
+reads RESULTS/media_bench.json, train_bench.json, bench_backends.json, audio_single_5fold.json and gpu.json
 (a missing file is a row "not measured") and writes OUT.json and OUT.md.
 """
 
@@ -25,10 +25,14 @@ ORT_SPEEDUP = {"ort_fp32": 1.5, "ort_int8": 2.0}  # over torch eager, batch 1, p
 E2E_S = 0.25  # a 3.6 s 720p clip to all answers (every served model + per-stream runs), p50 (issue 14)
 AUDIO_MS = 10.0  # the shipped audio network, one clip, p50 (issue 16)
 AUDIO_ACC = 0.70  # ONE audio network per fold, mean 5-fold subject-wise accuracy (issue 16)
+# issue 31, torch on CUDA: model-only batch-1 p50 (ms), parity with the CPU, end to end (ms), IA training
+GPU_B1_MS = {"ia": 0.6, "lt": 0.6, "audio": 0.3, "face": 0.3}
+GPU_PARITY, GPU_E2E_MS, GPU_TRAIN_SPS = 1e-3, 60.0, 2000.0
 
 
 # results/ keeps one folder a topic (results/README.md): where each results file this script reads lives
-TOPIC = {"media_bench": "bench", "train_bench": "bench", "bench_backends": "bench", "audio_single_5fold": "audio"}
+TOPIC = {"media_bench": "bench", "train_bench": "bench", "bench_backends": "bench", "audio_single_5fold": "audio",
+         "gpu": "bench"}
 
 
 def _load(results: Path, name: str) -> dict[str, Any] | None:
@@ -93,9 +97,32 @@ def audio_checks(r: dict[str, Any] | None) -> list[dict[str, Any]]:
                    None if acc is None else acc >= AUDIO_ACC)]
 
 
+def gpu_checks(r: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Issue 31's targets from `emofusion bench gpu` (results/bench/gpu.json; only a GPU run writes it)."""
+    out = []
+    b1 = [x for x in (r or {}).get("latency", []) if x["batch"] == 1 and x["backend"].startswith("torch")]
+    for model, limit in GPU_B1_MS.items():
+        value = min((x["p50_ms"] for x in b1 if x["model"] == model), default=None)
+        out.append(_check(f"{model} batch-1 p50, torch on the GPU", "gpu", value, "ms", f"<= {limit} ms",
+                          None if value is None else value <= limit))
+    diffs = [p["max_abs_prob_diff"] for p in (r or {}).get("parity", []) if p["backend"].startswith("torch")]
+    value = max(diffs) if diffs else None
+    out.append(_check("torch on the GPU: probabilities vs the CPU (max abs diff)", "gpu", value, "",
+                      f"<= {GPU_PARITY:g}", None if value is None else value <= GPU_PARITY))
+    value = ((r or {}).get("e2e") or {}).get("p50_total_ms")
+    out.append(_check("end to end on the GPU, p50", "gpu", value, "ms", f"<= {GPU_E2E_MS:g} ms",
+                      None if value is None else value <= GPU_E2E_MS))
+    t = (r or {}).get("training") or {}
+    value = t.get("samples_per_s") if t.get("batch") == 64 else None
+    out.append(_check("IA training at batch 64 on the GPU", "gpu", value, "samples/s", f">= {GPU_TRAIN_SPS:g}",
+                      None if value is None else value >= GPU_TRAIN_SPS))
+    return out
+
+
 def check(results: Path) -> list[dict[str, Any]]:
     return (media_checks(_load(results, "media_bench")) + training_checks(_load(results, "train_bench"))
-            + backend_checks(_load(results, "bench_backends")) + audio_checks(_load(results, "audio_single_5fold")))
+            + backend_checks(_load(results, "bench_backends")) + audio_checks(_load(results, "audio_single_5fold"))
+            + gpu_checks(_load(results, "gpu")))
 
 
 def markdown(checks: list[dict[str, Any]]) -> str:

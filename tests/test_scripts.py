@@ -63,6 +63,25 @@ def test_targets_are_checked_from_the_benchmark_results(tmp_path):
     assert {c["what"]: c for c in targets.check(tmp_path)}[single]["met"] is False
 
 
+def test_gpu_targets_are_judged_from_the_gpu_check(tmp_path):
+    """Issue 31's targets read `emofusion bench gpu`'s JSON; torch rows only; training only at batch 64."""
+    targets = load_script("check_targets")
+    latency = [{"model": "ia", "backend": "torch_cuda_graph", "batch": 1, "p50_ms": 0.5},
+               {"model": "ia", "backend": "torch_cuda", "batch": 1, "p50_ms": 5.0},
+               {"model": "lt", "backend": "onnxruntime_cuda", "batch": 1, "p50_ms": 0.1},
+               {"model": "face", "backend": "torch_cuda", "batch": 64, "p50_ms": 0.1}]
+    gpu = {"latency": latency, "parity": [{"backend": "torch_cuda", "max_abs_prob_diff": 2e-3}],
+           "e2e": {"p50_total_ms": 40.0}, "training": {"batch": 32, "samples_per_s": 5000.0}}
+    (tmp_path / "gpu.json").write_text(json.dumps(gpu))
+    checks = {c["what"]: c for c in targets.check(tmp_path)}
+    assert checks["ia batch-1 p50, torch on the GPU"]["met"] is True  # the CUDA graph row counts
+    assert checks["lt batch-1 p50, torch on the GPU"]["met"] is None  # an ORT row is not torch
+    assert checks["face batch-1 p50, torch on the GPU"]["met"] is None  # batch 64 is not batch 1
+    assert checks["torch on the GPU: probabilities vs the CPU (max abs diff)"]["met"] is False
+    assert checks["end to end on the GPU, p50"]["met"] is True
+    assert checks["IA training at batch 64 on the GPU"]["met"] is None
+
+
 def test_committed_targets_table_matches_the_committed_results():
     targets = load_script("check_targets")
     assert (REPO / "results" / "shipped" / "targets.md").read_text() == targets.markdown(targets.check(REPO / "results"))

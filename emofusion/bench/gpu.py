@@ -29,9 +29,6 @@ HELP = ("GPU check: parity of every shipped model on each GPU engine vs the CPU,
         "example clips end to end, training throughput; writes results/bench/gpu.{json,md}")
 DEFAULT_OUT = Path("results") / "bench"
 EXAMPLES = Path(__file__).resolve().parents[1] / "webapp" / "examples"
-# issue 31's targets for torch on CUDA (model-only batch-1 p50, ms; parity; end to end; training)
-TARGET_B1_MS = {"ia": 0.6, "lt": 0.6, "audio": 0.3, "face": 0.3}
-TARGET_PARITY, TARGET_E2E_MS, TARGET_TRAIN_SPS = 1e-3, 60.0, 2000.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -197,25 +194,6 @@ def training(device: str, batch: int, steps: int, face_size: int) -> dict[str, A
                     "optimiser; generated inputs"}
 
 
-def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Issue 31's targets against this run (only meaningful on a GPU)."""
-    out = []
-    b1 = {(r["model"], r["backend"]): r["p50_ms"] for r in result["latency"] if r["batch"] == 1}
-    for model, limit in TARGET_B1_MS.items():
-        best = min((v for (m, k), v in b1.items() if m == model and k.startswith("torch")), default=None)
-        out.append({"target": f"{model} batch-1 p50 <= {limit} ms (torch on the device)", "value": best,
-                    "met": best is not None and best <= limit})
-    worst = max((p["max_abs_prob_diff"] for p in result["parity"] if p["backend"].startswith("torch")), default=None)
-    out.append({"target": f"torch on the device: probabilities within {TARGET_PARITY:g} of the CPU", "value": worst,
-                "met": worst is not None and worst <= TARGET_PARITY})
-    e2e = result["e2e"]["p50_total_ms"]
-    out.append({"target": f"end to end p50 <= {TARGET_E2E_MS:g} ms", "value": e2e, "met": e2e <= TARGET_E2E_MS})
-    sps = result["training"]["samples_per_s"]
-    out.append({"target": f"IA training >= {TARGET_TRAIN_SPS:g} samples/s at batch 64", "value": sps,
-                "met": sps >= TARGET_TRAIN_SPS and result["training"]["batch"] == 64})
-    return out
-
-
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
     where = f"{m['gpu']} ({r['device']})" if m["gpu"] else f"CPU only ({r['device']}): not a GPU result"
@@ -237,9 +215,7 @@ def markdown(r: dict[str, Any]) -> str:
     lines += [f"| {c['clip']} | " + " | ".join(f"{c['p50_ms'].get(s, 0):.1f}" for s in stages) + " |" for c in e["clips"]]
     t = r["training"]
     lines += ["", "## Training", "", f"IA ({t['face_size']} px faces) at batch {t['batch']} on {t['device']}: "
-              f"**{t['samples_per_s']:.0f} samples/s** ({t['what']}).", "", "## Targets (issue 31)", "",
-              "| target | value | met |", "|---|---|---|"]
-    lines += [f"| {x['target']} | {x['value']} | {'yes' if x['met'] else 'no'} |" for x in r["targets"]]
+              f"**{t['samples_per_s']:.0f} samples/s** ({t['what']})."]
     if r["skipped"] or r["notes"]:
         lines += ["", "## Not run here", ""] + [f"- {k}: {v}" for k, v in r["skipped"].items()] + [
             f"- {n}" for n in r["notes"]]
@@ -282,7 +258,6 @@ def run(args: argparse.Namespace) -> int:
     result["e2e"] = end_to_end(args.models, device, clips, args.e2e_runs)
     print("bench gpu: training", flush=True)
     result["training"] = training(device, args.train_batch, args.train_steps, args.train_face_size)
-    result["targets"] = targets(result)
     result["seconds"] = round(time.perf_counter() - t0, 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
