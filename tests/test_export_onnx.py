@@ -73,3 +73,20 @@ def test_dynamo_exporter_also_gives_a_dynamic_batch(tmp_path):
     assert backend.metadata["exporter"] == "dynamo"
     feeds = es.batch(("audio",), 8)
     assert np.abs(backend.run(feeds) - es.torch_logits("audio", feeds)).max() <= 1e-4
+
+
+def test_a_failed_parity_check_leaves_no_graph_behind(tmp_path, monkeypatch):
+    """The predictor reuses a cached graph by name: one that failed its check must not get that name."""
+    from emofusion.export import onnx as E
+
+    monkeypatch.setattr(E, "verify_parity", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("differs")))
+    with pytest.raises(RuntimeError, match="differs"):
+        E.export_onnx(es.loaded("audio"), tmp_path / "audio.onnx")
+    assert not list(tmp_path.iterdir())
+
+
+def test_parity_is_judged_relative_to_the_logits_scale():
+    """Random inputs can give logits of hundreds; a correct export then differs by float32 rounding."""
+    from emofusion.export.onnx import verify_parity
+
+    assert verify_parity(es.onnx_file("audio"), es.loaded("audio"), batch=2) <= 1e-5
