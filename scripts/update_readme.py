@@ -32,6 +32,7 @@ BLOCKS: dict[tuple[str, str], str] = {
     ("docs/RESULTS.md", "audio_single_5fold"): "results/audio/audio_single_5fold.md",
     ("docs/RESULTS.md", "face_faceapi_compare"): "results/face/face_faceapi_compare.md",
     ("docs/RESULTS.md", "face_faceapi"): "results/face/face_pretrain.md",
+    ("docs/RESULTS.md", "calibration"): "results/shipped/calibration.md",
     ("docs/RESULTS.md", "targets"): "results/shipped/targets.md",
 }
 

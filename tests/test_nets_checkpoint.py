@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -167,6 +169,15 @@ def test_export_command_converts_to_safetensors(tmp_path, capsys):
     assert cli.main(["export", str(pt), "--to", "safetensors", "--out", str(tmp_path / "models" / "audio")]) == 0
     assert load_checkpoint(tmp_path / "models" / "audio").meta == {"n": 1}
     assert "model.safetensors" in capsys.readouterr().out
+    # a temperature fitted for the weights being replaced goes with them; one for these stays
+    calibration = tmp_path / "models" / "audio" / "calibration.json"
+    calibration.write_text(json.dumps({"temperature": 2.0, "sha256": "0" * 64}))
+    assert cli.main(["export", str(pt), "--to", "safetensors", "--out", str(tmp_path / "models" / "audio")]) == 0
+    assert not calibration.exists() and "removed calibration.json" in capsys.readouterr().out
+    sha = load_checkpoint(tmp_path / "models" / "audio").sha256
+    calibration.write_text(json.dumps({"temperature": 2.0, "sha256": sha}))
+    assert cli.main(["export", str(pt), "--to", "safetensors", "--out", str(tmp_path / "models" / "audio")]) == 0
+    assert calibration.exists()
     bad = tmp_path / "bad.pt"
     bad.write_text("junk")
     assert cli.main(["export", str(bad), "--to", "safetensors", "--out", str(tmp_path / "x")]) == 2

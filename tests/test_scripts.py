@@ -6,6 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -131,3 +133,21 @@ def test_answer_rule_is_the_validated_choice_and_the_predictor_follows_it():
     committed = json.loads((res / "shipped" / "answer_rule.json").read_text())
     assert made["chosen"] == committed["chosen"] and made["rows"] == committed["rows"]
     assert rule.predictor_choice(REPO / "models") == made["chosen"]
+
+
+def test_calibration_report_cross_fits_and_says_what_ships():
+    """Validation 'after' is scored on actors the temperature was not fitted on; the table says
+    which temperatures ship. The committed table is what the script makes of its JSON."""
+    cal = load_script("calibrate_shipped")
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.full(8, 0.3), size=200)
+    y, actors = rng.integers(0, 8, 200), np.repeat([7, 8, 19, 20], 50)
+    out = cal.cross_fitted(p, y, actors)
+    assert out.shape == p.shape and (out.argmax(1) == p.argmax(1)).all()
+    assert np.allclose(out.sum(1), 1.0)
+    committed = json.loads((REPO / "results" / "shipped" / "calibration.json").read_text())
+    assert (REPO / "results" / "shipped" / "calibration.md").read_text() == cal.markdown(committed)
+    for name, row in committed["models"].items():
+        shipped = (REPO / "models" / name / "calibration.json").is_file()
+        assert shipped == row["shipped"], name
+        assert shipped == (row["validation"]["after"]["ece"] < row["validation"]["before"]["ece"]), name

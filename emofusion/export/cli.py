@@ -59,9 +59,8 @@ def _out_dir(args, ckpt: Path, several: bool) -> Path:
 
 
 def _to_safetensors(args, ckpts: list[Path]) -> int:
-    from emofusion.nets.checkpoint import convert_checkpoint
-
-    from emofusion.nets.checkpoint import CARD, remove_stale_card
+    from emofusion.calibration import remove_stale_calibration
+    from emofusion.nets.checkpoint import CARD, WEIGHTS, convert_checkpoint, model_sha256, remove_stale_card
 
     for ckpt in ckpts:
         out = _out_dir(args, ckpt, len(ckpts) > 1)
@@ -73,6 +72,9 @@ def _to_safetensors(args, ckpts: list[Path]) -> int:
                   f"model's card with: python -m emofusion.train.model_card --out {out} ...")
         elif not (out / CARD).is_file():
             print(f"{out} has no model card yet: python -m emofusion.train.model_card --out {out} ...")
+        if remove_stale_calibration(out, model_sha256(out / WEIGHTS)):
+            print(f"removed calibration.json: its temperature was fitted for other weights "
+                  f"(scripts/calibrate_shipped.py fits one for these)")
     return 0
 
 

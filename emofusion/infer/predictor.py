@@ -30,6 +30,7 @@ from emofusion.infer.backends import Backend, create_backend
 from emofusion.infer.sources import CARD, ModelFiles, card_matches, has_model, onnx_metadata, read_card
 from emofusion.media.errors import ClipError, Notice
 from emofusion.nets.checkpoint import CheckpointError
+from emofusion.calibration import read_temperature
 from emofusion.probs import softmax
 
 # Streams as users name them, and the model input each one is.
@@ -57,6 +58,11 @@ class LoadedPredictorModel:
     card: dict[str, Any] = field(default_factory=dict)  # {} unless the card names these weights
     sha256: str = ""  # identity of the weights + config (nets.checkpoint.model_sha256)
     card_problem: str = ""  # why a card.json beside the weights is not used ("" when none / it matches)
+    temperature: float = 1.0  # calibration.json's, when fitted for these weights (infer/calibration.py)
+
+    def probs(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """The backend's logits -> calibrated probabilities (temperature-scaled softmax)."""
+        return softmax(self.backend.run(feeds) / self.temperature)
 
     @property
     def kind(self) -> str:
@@ -162,7 +168,8 @@ class Analysis:
         """The headline answer. When the voice is there and every loaded model that hears it has a
         5-fold cross-validated accuracy on its card, the best of them answers (`voice_ranking`).
         Otherwise: the first fusion when both streams are there; with one stream, the model made
-        for it (face / voice model) if loaded, else the first fusion."""
+        for it (face / voice model) if loaded, else the first fusion. `disagree` names the other
+        models that strongly disagree (`strong_disagreement`)."""
         if not self.models:
             return None
         order = list(self.models)
@@ -177,7 +184,8 @@ class Analysis:
         # what the answering model itself read: a voice model's answer is "voice" even when the
         # clip has a face too (never "face+voice" for a single-stream model)
         basis = {VOICE: VOICE, FACE: FACE}.get(r.kind, self.basis)
-        return {"model": name, "top": r.top, "top_prob": r.top_prob, "basis": basis, **certainty(r.probs)}
+        return {"model": name, "top": r.top, "top_prob": r.top_prob, "basis": basis, **certainty(r.probs),
+                "disagree": strong_disagreement(name, r.top, self.models)}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -219,8 +227,9 @@ def model_names(models_dir: str | Path) -> list[str]:
 
 def load(models_dir: str | Path = "models", names=None, backend: str = "auto", **kwargs) -> "Predictor":
     """The Predictor over `models_dir`'s models (all of them, or `names`), on `backend`
-    (auto | torch | onnxruntime | tensorrt). Raises ModelsNotFound / ModelLoadError /
-    CheckpointError (all EmofusionError) with a sentence that says what to do."""
+    (auto | torch | onnxruntime | tensorrt) and `device` (auto | cpu | cuda | cuda:N; auto: the GPU
+    when torch sees one). Raises ModelsNotFound / ModelLoadError / CheckpointError /
+    DeviceUnavailable (all EmofusionError) with a sentence that says what to do."""
     return Predictor(models_dir, names=names, backend=backend, **kwargs)
 
 
@@ -235,6 +244,9 @@ class Predictor:
         self.models: dict[str, LoadedPredictorModel] = {}
         discover = names is None
         names = model_names(self.models_dir) if discover else [names] if isinstance(names, str) else list(names)
+        from emofusion.infer.device import resolve_device
+
+        resolve_device(device)  # CUDA asked for and absent: one DeviceUnavailable, before any loading
         for name in names:
             d = self.models_dir / name
             if not has_model(d):
@@ -245,6 +257,11 @@ class Predictor:
             rank = {FUSION: 0, VOICE: 1, FACE: 2}
             self.models = dict(sorted(self.models.items(), key=lambda kv: (rank[kv[1].kind], kv[0])))
         self.voice_ranking = voice_ranking(self.models)
+        on_gpu = [m.backend.where.split()[0] for m in self.models.values() if m.backend.where.startswith("cuda")]
+        if on_gpu:  # face detection runs where the models do
+            from emofusion.media.faces import use_device
+
+            use_device(on_gpu[0])
 
     @staticmethod
     def _load(name: str, d: Path, backend: str, device, threads) -> LoadedPredictorModel:
@@ -267,7 +284,10 @@ class Predictor:
             card, problem = {}, (f"{d / CARD} describes other weights (its sha256 is not this model's): "
                                  "not used; write the card again with python -m emofusion.train.model_card")
             warnings.warn(f"model {name!r}: {problem}", stacklevel=2)
-        return LoadedPredictorModel(name, b, cfg, tuple(b.classes), card, sha, problem)
+        temperature, why = read_temperature(d, sha)
+        if why:
+            warnings.warn(f"model {name!r}: {why}", stacklevel=2)
+        return LoadedPredictorModel(name, b, cfg, tuple(b.classes), card, sha, problem, temperature)
 
     @property
     def backend(self) -> Backend | None:
@@ -402,10 +422,10 @@ class Predictor:
         if kind != FUSION:
             if not present[kind]:
                 return None, None
-            probs = softmax(m.backend.run(feeds))
+            probs = m.probs(feeds)
             return ModelResult(probs.mean(axis=0), m.classes, m.backend.label, kind), probs
         if not (present[VOICE] and present[FACE]):  # one stream: the plain run is that stream alone
-            probs = softmax(m.backend.run(feeds))
+            probs = m.probs(feeds)
             mean = probs.mean(axis=0)
             streams = {VOICE: mean if present[VOICE] else None, FACE: mean if present[FACE] else None}
             return ModelResult(mean, m.classes, m.backend.label, kind, streams), probs
@@ -415,7 +435,7 @@ class Predictor:
                                     feeds[k] if k == AUDIO else zero[k],       # voice alone
                                     feeds[k] if k == FACES else zero[k]])      # face alone
                  for k in feeds}
-        probs = softmax(m.backend.run(batch))
+        probs = m.probs(batch)
         full, voice, face = probs[:n], probs[n:2 * n], probs[2 * n:]
         streams = {VOICE: voice.mean(axis=0), FACE: face.mean(axis=0)}
         return ModelResult(full.mean(axis=0), m.classes, m.backend.label, kind, streams), full
@@ -450,6 +470,18 @@ WINDOW_RULE = ("each model's whole-clip answer is the mean of its windows' proba
 # each, and a near-uniform answer (e.g. every class 12-15 % with no voice) is not a verdict.
 UNSURE_TOP = 0.30
 UNSURE_MARGIN = 0.10
+# Another model "disagrees strongly" with the headline when it is itself certain (above) and gives a
+# different class at least this probable: a happy face over an angry voice must not read as settled.
+DISAGREE_TOP = 0.50
+
+
+def strong_disagreement(answer_name: str, answer_top: str, models: dict[str, "ModelResult"]) -> dict[str, Any]:
+    """{model: {"top", "top_prob"}} for every other model that disagrees strongly with the answer."""
+    out = {}
+    for name, r in models.items():
+        if name != answer_name and r.top != answer_top and r.top_prob >= DISAGREE_TOP and certainty(r.probs)["certain"]:
+            out[name] = {"top": r.top, "top_prob": round(r.top_prob, 4)}
+    return out
 
 
 def certainty(probs: np.ndarray) -> dict[str, Any]:
