@@ -344,6 +344,30 @@ def test_an_uncertain_answer_is_shown_as_uncertain():
     assert "**Answer: happy**" in text
 
 
+def test_the_answer_names_models_that_strongly_disagree():
+    """A happy-face / angry-voice clip: IA answers happy, the voice model is sure of angry."""
+    from emofusion.constants import CLASSES
+    from emofusion.infer.predictor import DISAGREE_TOP, Analysis, ModelResult
+    from emofusion.webapp.predict_cli import format_table
+    from emofusion.webapp.render import summary_markdown
+
+    def result(top: str, p: float, kind: str) -> ModelResult:
+        probs = np.full(8, (1 - p) / 7)
+        probs[CLASSES.index(top)] = p
+        return ModelResult(probs, tuple(CLASSES), "torch", kind)
+
+    a = Analysis("clip.mp4", present={"voice": True, "face": True})
+    a.models = {"ia": result("happy", 0.8, "fusion"), "lt": result("angry", 0.45, "fusion"),  # below DISAGREE_TOP
+                "audio": result("angry", 0.97, "voice"), "face": result("happy", 0.6, "face")}
+    answer = a.to_dict()["answer"]
+    assert answer["model"] == "ia" and answer["disagree"] == {"audio": {"top": "angry", "top_prob": 0.97}}
+    assert 0.45 < DISAGREE_TOP <= 0.97
+    assert "disagree strongly**: AUDIO says angry (97%)" in summary_markdown(a.to_dict())
+    assert "happy (face+voice); AUDIO: angry" in format_table([{**a.to_dict(), "clip": "clip.mp4", "ok": True}])
+    a.models["audio"] = result("happy", 0.97, "voice")
+    assert a.to_dict()["answer"]["disagree"] == {}
+
+
 def test_truncated_clip_answers_with_a_damaged_notice(models_dir, tmp_path, fixtures_dir):
     """A generated clip cut to half its bytes still gets an answer, and the JSON says the file is
     damaged and how much of its stated duration was read."""

@@ -57,6 +57,8 @@ def format_table(payloads: list[dict]) -> str:
         cells = [_cell(models[n]) if n in models else "-" for n in names]
         a = p.get("answer") or {}
         answer = "-" if not a else f"{a['top']} ({a['basis']})" if a.get("certain", True) else f"uncertain ({a['basis']})"
+        if a.get("disagree"):  # strong disagreement travels with the answer, not only in the columns
+            answer += "; " + ", ".join(f"{n.upper()}: {d['top']}" for n, d in a["disagree"].items())
         agree = {True: "yes", False: "no"}.get(p.get("agree"), "-")
         notes = "; ".join(n.get("code", "") for n in p.get("notices") or [])
         rows.append([p["clip"], answer, *cells, agree, notes])

@@ -186,6 +186,10 @@ def summary_markdown(payload: Mapping[str, Any]) -> str:
         lines.append(f"**Answer: uncertain** ({answer['model'].upper()}, from {answer['basis']}, leans to "
                      f"{answer['top']} at {float(answer['top_prob']):.0%}, {float(answer['margin']):.0%} ahead of the "
                      "next class: too close to call)")
+    against = (answer or {}).get("disagree") or {}
+    if against:
+        said = "; ".join(f"{n.upper()} says {a['top']} ({float(a['top_prob']):.0%})" for n, a in against.items())
+        lines.append(f"The models **disagree strongly**: {said}.")
     for name, r in models.items():
         line = f"**{name.upper()}**: {_pct(r)}"
         if r.get("kind", "fusion") != "fusion":
