@@ -76,3 +76,24 @@ def test_sub_packages_depend_one_way():
     for n in sorted(graph):
         if n not in state:
             visit(n, [])
+
+
+def test_every_trainer_config_shares_one_base():
+    """One training-config base (issue 29): every dataclass in train/ with an `epochs` field is a
+    TrainingBase, so saving, loading and varying a config work the same for every trainer."""
+    import dataclasses
+    import importlib
+    import inspect
+
+    from emofusion.train.config import TrainingBase
+
+    found = []
+    for path in sorted((REPO / "emofusion" / "train").rglob("*.py")):
+        module = importlib.import_module(".".join(path.relative_to(REPO).with_suffix("").parts))
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and dataclasses.is_dataclass(cls) and \
+                    "epochs" in {f.name for f in dataclasses.fields(cls)}:
+                found.append(cls)
+                assert issubclass(cls, TrainingBase), cls
+                assert type(cls.from_dict(cls().to_dict())) is cls and cls.from_dict(cls().to_dict()) == cls()
+    assert {c.__name__ for c in found} >= {"TrainConfig", "FaceTrainConfig", "FusionTrainConfig", "HeadSetting"}

@@ -46,9 +46,40 @@ class AugmentConfig:
     modality_dropout_p: float = 0.25
 
 
+@dataclass(frozen=True)
+class TrainingBase:
+    """What every trainer's config shares (the cross-validation trainer's TrainConfig, the face
+    trainer's FaceTrainConfig, the fusion trainer's FusionTrainConfig, the voice head's HeadSetting):
+    the optimisation basics and one way to save, load and vary a config. Each trainer sets its own
+    defaults for these fields."""
+
+    epochs: int = 50
+    batch_size: int = 8
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        return from_dict(cls, d)
+
+    @classmethod
+    def load(cls, path: str | Path):
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def replace(self, **changes: Any):
+        return dataclasses.replace(self, **changes)
+
+
 @register_config
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(TrainingBase):
     """Everything that decides a training run except the model and media configs."""
 
     fusion: str = "ia"  # model registry name: ia | it | lt | audio | video
@@ -126,20 +157,3 @@ class TrainConfig:
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         object.__setattr__(self, "extra_train_caches", tuple(str(v) for v in self.extra_train_caches))
         object.__setattr__(self, "teachers", tuple(str(v) for v in self.teachers))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        return from_dict(cls, d)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from emofusion.config import MediaConfig, VideoConfig, register_config
 from emofusion.nets.config import ModelConfig
+from emofusion.train.config import TrainingBase
 
 LAST, BEST, LOG = "last.pt", "best.pt", "metrics.jsonl"
 
@@ -58,7 +59,7 @@ class FaceRender:
 
 @register_config
 @dataclass(frozen=True)
-class FaceTrainConfig:
+class FaceTrainConfig(TrainingBase):
     epochs: int = 30
     batch_size: int = 128
     lr: float = 2e-3
@@ -70,9 +71,6 @@ class FaceTrainConfig:
     render: FaceRender = field(default_factory=FaceRender)
     model: str = "face"  # "face" (EfficientFace, from scratch) | "face_faceapi" (from face-api.js)
     train: str = "all"  # "all" | "head" (face_faceapi only: the backbone stays as converted)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _affine(n: int, zoom: torch.Tensor, angle: torch.Tensor, shift: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:

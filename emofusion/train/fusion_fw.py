@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from emofusion.constants import CLASSES
+from emofusion.train.config import TrainingBase
 
 HELP = "train IA / LT on the pretrained face and voice streams (cached frontends, paired faces)"
 NEUTRAL, CALM = CLASSES.index("neutral"), CLASSES.index("calm")
@@ -39,7 +40,7 @@ FACE_SIZE = 48  # FER+ / CK+48 resolution; ModelConfig.face_size of the fusions 
 
 
 @dataclass(frozen=True)
-class FusionTrainConfig:
+class FusionTrainConfig(TrainingBase):
     """One fusion training run (fold 1 unless `fold` says otherwise)."""
 
     fusion: str = "ia_fw"
@@ -58,9 +59,6 @@ class FusionTrainConfig:
     feature_noise: float = 0.1  # Gaussian noise on face features, relative to their std
     audio_norm: str = "standard"  # ModelConfig.audio_norm ("layer": the first, weaker runs)
     seed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 # ----------------------------------------------------------------------------------------- face pool

@@ -33,6 +33,7 @@ import numpy as np
 
 from emofusion.config import WHISPER_AUDIO, MediaConfig
 from emofusion.train import whisper_cache as C
+from emofusion.train.config import TrainingBase
 
 MODEL_OF = {"tiny.en": "audio_whisper", "base": "audio_whisper_base"}
 SOURCE_OF = {v: k for k, v in MODEL_OF.items()}
@@ -40,7 +41,7 @@ ACTOR5 = 5  # the test actor the shipped fold-1 model is scored on: never traine
 
 
 @dataclass(frozen=True)
-class HeadSetting:
+class HeadSetting(TrainingBase):
     """One candidate of the validation search (all else fixed)."""
 
     source: str = "tiny.en"  # the Whisper encoder (tiny.en or base)
@@ -708,8 +709,7 @@ def _pm(v: dict) -> str:
 
 def results_markdown(r: dict[str, Any]) -> str:
     """The headline file (short: README quotes it whole); the search is in search_markdown's file."""
-    s, probe, search_ = r["summary"]["full"], r["linear_probe"], r["search"]
-    chosen = search_["chosen"]
+    s, probe = r["summary"]["full"], r["linear_probe"]
     probe_accs = [f["full"]["accuracy"] for f in probe["folds"]]
     lines = [f"# {r['configuration']}: Whisper {r['train_config']['source']} encoder (frozen) + head, 5 folds", "",
              "| configuration | accuracy | macro F1 |", "| --- | --- | --- |",
