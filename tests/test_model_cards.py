@@ -54,17 +54,19 @@ def test_predictor_does_not_trust_a_stale_card(tmp_path):
     assert m.card == {} and "not used" in m.card_problem
 
 
-@pytest.mark.parametrize("name", ["face", "ia", "lt"])
+@pytest.mark.parametrize("name", ["face", "ia", "lt", "audio"])
 def test_shipped_cards_are_what_the_one_card_writer_makes_of_their_card_json(name):
     """One writer (emofusion/train/model_card.py) renders every card.md from its card.json (and,
     for the face model, the results summary it quotes): the shipped markdown is exactly that."""
-    from emofusion.train.model_card import face_markdown, plain_markdown
+    from emofusion.train.model_card import face_markdown, plain_markdown, voice_markdown
 
     d = REPO / "models" / name
     card = json.loads((d / "card.json").read_text())
     if name == "face":
         md = face_markdown(card, card["train_meta"]["render"]["size"],
                            (REPO / "results" / "face" / "face_pretrain.md").read_text())
+    elif name == "audio":
+        md = voice_markdown(card, json.loads((REPO / card["metrics"]["source"]).read_text()))
     else:
         md = plain_markdown(card)
     assert md == (d / "card.md").read_text()

