@@ -182,6 +182,8 @@ def test_uncertain_answer_and_empty_panels_render(browser, fixtures_dir):
     a = api["answer"]
     assert f"Answer: uncertain ({a['model'].upper()}, from {a['basis']}, leans to {a['top']}" in summary, summary
     assert f"Answer: {a['top']}" not in summary
+    card = page.inner_text(f"#pred-{a['model']}")  # the answering model's card: no bold class either
+    assert f"uncertain (leans to {a['top']})" in card, card
     lines = page.evaluate("() => [...document.querySelectorAll('#streams th')].map(th => { "
                           "const r = document.createRange(); r.selectNodeContents(th); "
                           "return [th.innerText.trim(), r.getClientRects().length]; })")

@@ -111,3 +111,20 @@ def test_empty_panels_and_cards_say_why():
     assert render.empty_panel_notes(p, True, True) == ("", "")
     err = {"ok": False, "error": {"code": "unreadable", "message": "x"}, "models": {}}
     assert render.empty_panel_notes(err, False, False) == ("", "")
+
+
+def test_an_uncertain_models_card_is_headed_uncertain():
+    """A model too close to call gets "uncertain (leans to X)" over its bars, not a bold class."""
+    from emofusion.webapp.app import model_card_class
+
+    p = payload()
+    p["models"]["ia"].update(certain=False, margin=0.02)
+    value = render.card_value(p, "ia")
+    assert value["heading"] == f"uncertain (leans to {p['models']['ia']['top']})"
+    data = model_card_class()(num_top_classes=3).postprocess(value)
+    assert data.label == value["heading"] and len(data.confidences) == 3
+    assert data.confidences[0].label == p["models"]["ia"]["top"]
+    p["models"]["ia"]["certain"] = True
+    assert model_card_class()(num_top_classes=3).postprocess(render.card_value(p, "ia")).label == p["models"]["ia"]["top"]
+    assert render.feature_name("whisper").startswith("log-mel") and render.feature_name("mfcc") == "MFCC"
+

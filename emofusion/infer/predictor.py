@@ -125,7 +125,7 @@ class ModelResult:
         return float(np.max(self.probs))
 
     def to_dict(self) -> dict[str, Any]:
-        d = {**_summary(self.probs, self.classes), "backend": self.backend, "kind": self.kind}
+        d = {**_summary(self.probs, self.classes), **certainty(self.probs), "backend": self.backend, "kind": self.kind}
         if self.streams is not None:
             d["streams"] = {s: None if p is None else _summary(p, self.classes) for s, p in self.streams.items()}
             d["driver"] = decision_driver(self.probs, self.streams.get(VOICE), self.streams.get(FACE), self.classes)

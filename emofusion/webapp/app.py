@@ -113,10 +113,28 @@ def _pictures(outcome: Outcome) -> tuple[Any, Any, Any]:
         faces = render.face_strip(getattr(clip, "faces", None))
         cfg = getattr(analysis, "media_config", None)
         rate = cfg.audio.sample_rate if cfg is not None else 22_050
-        kind = cfg.audio.kind.upper() if cfg is not None else "MFCC"
+        kind = render.feature_name(cfg.audio.kind) if cfg is not None else "MFCC"
         audio = render.audio_figure(getattr(clip, "wave", None), rate, getattr(clip, "audio", None), kind)
     timeline = render.timeline_figure(outcome.payload.get("windows") or [], outcome.payload.get("models"))
     return faces, audio, timeline
+
+
+def model_card_class():
+    """gr.Label whose heading can be other than the top class: render.card_value's
+    {"heading", "probs"} shows "uncertain (leans to happy)" over the bars instead of a bold "happy"."""
+    import gradio as gr
+
+    class ModelCard(gr.Label):
+        is_template = True  # the browser draws it with Label's own component
+
+        def postprocess(self, value):
+            if isinstance(value, dict) and "heading" in value:
+                data = super().postprocess(value["probs"])
+                data.label = value["heading"]
+                return data
+            return super().postprocess(value)
+
+    return ModelCard
 
 
 def build_app(service: AnalysisService, cfg: WebAppConfig):
@@ -195,7 +213,7 @@ def build_app(service: AnalysisService, cfg: WebAppConfig):
                     summary = gr.Markdown(elem_id="summary")
                     streams = gr.Markdown(elem_id="streams")
                     with gr.Row():
-                        labels = [gr.Label(num_top_classes=3, label=_label_title(service.predictor, n),
+                        labels = [model_card_class()(num_top_classes=3, label=_label_title(service.predictor, n),
                                            elem_id=f"pred-{n}") for n in names]
                     # the chart titles itself: Gradio's label badge covered the first chart's title
                     probs = gr.Image(label="All 8 classes", show_label=False, elem_id="probs")

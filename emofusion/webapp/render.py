@@ -71,6 +71,11 @@ def face_strip(faces: np.ndarray | None, size: int = 96) -> np.ndarray | None:
     return np.concatenate(tiles, axis=1)
 
 
+def feature_name(kind: str) -> str:
+    """The audio features' name as the audio figure's axis says it (AudioConfig.kind -> words)."""
+    return {"whisper": "log-mel\n(Whisper)", "mfcc": "MFCC", "logmel": "log-mel"}.get(kind, kind)
+
+
 def audio_figure(wave: np.ndarray | None, sample_rate: int, feats: np.ndarray | None,
                  feature_name: str = "MFCC") -> np.ndarray | None:
     """The analysed waveform and the feature matrix the audio branch saw."""
@@ -92,7 +97,7 @@ def audio_figure(wave: np.ndarray | None, sample_rate: int, feats: np.ndarray | 
         # Standardise each coefficient for display only: MFCC 0 would swamp the colour scale.
         shown = (feats - feats.mean(axis=1, keepdims=True)) / (feats.std(axis=1, keepdims=True) + 1e-6)
         axes[i].imshow(shown, aspect="auto", origin="lower", cmap="magma")
-        axes[i].set_ylabel(f"{feature_name}\n(per row z)")
+        axes[i].set_ylabel(f"{feature_name}\n(per row z)", fontsize=9)
         axes[i].set_xlabel("frame", labelpad=0)
     fig.suptitle("Audio analysed: the waveform and the features the models read", fontsize=11, x=0.01, ha="left")
     fig.tight_layout()
@@ -226,11 +231,16 @@ def streams_markdown(payload: Mapping[str, Any]) -> str:
 
 
 def card_value(payload: Mapping[str, Any], name: str) -> dict[str, float] | str | None:
-    """A model's card: its probabilities, or a sentence when it could not answer (the voice model
-    on a clip without a voice), so the card is never a blank placeholder."""
+    """A model's card: its probabilities (with an "uncertain" heading when the model's own answer is
+    too close to call), or a sentence when it could not answer (the voice model on a clip without a
+    voice), so the card is never a blank placeholder."""
     r = (payload.get("models") or {}).get(name)
     if r:
-        return {c: float(v) for c, v in r["probs"].items()}
+        probs = {c: float(v) for c, v in r["probs"].items()}
+        if r.get("certain", True):
+            return probs
+        # too close to call: the card's heading must not be a bold class name (app.ModelCard shows it)
+        return {"heading": f"uncertain (leans to {r['top']})", "probs": probs}
     why = (payload.get("skipped") or {}).get(name)
     return f"No answer: {why.split('; ')[-1]}" if why else None
 
