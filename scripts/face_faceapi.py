@@ -235,7 +235,7 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
     from emofusion.export.faceapi import convert as convert_faceapi
     from emofusion.pretrained import faceapi as fa
     from emofusion.train.face_eval import evaluate_face
-    from emofusion.train import model_card as MC
+    from emofusion.export import card as MC
     from emofusion.train.face_pretrain import FaceRender
 
     comp = json.loads((RESULTS / "face_faceapi_compare.json").read_text())

@@ -29,7 +29,7 @@ if [ "${AV:-0}" = 1 ]; then
         $PY -m emofusion train --cache "$WORK/ravdess-av224-mfcc40d" --fusion $f --config scripts/configs/fusion_$f.json \
             --folds 1,2,3,4,5 --epochs 50 --device cuda --out "$WORK/runs/${f}_av224" --quiet
         $PY -m emofusion evaluate "$WORK/runs/${f}_av224" --results-dir results/fusion --results-name ${f}_av224_5fold --quiet
-        $PY -m emofusion.train.model_card --run "$WORK/runs/${f}_av224" --fold 1 --results results/${f}_av224_5fold.json \
+        $PY -m emofusion.export.card --run "$WORK/runs/${f}_av224" --fold 1 --results results/${f}_av224_5fold.json \
             --name $f --out models/$f --command "AV=1 $CMD $DATA" --data av
     done
     exit 0
@@ -60,14 +60,14 @@ done
 
 # 4. the CREMA-D check needs the models in place; the cards then quote it
 for f in ia lt; do
-    $PY -m emofusion.train.model_card --run "$WORK/runs/${f}_sp_frozen10" --fold 1 --results results/${f}_stills112f5_sp_fold1.json \
+    $PY -m emofusion.export.card --run "$WORK/runs/${f}_sp_frozen10" --fold 1 --results results/${f}_stills112f5_sp_fold1.json \
         --name $f --out models/$f --command "$CMD" --data stills
 done
 $PY -m emofusion evaluate --cremad "$SHARED/cremad-av" --models models
 for f in audio ia lt; do
     data=stills; res=results/${f}_stills112f5_sp_fold1.json
     [ $f = audio ] && data=speech && res=$AUDIO_RES
-    $PY -m emofusion.train.model_card --results "$res" --fold 1 --name $f --out models/$f \
+    $PY -m emofusion.export.card --results "$res" --fold 1 --name $f --out models/$f \
         --command "$CMD" --data $data --cremad results/fusion/stills/cremad_check.json
 done
 

@@ -91,7 +91,7 @@ def val_audio(audio_run: Path, out: Path) -> None:
 
 
 def cards(models: Path, results: Path, shipped: Path) -> None:
-    from emofusion.train.model_card import (FACEAPI_NOTICE, RESEARCH_ONLY, WHISPER_NOTICE, plain_card,
+    from emofusion.export.card import (FACEAPI_NOTICE, RESEARCH_ONLY, WHISPER_NOTICE, plain_card,
                                             write_plain_card)
 
     real = json.loads((shipped / "real_av.json").read_text())

@@ -56,9 +56,9 @@ def test_predictor_does_not_trust_a_stale_card(tmp_path):
 
 @pytest.mark.parametrize("name", ["face", "ia", "lt", "audio"])
 def test_shipped_cards_are_what_the_one_card_writer_makes_of_their_card_json(name):
-    """One writer (emofusion/train/model_card.py) renders every card.md from its card.json (and,
+    """One writer (emofusion/export/card.py) renders every card.md from its card.json (and,
     for the face model, the results summary it quotes): the shipped markdown is exactly that."""
-    from emofusion.train.model_card import face_markdown, plain_markdown, voice_markdown
+    from emofusion.export.card import face_markdown, plain_markdown, voice_markdown
 
     d = REPO / "models" / name
     card = json.loads((d / "card.json").read_text())

@@ -75,7 +75,7 @@ def _ship_fake_run(tmp_path: Path, fusion: str = "audio", **model_kw) -> tuple[P
 
 
 def test_model_card_figures_come_from_the_results_file(tmp_path):
-    from emofusion.train.model_card import main
+    from emofusion.export.card import main
 
     run, res = _ship_fake_run(tmp_path)
     out = tmp_path / "models" / "audio"
@@ -97,8 +97,26 @@ def test_model_card_figures_come_from_the_results_file(tmp_path):
                  str(tmp_path / "x"), "--command", "c"]) == 2
 
 
+def test_export_of_a_runs_checkpoint_writes_its_card(tmp_path, capsys):
+    """`emofusion export RUN/fold_k/best.pt --to safetensors` cards the weights from RUN/results.json;
+    a checkpoint outside a run (or before evaluate) gets the hint instead."""
+    run, res = _ship_fake_run(tmp_path)
+    out = tmp_path / "models" / "audio"
+    assert cli_main(["export", str(run / "fold_2" / "best.pt"), "--to", "safetensors", "--out", str(out)]) == 0
+    assert not (out / "card.json").exists() and "has no model card yet" in capsys.readouterr().out
+    shutil.copy(res, run / "results.json")  # what `emofusion evaluate RUN` writes
+    assert cli_main(["export", str(run / "fold_2" / "best.pt"), "--to", "safetensors", "--out", str(out)]) == 0
+    assert "card.json" in capsys.readouterr().out
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    card = json.loads((out / "card.json").read_text())
+    assert card["sha256"] == load_checkpoint(out).sha256 and card["name"] == "audio"
+    assert card["metrics"]["this_fold"]["full"] == {"accuracy": 0.7234, "macro_f1": 0.7011}
+    assert "train_config.json" in card["command"] and card["data"].startswith("RAVDESS speech")
+
+
 def test_model_card_of_a_run_without_validation_actors(tmp_path):
-    from emofusion.train.model_card import main
+    from emofusion.export.card import main
 
     run, res = _ship_fake_run(tmp_path)
     results = json.loads(res.read_text())
@@ -120,7 +138,7 @@ def test_model_card_says_what_data_was_present_and_holds_no_absolute_path(tmp_pa
     fold whose validation actors were absent (val_n 0) is not said to be chosen on validation;
     absolute paths (the trainer's cache, extra caches) leave neither config.json nor the card."""
     from emofusion.nets.checkpoint import load_checkpoint
-    from emofusion.train.model_card import main
+    from emofusion.export.card import main
 
     run, res = _ship_fake_run(tmp_path)
     media = MediaConfig()

@@ -60,6 +60,7 @@ def _out_dir(args, ckpt: Path, several: bool) -> Path:
 
 def _to_safetensors(args, ckpts: list[Path]) -> int:
     from emofusion.calibration import remove_stale_calibration
+    from emofusion.export.card import card_from_run
     from emofusion.nets.checkpoint import CARD, WEIGHTS, convert_checkpoint, model_sha256, remove_stale_card
 
     for ckpt in ckpts:
@@ -67,14 +68,17 @@ def _to_safetensors(args, ckpts: list[Path]) -> int:
         weights, config = convert_checkpoint(ckpt, out)
         print(f"wrote {weights} and {config} (from {ckpt})")
         removed = remove_stale_card(out)
-        if removed:
+        written = card_from_run(ckpt, out)  # a training run's checkpoint: its card from the run's own results
+        if written:
+            print(f"wrote {out / CARD} and {out / 'card.md'} (from {written})")
+        elif removed:
             print(f"removed {', '.join(p.name for p in removed)}: that card described other weights. Write this "
-                  f"model's card with: python -m emofusion.train.model_card --out {out} ...")
+                  f"model's card with: python -m emofusion.export.card --out {out} ...")
         elif not (out / CARD).is_file():
-            print(f"{out} has no model card yet: python -m emofusion.train.model_card --out {out} ...")
+            print(f"{out} has no model card yet: python -m emofusion.export.card --out {out} ...")
         if remove_stale_calibration(out, model_sha256(out / WEIGHTS)):
-            print(f"removed calibration.json: its temperature was fitted for other weights "
-                  f"(scripts/calibrate_shipped.py fits one for these)")
+            print("removed calibration.json: its temperature was fitted for other weights "
+                  "(scripts/calibrate_shipped.py fits one for these)")
     return 0
 
 

@@ -282,7 +282,7 @@ class Predictor:
         card, problem = read_card(d / CARD), ""
         if card and not card_matches(card, sha):
             card, problem = {}, (f"{d / CARD} describes other weights (its sha256 is not this model's): "
-                                 "not used; write the card again with python -m emofusion.train.model_card")
+                                 "not used; write the card again with python -m emofusion.export.card")
             warnings.warn(f"model {name!r}: {problem}", stacklevel=2)
         temperature, why = read_temperature(d, sha)
         if why:

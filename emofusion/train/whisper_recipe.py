@@ -558,7 +558,7 @@ def ship(run_dir: Path, out_dir: Path, results_path: Path, fold: int = 1, name: 
     """RUN/fold_k/model.pt -> OUT/{model.safetensors, config.json} (head only: the frozen encoder
     is read from the pinned package on load) + card.json / card.md written from the results file."""
     from emofusion.nets.checkpoint import convert_checkpoint, load_checkpoint
-    from emofusion.train import model_card as MC
+    from emofusion.export import card as MC
 
     if convert:
         convert_checkpoint(run_dir / f"fold_{fold}" / "model.pt", out_dir)

@@ -6,7 +6,7 @@ also `emofusion export MODEL.pt --to safetensors --out DIR`); the card is genera
 Every figure on a card is read from a committed results file (a run's evaluation, the CREMA-D
 check); nothing is typed by hand, so a card cannot drift from what was measured.
 
-    python -m emofusion.train.model_card --run RUN --fold 1 --results results/audio/audio_5fold.json \
+    python -m emofusion.export.card --run RUN --fold 1 --results results/audio/audio_5fold.json \
         --name audio --out models/audio --command "bash scripts/reproduce_audio.sh"
 """
 
@@ -145,7 +145,7 @@ def markdown(card: dict[str, Any]) -> str:
         training += (f" The shipped weights are a moving average of the training weights over steps (decay "
                      f"{tc['ema_decay']:g}, emofusion/train/weight_average.py), taken at the last epoch.")
     lines = [f"# Model card: `{card['name']}` ({card['configuration']})", "",
-             f"Generated {card['date']} by `emofusion.train.model_card` from the results files named below.", "",
+             f"Generated {card['date']} by `emofusion.export.card` from the results files named below.", "",
              f"- **Checkpoint**: `{card['checkpoint']}` ({card['parameters']:,} parameters; inputs "
              f"{', '.join(card['inputs'])}; config in `config.json`); load with `emofusion.load(\"models\")` "
              "(every shipped model) or `emofusion.nets.checkpoint.load_checkpoint(\"models/<name>\")`.",
@@ -196,6 +196,30 @@ def ship(run_dir: Path, fold: int, out_dir: Path, results_path: Path, name: str,
     return write_card(out_dir, build_card(name, out_dir, results_path, fold, command, data, cremad_path))
 
 
+def card_from_run(checkpoint: Path, out_dir: Path) -> Path | None:
+    """Write OUT's card when `checkpoint` is a training run's RUN/fold_k/*.pt and RUN/results.json
+    (`emofusion evaluate RUN`, run at the end of training) scores that fold: the card then always
+    speaks for the weights just exported. The results file used, or None (not a run's checkpoint,
+    or not evaluated yet)."""
+    import re
+
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    match = re.fullmatch(r"fold_(\d+)", Path(checkpoint).parent.name)
+    run_dir = Path(checkpoint).parent.parent
+    results = run_dir / "results.json"
+    if match is None or not results.is_file():
+        return None
+    fold = int(match.group(1))
+    if not any(f.get("fold") == f"fold_{fold}" for f in json.loads(results.read_text()).get("folds", [])):
+        return None
+    data = "av" if "faces" in load_checkpoint(out_dir).model.inputs else "speech"
+    command = (f"emofusion train --config {_rel(run_dir / 'train_config.json')} --out {_rel(run_dir)} "
+               "(the cache as named in its run.json)")
+    write_card(out_dir, build_card(out_dir.name, out_dir, results, fold, command, data))
+    return results
+
+
 def save_card(out_dir: Path, card: dict[str, Any], md: str) -> dict[str, Any]:
     """The one place a model dir's card.json and card.md are written (every card writer ends here)."""
     (out_dir / "card.json").write_text(json.dumps(card, indent=1) + "\n")
@@ -208,7 +232,7 @@ def write_card(out_dir: Path, card: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m emofusion.train.model_card", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m emofusion.export.card", description=__doc__.splitlines()[0])
     p.add_argument("--run", type=Path, help="training run directory (converts fold_k/best.pt); omit to re-card OUT")
     p.add_argument("--fold", type=int, default=1)
     p.add_argument("--results", required=True, type=Path, help="the run's results JSON (results/NAME.json)")
@@ -260,7 +284,7 @@ def plain_card(name: str, model_dir: Path, *, data: str, protocol: str, training
 def plain_markdown(card: dict[str, Any]) -> str:
     m = card["metrics"]
     lines = [f"# Model card: `{card['name']}` ({card['configuration']})", "",
-             f"Generated {card['date']} by `emofusion.train.model_card` from the results files named below.", "",
+             f"Generated {card['date']} by `emofusion.export.card` from the results files named below.", "",
              f"- **Checkpoint**: `{card['checkpoint']}` ({card['parameters']:,} parameters, {card['parameters_saved']:,} of "
              f"them in the file; inputs {', '.join(card['inputs'])}; config in `config.json`); load with "
              "`emofusion.load(\"models\")`.",
