@@ -151,3 +151,17 @@ def test_calibration_report_cross_fits_and_says_what_ships():
         shipped = (REPO / "models" / name / "calibration.json").is_file()
         assert shipped == row["shipped"], name
         assert shipped == (row["validation"]["after"]["ece"] < row["validation"]["before"]["ece"]), name
+
+
+def test_tune_top_rule_needs_a_mean_gain_and_wins_in_most_folds():
+    tt = load_script("tune_top_5fold")
+
+    def rows(gains):
+        base = {"epochs": 10, "encoder_lr": 1e-4}
+        return {0: {k: {**base, "best_val_without_actor5": 0.70} for k in tt.FOLDS},
+                1: {k: {**base, "best_val_without_actor5": 0.70 + g} for k, g in zip(tt.FOLDS, gains)}}
+
+    assert tt.summarise(rows([0.02, 0.01, 0.015, 0.01, -0.005]))["retrain"] is True  # +1.1, 4 wins
+    assert tt.summarise(rows([0.06, 0.0, 0.0, -0.01, 0.01]))["retrain"] is False  # +1.2 but 2 wins
+    s = tt.summarise(rows([0.01, 0.005, 0.005, 0.005, 0.005]))  # 5 wins, +0.6
+    assert s["retrain"] is False and "not worth a retrain" in tt.markdown(s)
