@@ -141,7 +141,9 @@ def export_onnx(source, out: str | Path, *, exporter: str = "legacy", opset: int
             break
         except Exception as exc:  # try the other exporter; both failing is an error below
             errors.append(f"{name}: {type(exc).__name__}: {exc}")
-            log.warning("ONNX %s exporter failed: %s", name, exc)
+            # the other exporter usually succeeds (IA goes through dynamo): one line, not the tracer's
+            # graph dump that its message carries
+            log.info("ONNX %s exporter failed (%s); trying the next one", name, str(exc).splitlines()[0][:200])
     else:
         raise RuntimeError("ONNX export failed with every exporter:\n" + "\n".join(errors))
 

@@ -103,7 +103,7 @@ class LayerMix(nn.Module):
         if self.norm == "standard":
             x = (states - self.state_mean[:, None, None]) / self.state_std[:, None, None]
         else:
-            x = F.layer_norm(states, (self.proj.in_features,))  # a constant: the legacy ONNX tracer
+            x = F.layer_norm(states, states.shape[-1:])
         return F.gelu(self.proj((w * x).sum(dim=0))).transpose(1, 2)
 
 
