@@ -128,3 +128,16 @@ def test_an_uncertain_models_card_is_headed_uncertain():
     assert model_card_class()(num_top_classes=3).postprocess(render.card_value(p, "ia")).label == p["models"]["ia"]["top"]
     assert render.feature_name("whisper").startswith("log-mel") and render.feature_name("mfcc") == "MFCC"
 
+
+
+def test_gradio_stubs_stay_where_they_belong():
+    """Gradio writes a .pyi beside the module of every component class it sees defined: only
+    webapp/model_card.py defines one, and its committed stub is what Gradio writes (no git noise)."""
+    from pathlib import Path
+
+    from emofusion.webapp.app import model_card_class
+
+    model_card_class()
+    pkg = Path(__file__).resolve().parents[1] / "emofusion"
+    assert sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*.pyi")) == ["webapp/model_card.pyi"]
+    assert "class ModelCard(gr.Label)" in (pkg / "webapp" / "model_card.pyi").read_text()

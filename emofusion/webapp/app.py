@@ -120,19 +120,8 @@ def _pictures(outcome: Outcome) -> tuple[Any, Any, Any]:
 
 
 def model_card_class():
-    """gr.Label whose heading can be other than the top class: render.card_value's
-    {"heading", "probs"} shows "uncertain (leans to happy)" over the bars instead of a bold "happy"."""
-    import gradio as gr
-
-    class ModelCard(gr.Label):
-        is_template = True  # the browser draws it with Label's own component
-
-        def postprocess(self, value):
-            if isinstance(value, dict) and "heading" in value:
-                data = super().postprocess(value["probs"])
-                data.label = value["heading"]
-                return data
-            return super().postprocess(value)
+    """webapp.model_card.ModelCard (imported here: it needs gradio, which the app loads lazily)."""
+    from emofusion.webapp.model_card import ModelCard
 
     return ModelCard
 
