@@ -10,7 +10,8 @@
 #    faces, 3 jittered grey 48 px views each (once; research-only data: WORK is outside the repo);
 # 3. IA and LT on fold 1 (epoch chosen on validation actors 7, 8, 19, 20);
 # 4. the score-level baseline's weights on the same validation actors;
-# 5. ship both into models/, score every shipped model on real AV recordings, write the cards.
+# 5. ship both into models/, score every shipped model on real AV recordings, write the cards;
+# 6. calibrate every shipped model's confidence (results/shipped/calibration.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -41,3 +42,5 @@ $PY -m emofusion evaluate-real --models models --out results/shipped
 $PY scripts/fusion_targets.py
 $PY scripts/fusion_val_streams.py --states "$STATES" --pool "$POOL"
 $PY scripts/ship_fusion.py cards
+# temperatures on the same validation actors (kept where they lower validation ECE) and their report
+$PY scripts/calibrate_shipped.py --states "$STATES" --pool "$POOL" --voice-val "$WORK/voice_fold1_val.pt"
