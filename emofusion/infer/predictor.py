@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from emofusion.calibration import read_temperature
 from emofusion.config import MediaConfig
 from emofusion.constants import AUDIO, FACES
 from emofusion.errors import ModelLoadError, ModelsNotFound
@@ -30,7 +31,6 @@ from emofusion.infer.backends import Backend, create_backend
 from emofusion.infer.sources import CARD, ModelFiles, card_matches, has_model, onnx_metadata, read_card
 from emofusion.media.errors import ClipError, Notice
 from emofusion.nets.checkpoint import CheckpointError
-from emofusion.calibration import read_temperature
 from emofusion.probs import softmax
 
 # Streams as users name them, and the model input each one is.
@@ -58,7 +58,7 @@ class LoadedPredictorModel:
     card: dict[str, Any] = field(default_factory=dict)  # {} unless the card names these weights
     sha256: str = ""  # identity of the weights + config (nets.checkpoint.model_sha256)
     card_problem: str = ""  # why a card.json beside the weights is not used ("" when none / it matches)
-    temperature: float = 1.0  # calibration.json's, when fitted for these weights (infer/calibration.py)
+    temperature: float = 1.0  # calibration.json's, when fitted for these weights (emofusion/calibration.py)
 
     def probs(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """The backend's logits -> calibrated probabilities (temperature-scaled softmax)."""
