@@ -19,3 +19,7 @@ AUDIO = "audio"
 AUDIO_ONLY_MODELS: tuple[str, ...] = ("audio", "audio_res", "audio_cnn2d", "audio_whisper", "audio_whisper_base")
 FACES = "faces"
 LOGITS = "logits"
+# A fusion graph's second output, (B, 3, classes): its logits with both streams, with the voice
+# alone (faces zeroed), with the face alone (voice zeroed), in this order.
+STREAM_LOGITS = "stream_logits"
+STREAMS: tuple[str, ...] = ("both", "voice", "face")

@@ -45,6 +45,30 @@ def test_forward_is_forward_encoded_on_the_frontends(model):
         assert model.forward_features(a, f).shape == (2, 256)
 
 
+def test_forward_streams_are_the_plain_forward_on_zeroed_inputs(model):
+    """One pass gives what the predictor used to get from three: both streams, faces zeroed, voice
+    zeroed; the zero-input frontend outputs it keeps follow new frontend weights."""
+    from emofusion.constants import STREAMS
+
+    a, f = torch.randn(2, 80, 200), torch.rand(2, 4, 3, 112, 112)
+    zero_a, zero_f = torch.zeros_like(a), torch.zeros_like(f)
+    with torch.no_grad():
+        got = model.forward_streams(a, f)
+        want = model(torch.cat([a, a, zero_a]), torch.cat([f, zero_f, f])).reshape(3, 2, -1).transpose(0, 1)
+        assert got.shape == (2, len(STREAMS), len(CLASSES))
+        assert torch.allclose(got, want, atol=1e-5)
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        changed = dict(state)
+        key = next(k for k in state if k.startswith("face.") and k.endswith("bias"))
+        changed[key] = state[key] + 0.5
+        model.load_state_dict(changed)
+        try:
+            want = model(torch.cat([a, a, zero_a]), torch.cat([f, zero_f, f])).reshape(3, 2, -1).transpose(0, 1)
+            assert torch.allclose(model.forward_streams(a, f), want, atol=1e-5)
+        finally:
+            model.load_state_dict(state)
+
+
 def test_only_the_fusion_trains(model):
     trainable = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
     assert "voice" not in trainable and "face" not in trainable
@@ -220,10 +244,14 @@ def test_shipped_fusion_answers_change_with_the_face_not_only_the_voice(name, fi
 @pytest.mark.parametrize("name", ["ia", "lt"])
 def test_shipped_fusion_exports_to_onnx_with_parity_on_a_real_clip(name, tmp_path):
     """The shipped IA / LT through the project's exporter; ONNX Runtime matches PyTorch on the real
-    example clip's inputs (the product path) within 1e-4, and at batch 2 (dynamic batch)."""
+    example clip's inputs (the product path) within 1e-4, and at batch 2 (dynamic batch); so do the
+    graph's single-stream logits (`stream_logits`) against the model on zeroed inputs."""
+    import warnings
+
+    import onnx
     import onnxruntime as ort
 
-    from emofusion.export.onnx import export_onnx
+    from emofusion.export.onnx import export_onnx, onnx_metadata
     from emofusion.media.clip import load_clip
     from emofusion.nets.checkpoint import load_checkpoint
 
@@ -232,7 +260,26 @@ def test_shipped_fusion_exports_to_onnx_with_parity_on_a_real_clip(name, tmp_pat
     example = Path(__file__).resolve().parents[1] / "emofusion" / "webapp" / "examples" / "1001_DFA_mixed_HAPface_ANGvoice.mp4"
     x = load_clip(example, ld.media_cfg).model_inputs(ld.media_cfg)
     feeds = {k: np.repeat(x[k][None], 2, axis=0) for k in ld.model.inputs}
-    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    got, streams = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        ["logits", "stream_logits"], feeds)
     with torch.no_grad():
         want = ld.model(*[torch.from_numpy(feeds[k]) for k in ld.model.inputs]).numpy()
+        zeroed = {k: np.zeros_like(v) for k, v in feeds.items()}
+        voice_alone = ld.model(torch.from_numpy(feeds["audio"]), torch.from_numpy(zeroed["faces"])).numpy()
+        face_alone = ld.model(torch.from_numpy(zeroed["audio"]), torch.from_numpy(feeds["faces"])).numpy()
     assert got.shape == (2, 8) and np.abs(got - want).max() <= 1e-4
+    assert streams.shape == (2, 3, 8)
+    for i, ref in enumerate((want, voice_alone, face_alone)):
+        assert np.abs(streams[:, i] - ref).max() <= 1e-4, i
+    assert onnx_metadata(path)["exporter"] == "legacy"  # the fast exporter; dynamo stays the fallback
+    # each frontend is in the graph once: the zeroed streams' frontend outputs are constants
+    plain = tmp_path / "plain.onnx"
+    args = tuple(torch.from_numpy(feeds[k]) for k in ld.model.inputs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(ld.model, args, str(plain), dynamo=False, input_names=list(ld.model.inputs))
+
+    def convs(p):
+        return sum(n.op_type == "Conv" for n in onnx.load(str(p)).graph.node)
+
+    assert convs(path) == convs(plain) > 0

@@ -69,6 +69,30 @@ def test_shipped_models_reproduce_the_recorded_answers(predictor, recorded):
                 assert diff < 1e-4, f"{rel}: {name}{label} probabilities differ from the record by {diff:.2e}"
 
 
+def test_onnx_graphs_give_the_single_stream_answers_in_one_pass(recorded):
+    """The fusions' ONNX graphs (exported on first use) answer each stream alone from one pass
+    (`stream_logits`): what the record holds, and what a batch of three zeroed inputs gives."""
+    import emofusion
+    from emofusion.constants import STREAM_LOGITS
+
+    p = emofusion.load(MODELS, backend="onnxruntime")  # all of them: the decode is the record's
+    fusions = [n for n, m in p.models.items() if m.kind == "fusion"]
+    rel = next(r for r, w in recorded["inputs"].items() if w["input"] == "clip"
+               and all("face_alone" in w["models"].get(n, {}) for n in fusions))
+    one_pass = p.analyze(REPO / rel)
+    p.one_pass_streams = False
+    three = p.analyze(REPO / rel)
+    for name in fusions:
+        assert STREAM_LOGITS in p.models[name].backend.outputs
+        got, other = one_pass.models[name], three.models[name]
+        want = recorded["inputs"][rel]["models"][name]
+        for stream, key in (("voice", "voice_alone"), ("face", "face_alone")):
+            assert np.abs(got.streams[stream] - other.streams[stream]).max() < 1e-5, (name, stream)
+            probs = np.array([want[key]["probs"][c] for c in got.classes])
+            assert np.abs(got.streams[stream] - probs).max() < 1e-4, (name, stream)
+        assert np.abs(got.probs - other.probs).max() < 1e-5
+
+
 def test_voice_models_recognise_a_training_actor(predictor, fixtures_dir):
     d = predictor.analyze(fixtures_dir / ANGRY_FLAC).to_dict()
     assert d["error"] is None

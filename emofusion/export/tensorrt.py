@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from emofusion.constants import LOGITS
 from emofusion.errors import EmofusionError
 from emofusion.nets.checkpoint import file_sha256
 from emofusion.paths import cache_dir
@@ -507,4 +508,5 @@ class TrtRunner:
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise TensorRTError("TensorRT execution failed")
         self.stream.synchronize()
-        return bufs[self.outputs[0]].cpu().numpy()
+        # a fusion's graph has two outputs (export/onnx.output_names): the logits are named
+        return bufs[LOGITS if LOGITS in bufs else self.outputs[0]].cpu().numpy()

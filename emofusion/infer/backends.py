@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from emofusion.constants import CLASSES, LOGITS
+from emofusion.constants import CLASSES, LOGITS, STREAM_LOGITS
 from emofusion.export.onnx import onnx_for_checkpoint, onnx_metadata
 from emofusion.export.tensorrt import cuda_present, tensorrt_present
 from emofusion.infer.sources import ModelFiles
@@ -44,6 +44,12 @@ class Backend(ABC):
     @abstractmethod
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """float32 logits (B, n_classes) for float32 feeds keyed by `self.inputs`."""
+
+    def run_streams(self, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+        """(B, 3, n_classes) logits in constants.STREAMS order (both streams, voice alone, face
+        alone) from one pass, for a fusion whose model / graph computes them itself (its frontends
+        run once, not three times); None where it does not (the caller batches zeroed inputs)."""
+        return None
 
     @property
     def label(self) -> str:
@@ -101,6 +107,21 @@ class TorchBackend(Backend):
                 args = [torch.from_numpy(a).to(self.device) for a in self._feeds(feeds)]
                 call = self.graphed or self.model
                 return call(*args).float().cpu().numpy()
+        finally:
+            if self.threads:
+                torch.set_num_threads(before)
+
+    def run_streams(self, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+        if not hasattr(self.model, "forward_streams"):
+            return None
+        torch = self._torch
+        before = torch.get_num_threads()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            with torch.inference_mode():
+                args = [torch.from_numpy(a).to(self.device) for a in self._feeds(feeds)]
+                return self.model.forward_streams(*args).float().cpu().numpy()
         finally:
             if self.threads:
                 torch.set_num_threads(before)
@@ -231,6 +252,7 @@ class OrtBackend(Backend):
         self.providers = self.session.get_providers()  # what ORT really uses (it may fall back)
         self.device = self.providers[0]
         self.inputs = tuple(i.name for i in self.session.get_inputs())
+        self.outputs = tuple(o.name for o in self.session.get_outputs())
         meta = onnx_metadata(self.path)
         self.metadata = meta
         self.classes = tuple(meta["classes"].split(",")) if meta.get("classes") else CLASSES
@@ -239,6 +261,12 @@ class OrtBackend(Backend):
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         arrays = self._feeds(feeds)
         out = self.session.run([LOGITS], dict(zip(self.inputs, arrays)))[0]
+        return out.astype(np.float32, copy=False)
+
+    def run_streams(self, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+        if STREAM_LOGITS not in self.outputs:
+            return None
+        out = self.session.run([STREAM_LOGITS], dict(zip(self.inputs, self._feeds(feeds))))[0]
         return out.astype(np.float32, copy=False)
 
 

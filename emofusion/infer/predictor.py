@@ -64,6 +64,12 @@ class LoadedPredictorModel:
         """The backend's logits -> calibrated probabilities (temperature-scaled softmax)."""
         return softmax(self.backend.run(feeds) / self.temperature)
 
+    def stream_probs(self, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+        """(B, 3, classes) calibrated probabilities in constants.STREAMS order, or None where the
+        backend does not compute the single-stream runs itself."""
+        logits = self.backend.run_streams(feeds)
+        return None if logits is None else softmax(logits / self.temperature)
+
     @property
     def kind(self) -> str:
         return model_kind(tuple(self.backend.inputs))
@@ -238,9 +244,12 @@ class Predictor:
 
     def __init__(self, models_dir: str | Path = "models", names=None, backend: str = "auto",
                  device: str | None = None, threads: int | None = None,
-                 long_clip_factor: float = 2.0, hop_s: float = 1.8):
+                 long_clip_factor: float = 2.0, hop_s: float = 1.8, one_pass_streams: bool = True):
+        """`one_pass_streams` False: fusions always run their single-stream answers as a batch of
+        three zeroed inputs (what the benchmark compares the one-pass graphs with)."""
         self.models_dir = Path(models_dir)
         self.long_clip_factor, self.hop_s = long_clip_factor, hop_s
+        self.one_pass_streams = one_pass_streams
         self.models: dict[str, LoadedPredictorModel] = {}
         discover = names is None
         names = model_names(self.models_dir) if discover else [names] if isinstance(names, str) else list(names)
@@ -379,7 +388,7 @@ class Predictor:
                     c = dataclasses.replace(cfg, video=dataclasses.replace(cfg.video, face_size=side))
                     feeds_by_side[side] = _stack([w.model_inputs(c) for w in windows])
                 t0 = time.perf_counter()
-                result, per_window_probs = self._run(m, feeds_by_side[side], present)
+                result, per_window_probs = self._run(m, feeds_by_side[side], present, self.one_pass_streams)
                 analysis.timings_ms[m.name] = (time.perf_counter() - t0) * 1000.0
                 if result is None:
                     absent = VOICE if m.kind == VOICE else FACE
@@ -413,11 +422,12 @@ class Predictor:
         return analysis
 
     @staticmethod
-    def _run(m: LoadedPredictorModel, feeds: dict[str, np.ndarray],
-             present: dict[str, bool]) -> tuple[ModelResult | None, np.ndarray | None]:
+    def _run(m: LoadedPredictorModel, feeds: dict[str, np.ndarray], present: dict[str, bool],
+             one_pass: bool = True) -> tuple[ModelResult | None, np.ndarray | None]:
         """The model's clip-level result and per-window probabilities; (None, None) when the
-        input holds none of the streams it reads. A fusion with both streams runs once more with
-        each stream zeroed, in the same batch."""
+        input holds none of the streams it reads. A fusion with both streams also runs with each
+        stream zeroed: in one pass where its backend computes that itself (`run_streams`: each
+        frontend once), else as a batch of three."""
         kind = m.kind
         if kind != FUSION:
             if not present[kind]:
@@ -429,14 +439,18 @@ class Predictor:
             mean = probs.mean(axis=0)
             streams = {VOICE: mean if present[VOICE] else None, FACE: mean if present[FACE] else None}
             return ModelResult(mean, m.classes, m.backend.label, kind, streams), probs
-        n = len(feeds[AUDIO])
-        zero = {k: np.zeros_like(v) for k, v in feeds.items()}
-        batch = {k: np.concatenate([feeds[k],                                  # both streams
-                                    feeds[k] if k == AUDIO else zero[k],       # voice alone
-                                    feeds[k] if k == FACES else zero[k]])      # face alone
-                 for k in feeds}
-        probs = m.probs(batch)
-        full, voice, face = probs[:n], probs[n:2 * n], probs[2 * n:]
+        streams = m.stream_probs(feeds) if one_pass else None
+        if streams is not None:
+            full, voice, face = streams[:, 0], streams[:, 1], streams[:, 2]
+        else:
+            n = len(feeds[AUDIO])
+            zero = {k: np.zeros_like(v) for k, v in feeds.items()}
+            batch = {k: np.concatenate([feeds[k],                                  # both streams
+                                        feeds[k] if k == AUDIO else zero[k],       # voice alone
+                                        feeds[k] if k == FACES else zero[k]])      # face alone
+                     for k in feeds}
+            probs = m.probs(batch)
+            full, voice, face = probs[:n], probs[n:2 * n], probs[2 * n:]
         streams = {VOICE: voice.mean(axis=0), FACE: face.mean(axis=0)}
         return ModelResult(full.mean(axis=0), m.classes, m.backend.label, kind, streams), full
 
