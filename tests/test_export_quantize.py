@@ -38,6 +38,30 @@ def test_int8_static_qdq_agrees_with_fp32_on_real_clips(tmp_path):
     assert (q.argmax(1) == f.argmax(1)).mean() >= 0.5
 
 
+def test_int8_keeps_the_named_layers_float(tmp_path):
+    """`float_nodes` patterns leave those layers float: their weights are float initializers, not a
+    DequantizeLinear's output, and the graph's metadata lists them."""
+    import json
+    import re
+
+    import onnx
+
+    from emofusion.export.quantize import quantize_int8
+
+    fp32 = onnx.load(str(es.onnx_file("ia")))
+    conv = next(n.name for n in fp32.graph.node if n.op_type == "Conv")
+    calib = [{k: v[None] for k, v in f.items()} for f in es.real_feeds()[:4]]
+    path = quantize_int8(es.onnx_file("ia"), tmp_path / "ia.int8.onnx", calib, float_nodes=(re.escape(conv) + "$",))
+    proto = onnx.load(str(path))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["calibration"])
+    assert conv in meta["float_nodes"] and meta["float_node_patterns"]
+    node = next(n for n in proto.graph.node if n.name == conv)
+    dequantized = {o for n in proto.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    assert node.input[1] not in dequantized and node.input[1] in {t.name for t in proto.graph.initializer}
+    others = [n for n in proto.graph.node if n.op_type == "Conv" and n.name != conv]
+    assert any(n.input[1] in dequantized for n in others)  # the rest is quantized
+
+
 def test_int8_needs_real_calibration_inputs(tmp_path):
     from emofusion.export.quantize import quantize_int8
 

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from emofusion.export.quantize import CALIBRATION
+
 HELP = "accuracy of INT8 vs FP32 ONNX on the CV test folds (writes results/bench/quantization.*)"
 
 
@@ -23,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", type=Path, help="CV run dirs (emofusion train), with fold_k/best.pt")
     parser.add_argument("--cache", type=Path, default=None, help="feature cache (default: the run's own)")
     parser.add_argument("--calib-clips", type=int, default=128, help="training clips for calibration")
-    parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
+    parser.add_argument("--method", choices=("minmax", "entropy", "percentile"), default=CALIBRATION,
+                        help="INT8 calibration (default: %(default)s, export's; results/bench/int8_agreement.md)")
     parser.add_argument("--out", type=Path, default=Path("results") / "bench")
 
 
