@@ -3,6 +3,7 @@
     python scripts/face_faceapi.py sweep     # zero-shot: FER+/CK+ render zoom and the MTCNN crop recipe
     python scripts/face_faceapi.py candidate NAME [RUN/face.pt]   # score one candidate (cached by sha256)
     python scripts/face_faceapi.py compare NAME=RUN/face.pt ...    # zero-shot vs the fine-tuned runs
+    python scripts/face_faceapi.py wise RUN/face.pt ALPHA OUT.pt    # a weight-space ensemble candidate
     python scripts/face_faceapi.py ship      # compare's choice -> models/face (weights, config, licence,
                                              # card), results/face/face_pretrain.{json,md} and _detail.md
     python scripts/face_faceapi.py fixture   # tests/fixtures/faces_actor05.npz
@@ -166,6 +167,24 @@ def candidate(name: str, ckpt: str | None, zoom: float, cache: Path = Path("/wor
     cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(c, indent=1) + "\n")
     return c
+
+
+def wise(ckpt: str, alpha: float, out: str) -> Path:
+    """A weight-space ensemble (WiSE-FT, Wortsman et al. 2022) of the published network and a
+    fine-tuned one: every weight (1 - alpha) * zero-shot + alpha * fine-tuned. Another candidate
+    for `compare`: it may keep what the published network knows (CK+) while gaining on FER+."""
+    from emofusion.nets.checkpoint import load_checkpoint, save_checkpoint
+
+    loaded = load_checkpoint(ckpt)
+    base = zero_shot().state_dict()
+    tuned = loaded.model.state_dict()
+    if set(base) != set(tuned) or any(base[k].shape != tuned[k].shape for k in base):
+        raise SystemExit(f"{ckpt} is not the face-api.js network's architecture")
+    mixed = {k: (1 - alpha) * base[k] + alpha * tuned[k] if tuned[k].is_floating_point() else tuned[k]
+             for k in tuned}
+    loaded.model.load_state_dict(mixed)
+    meta = {**loaded.meta, "wise_ft": {"alpha": alpha, "fine_tuned": str(ckpt)}}
+    return save_checkpoint(out, loaded.model, loaded.model_cfg, loaded.media_cfg, meta)
 
 
 def compare(runs: dict[str, str], out: Path = RESULTS / "face_faceapi_compare.json") -> dict:
@@ -376,6 +395,8 @@ if __name__ == "__main__":
     elif cmd == "candidate":  # score one candidate now (cached for compare): NAME [CKPT]
         zoom = json.loads((RESULTS / "face_faceapi_framing.json").read_text())["chosen_zoom"]
         print(json.dumps(candidate(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None, zoom), indent=1))
+    elif cmd == "wise":  # FINE_TUNED.pt ALPHA OUT.pt
+        print(wise(sys.argv[2], float(sys.argv[3]), sys.argv[4]))
     elif cmd == "int8":
         print(json.dumps(int8(), indent=1))
     elif cmd == "fixture":

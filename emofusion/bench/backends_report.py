@@ -51,7 +51,10 @@ def write_report(result: dict[str, Any], out: Path) -> None:
                          f"{r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['throughput_clips_s']:.1f} | {floor:.2f} | "
                          f"{r['peak_rss_delta_mb']} | {r['iters']} |")
     lines += ["", "Floor = model GFLOPs per clip x batch / peak matmul GFLOP/s (compute-bound ideal).", ""]
-    lines += ["| model | GFLOP per clip | INT8 calibration | top-1 agreement with torch (last batch) | TensorRT |",
+    lines += ["The INT8 graphs timed here are calibrated on the few clips they are timed on (the last batch: "
+              "32 inputs from them), so their agreement below is no accuracy figure: what INT8 costs is in "
+              "`results/bench/int8_agreement.md` (calibration and comparison on different RAVDESS actors).", "",
+              "| model | GFLOP per clip | INT8 calibration | top-1 agreement with torch (last batch) | TensorRT |",
               "| --- | ---: | --- | --- | --- |"]
     for m in result["models"]:
         agree = ", ".join(f"{k} {v:.2f}" for k, v in m["top1_agreement_with_torch_last_batch"].items())
