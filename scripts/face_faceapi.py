@@ -191,6 +191,9 @@ def compare(runs: dict[str, str], out: Path = RESULTS / "face_faceapi_compare.js
     """`runs`: candidate name -> its face.pt (besides zero-shot, always a candidate)."""
     zoom = json.loads((RESULTS / "face_faceapi_framing.json").read_text())["chosen_zoom"]
     res: dict = {"candidates": {"zero-shot": candidate("zero-shot", None, zoom)}}
+    # candidates scored by an earlier compare stay in the comparison (their runs need not exist here)
+    earlier = json.loads(out.read_text())["candidates"] if out.is_file() else {}
+    res["candidates"].update({n: c for n, c in earlier.items() if n != "zero-shot" and n not in runs})
     for name, ck in runs.items():
         res["candidates"][name] = candidate(name, ck, zoom)
         res["candidates"][name]["train"] = _train_summary(ck)
@@ -199,7 +202,8 @@ def compare(runs: dict[str, str], out: Path = RESULTS / "face_faceapi_compare.js
     res["chosen"] = max(ok, key=lambda n: ok[n]["ferplus_valid"]["accuracy"])
     res["rule"] = (f"highest FER+ valid accuracy among candidates whose CK+ accuracy is >= zero-shot's "
                    f"({z_ck}) - {CK_GUARD}; actor 5 and FER+ test are not used")
-    res["command"] = "python scripts/face_faceapi.py compare " + " ".join(f"'{n}={c}'" for n, c in runs.items())
+    res["command"] = ("python scripts/face_faceapi.py compare " + " ".join(f"'{n}={c}'" for n, c in runs.items())
+                      + (" (and the earlier compare's candidates)" if earlier else ""))
     out.write_text(json.dumps(res, indent=1) + "\n")
     out.with_suffix(".md").write_text(compare_md(res))
     return res
@@ -211,6 +215,8 @@ def _train_summary(ckpt: str) -> dict:
 
     meta = load_checkpoint(ckpt).meta
     tc = meta["train_config"]
+    if "wise_ft" in meta:  # a weight-space ensemble: the recipe is its fine-tuned run's, mixed
+        return {**_train_summary(meta["wise_ft"]["fine_tuned"]), "wise_alpha": meta["wise_ft"]["alpha"]}
     log = Path(ckpt).parent / "metrics.jsonl"
     rows = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file() else []
     return {"train": tc["train"], "epochs": len([r for r in rows if "epoch" in r]), "lr": tc["lr"],
@@ -232,6 +238,9 @@ def compare_md(res: dict) -> str:
         t = c.get("train")
         recipe = (f"{'head only' if t['train'] == 'head' else 'all layers'}, {t['epochs']} epoch(s) of FER+ train, "
                   f"lr {t['lr']:g}, {t['train_minutes']:.0f} min" if t else "as published")
+        if t and "wise_alpha" in t:
+            recipe = (f"WiSE-FT: {t['wise_alpha']:g} x ({recipe}) + {1 - t['wise_alpha']:g} x the published "
+                      "weights, no training of its own")
         lines.append(f"| {name} | {recipe} | {c['ferplus_valid']['accuracy']:.1f} % | {c['ckplus']['accuracy']:.1f} % "
                      f"| {c.get('ferplus_test', {}).get('accuracy', float('nan')):.1f} % "
                      f"| {' / '.join('%.1f' % a[v]['non_calm'] for v in views)} % "
