@@ -98,22 +98,15 @@ class TorchBackend(Backend):
         return list(self.graphed.notes) if self.graphed is not None else []
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        torch = self._torch
-        before = torch.get_num_threads()
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        try:
-            with torch.inference_mode():
-                args = [torch.from_numpy(a).to(self.device) for a in self._feeds(feeds)]
-                call = self.graphed or self.model
-                return call(*args).float().cpu().numpy()
-        finally:
-            if self.threads:
-                torch.set_num_threads(before)
+        return self._call(self.graphed or self.model, feeds)
 
     def run_streams(self, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
         if not hasattr(self.model, "forward_streams"):
             return None
+        return self._call(self.model.forward_streams, feeds)
+
+    def _call(self, fn, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """`fn` on the feeds with this backend's thread count, returned as float32 numpy."""
         torch = self._torch
         before = torch.get_num_threads()
         if self.threads:
@@ -121,7 +114,7 @@ class TorchBackend(Backend):
         try:
             with torch.inference_mode():
                 args = [torch.from_numpy(a).to(self.device) for a in self._feeds(feeds)]
-                return self.model.forward_streams(*args).float().cpu().numpy()
+                return fn(*args).float().cpu().numpy()
         finally:
             if self.threads:
                 torch.set_num_threads(before)
