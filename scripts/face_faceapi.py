@@ -6,6 +6,7 @@
     python scripts/face_faceapi.py wise RUN/face.pt ALPHA OUT.pt    # a weight-space ensemble candidate
     python scripts/face_faceapi.py ship      # compare's choice -> models/face (weights, config, licence,
                                              # card), results/face/face_pretrain.{json,md} and _detail.md
+    python scripts/face_faceapi.py card      # models/face's card again from the results files
     python scripts/face_faceapi.py fixture   # tests/fixtures/faces_actor05.npz
 
 Model choice uses FER+ valid and CK+ only, never actor 5 (a test actor) and never FER+ test. The
@@ -258,12 +259,10 @@ LICENCE_FERPLUS = (" Fine-tuned on FER+ (Barsoum et al. 2016, arXiv:1608.01041; 
 
 def ship(out: Path = REPO / "models" / "face") -> dict:
     """The candidate `compare` chose -> models/face (weights, config, licence, card), then its figures."""
-    from emofusion.config import from_dict
-    from emofusion.nets.checkpoint import convert_checkpoint, load_checkpoint
     from emofusion.export.faceapi import convert as convert_faceapi
+    from emofusion.nets.checkpoint import convert_checkpoint
     from emofusion.pretrained import faceapi as fa
     from emofusion.train.face_eval import evaluate_face
-    from emofusion.export import card as MC
     from emofusion.train.face_pretrain import FaceRender
 
     comp = json.loads((RESULTS / "face_faceapi_compare.json").read_text())
@@ -278,8 +277,21 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
         convert_checkpoint(comp["candidates"][chosen]["checkpoint"], out)
         files = fa.load_files()
         (out / fa.LICENSE_FILE).write_text(f"{fa.ATTRIBUTION}\n\n{files.license}")
-    res = evaluate_face(out, RESULTS, command="python scripts/face_faceapi.py ship (after its compare; "
-                        "python -m emofusion.train.face_eval models/face scores only)", verdict=verdict)
+    evaluate_face(out, RESULTS, command="python scripts/face_faceapi.py ship (after its compare; "
+                  "python -m emofusion.train.face_eval models/face scores only)", verdict=verdict)
+    return card(out)
+
+
+def card(out: Path = REPO / "models" / "face") -> dict:
+    """models/face's card from compare's choice and the figures `ship` (or face_eval) wrote."""
+    from emofusion.config import from_dict
+    from emofusion.export import card as MC
+    from emofusion.nets.checkpoint import load_checkpoint
+    from emofusion.train.face_pretrain import FaceRender
+
+    comp = json.loads((RESULTS / "face_faceapi_compare.json").read_text())
+    chosen = comp["chosen"]
+    res = json.loads((RESULTS / "face_pretrain.json").read_text())
     loaded = load_checkpoint(out)
     tc = loaded.meta.get("train_config") or {}
     r = from_dict(FaceRender, tc.get("render") or loaded.meta["render"])
@@ -290,12 +302,15 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
                 "data of this project. Its 7 classes answer the RAVDESS classes one to one; calm has no face "
                 "class and gets probability 0.")
     else:
+        wise_ft = loaded.meta.get("wise_ft")
+        mix = (f"; then every weight mixed {wise_ft['alpha']:g} x fine-tuned + {1 - wise_ft['alpha']:g} x published "
+               "(WiSE-FT, no training of its own)" if wise_ft else "")
         data = (f"The face-api.js expression network (training data undisclosed) fine-tuned here ({chosen}: "
-                f"{tc.get('epochs')} epoch(s), lr {tc.get('lr')}) on the FER+ train split's vote distributions "
+                f"{tc.get('epochs')} epoch(s), lr {tc.get('lr')}{mix}) on the FER+ train split's vote distributions "
                 f"over its 7 classes (contempt votes dropped), faces drawn at zoom {r.zoom} at 112 px; model "
                 "choice on FER+ valid and CK+ (results/face/face_faceapi_compare.md). Calm has no face class: "
                 "probability 0.")
-    card = MC.face_card(
+    c = MC.face_card(
         loaded, data=data, licence=LICENCE_FACEAPI + ("" if chosen == "zero-shot" else LICENCE_FERPLUS),
         metrics={"face_pretrain": {k: res[k] for k in ("ferplus_test_accuracy", "ckplus_accuracy",
                                                        "a05_face_accuracy_noncalm",
@@ -304,8 +319,8 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
                  "benchmark": res["benchmark"], "source": "results/face/face_pretrain.json",
                  "choice": {"chosen": chosen, "rule": comp["rule"], "source": "results/face/face_faceapi_compare.json"}},
         command="bash scripts/reproduce_face_faceapi.sh")
-    MC.save_card(out, card, MC.face_markdown(card, r.size, (RESULTS / "face_pretrain.md").read_text()))
-    return card
+    MC.save_card(out, c, MC.face_markdown(c, r.size, (RESULTS / "face_pretrain.md").read_text()))
+    return c
 
 
 FIXTURE = REPO / "tests" / "fixtures" / "faces_actor05.npz"
@@ -412,5 +427,7 @@ if __name__ == "__main__":
         print(fixture())
     elif cmd == "ship":
         print(json.dumps(ship()["metrics"], indent=1))
+    elif cmd == "card":  # the card again, from the results files (after face_eval re-scored models/face)
+        print(json.dumps(card()["metrics"], indent=1))
     else:
         raise SystemExit(__doc__)
