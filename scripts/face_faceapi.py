@@ -284,17 +284,16 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
 
 def card(out: Path = REPO / "models" / "face") -> dict:
     """models/face's card from compare's choice and the figures `ship` (or face_eval) wrote."""
-    from emofusion.config import from_dict
     from emofusion.export import card as MC
     from emofusion.nets.checkpoint import load_checkpoint
-    from emofusion.train.face_pretrain import FaceRender
+    from emofusion.train.face_pretrain import model_render
 
     comp = json.loads((RESULTS / "face_faceapi_compare.json").read_text())
     chosen = comp["chosen"]
     res = json.loads((RESULTS / "face_pretrain.json").read_text())
     loaded = load_checkpoint(out)
     tc = loaded.meta.get("train_config") or {}
-    r = from_dict(FaceRender, tc.get("render") or loaded.meta["render"])
+    r = model_render(loaded.meta)
     if chosen == "zero-shot":
         data = ("The face-api.js expression network as published (training data undisclosed by its author: "
                 "'publicly available datasets and images scraped from the web'; CK+ may have been among them), "

@@ -63,7 +63,9 @@ def test_shipped_cards_are_what_the_one_card_writer_makes_of_their_card_json(nam
     d = REPO / "models" / name
     card = json.loads((d / "card.json").read_text())
     if name == "face":
-        md = face_markdown(card, card["train_meta"]["render"]["size"],
+        from emofusion.train.face_pretrain import model_render
+
+        md = face_markdown(card, model_render(card["train_meta"]).size,
                            (REPO / "results" / "face" / "face_pretrain.md").read_text())
     elif name == "audio":
         md = voice_markdown(card, json.loads((REPO / card["metrics"]["source"]).read_text()))

@@ -300,13 +300,12 @@ def detail_markdown(res: dict[str, Any]) -> str:
 def evaluate_face(checkpoint: str | Path, results: str | Path = "results/face", name: str = "face_pretrain",
                   command: str | None = None, verdict: Verdict = no_verdict) -> dict:
     from emofusion.nets.checkpoint import load_checkpoint
-    from emofusion.train.face_pretrain import FaceRender
+    from emofusion.train.face_pretrain import model_render
     from emofusion.train.plots import confusion_png
-    from emofusion.config import from_dict
 
     loaded = load_checkpoint(checkpoint)
     model = loaded.model.eval()
-    r = from_dict(FaceRender, (loaded.meta.get("train_config") or {}).get("render") or loaded.meta["render"])
+    r = model_render(loaded.meta)
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     res = {"checkpoint_sha256": loaded.sha256, "ferplus": ferplus_scores(model, r), "ckplus": ckplus_scores(model, r),

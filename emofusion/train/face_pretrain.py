@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from emofusion.config import MediaConfig, VideoConfig, register_config
+from emofusion.config import MediaConfig, VideoConfig, from_dict, register_config
 from emofusion.nets.config import ModelConfig
 from emofusion.train.config import TrainingBase
 
@@ -121,6 +121,12 @@ class RenderDraw:
         return RenderDraw(self.zoom * torch.exp(u(n) * zoom), self.angle + u(n) * math.radians(angle_deg),
                           self.shift + u(n, 2) * shift * 2, self.flip, self.brightness, self.contrast,
                           self.lowres, self.low_side)
+
+
+def model_render(meta: dict) -> FaceRender:
+    """The rendering a face checkpoint's figures use: a fine-tuned run's training render (its
+    `train_config`), else the zoom the published network was shipped at (`meta["render"]`)."""
+    return from_dict(FaceRender, (meta.get("train_config") or {}).get("render") or meta["render"])
 
 
 def render(images: np.ndarray | torch.Tensor, r: FaceRender, gen: torch.Generator | None = None,
