@@ -164,8 +164,9 @@ def test_uncertain_answer_and_empty_panels_render(browser, fixtures_dir):
     from emofusion.media.synth import write_clip
 
     face = np.asarray(Image.open(fixtures_dir / "Actor_01.png").convert("RGB"))
-    def candidates():  # inputs a model is unlikely to be sure about: a steady tone under a face, ...
-        for i, (audio, seed) in enumerate([("tone", 0), ("speech-like", 1), ("tone", 3), ("speech-like", 2)]):
+    def candidates():  # inputs a model is unlikely to be sure about: a steady tone or noise under a face, ...
+        noise = (0.1 * np.random.default_rng(0).standard_normal(3 * 22050)).astype(np.float32)  # write_clip: 22.05 kHz
+        for i, (audio, seed) in enumerate([(noise, 0), ("tone", 0), ("speech-like", 1), ("tone", 3), ("speech-like", 2)]):
             yield write_clip(ws.work_dir() / f"unsure{i}.mp4", face_image=face, seconds=3.0, fps=10,
                              size=(320, 240), audio=audio, seed=seed)
         yield from sorted(ws.EXAMPLES.glob("*mixed*.mp4"))  # ... a face and a voice that disagree
