@@ -351,7 +351,7 @@ def fixture() -> Path:
 # INT8 settings measured: every layer quantized (the export's default), and the first two dense
 # blocks kept float (found by a per-block sensitivity check: quantizing all but one block, CK+ top-1
 # agreement with FP32 rose most without dense0 or dense1, 84 / 87 % against 80 % for none)
-# (emofusion.export.quantize.FLOAT_NODES_BY_MODEL makes the second what `emofusion export --int8` does)
+# (scripts/int8_agreement.py then made the second the default of emofusion.export.quantize.FLOAT_NODES)
 INT8_SETTINGS = (("all layers INT8", ()), ("blocks dense0-1 float", ("/face/dense0/", "/face/dense1/")))
 
 

@@ -116,7 +116,7 @@ def test_int8_export_prints_no_onnxruntime_axis_warnings(tmp_path, capfd, caplog
 
 
 def test_face_model_int8_keeps_its_first_two_blocks_float(tmp_path):
-    """The shipped face model's per-model float layers (FLOAT_NODES_BY_MODEL) name real nodes of its
+    """The default float layers (quantize.FLOAT_NODES) name real nodes of the shipped face model's
     graph: the convolutions of dense0 and dense1, and no other."""
     import re
     from pathlib import Path
@@ -124,14 +124,13 @@ def test_face_model_int8_keeps_its_first_two_blocks_float(tmp_path):
     import onnx
 
     from emofusion.export.onnx import export_onnx
-    from emofusion.export.quantize import float_nodes_for
+    from emofusion.export.quantize import FLOAT_NODES
     from emofusion.nets.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(Path(__file__).resolve().parents[1] / "models" / "face")
-    patterns = [re.compile(p) for p in float_nodes_for(loaded.model_cfg.fusion)]
+    patterns = [re.compile(p) for p in FLOAT_NODES]
     graph = onnx.load(str(export_onnx(loaded, tmp_path / "face.onnx"))).graph
     convs = [n.name for n in graph.node if n.op_type == "Conv"]
     kept = {c for c in convs if any(p.search(c) for p in patterns)}
     assert kept == {c for c in convs if c.startswith(("/face/dense0/", "/face/dense1/"))}
     assert len(kept) == 15 and len(convs) == 31  # dense0: a conv + 3 separable; dense1: 4 separable
-    assert float_nodes_for("ia_fw") == ()

@@ -198,7 +198,7 @@ def add_ort_gpu_backends(backends: dict[str, Any], onnx_path: Path) -> dict[str,
 
 
 def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
-    from emofusion.export.quantize import float_nodes_for, quantize_int8
+    from emofusion.export.quantize import quantize_int8
     from emofusion.infer.backends import OrtBackend, TorchBackend, create_backend
     from emofusion.infer.sources import onnx_for_checkpoint
     from emofusion.nets.checkpoint import load_checkpoint, resolve_weights
@@ -208,8 +208,7 @@ def bench_model(name: str, model_dir: Path, args, work: Path) -> dict[str, Any]:
     feeds, calib_src = real_feeds(loaded.media_cfg, names, args.calib_cache)
     onnx_path = onnx_for_checkpoint(resolve_weights(model_dir), shipped=model_dir / "model.onnx", loaded=loaded)
     int8_path = quantize_int8(onnx_path, work / f"{name}.int8.onnx",
-                              [{k: f[k][None] for k in names} for f in feeds],
-                              float_nodes=float_nodes_for(loaded.model_cfg.fusion))
+                              [{k: f[k][None] for k in names} for f in feeds])
     backends = {"torch": TorchBackend(loaded, threads=args.torch_threads or None),
                 "ort_fp32": OrtBackend(onnx_path, providers=["CPUExecutionProvider"]),
                 "ort_int8": OrtBackend(int8_path, providers=["CPUExecutionProvider"])}

@@ -131,14 +131,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {onnx_path}")
         trt_int8 = None
         if args.int8:
-            from emofusion.export.quantize import float_nodes_for, quantize_int8, quantize_int8_tensorrt
+            from emofusion.export.quantize import quantize_int8, quantize_int8_tensorrt
 
-            keep = float_nodes_for(loaded.model_cfg.fusion)
-            print(f"wrote {quantize_int8(onnx_path, out_dir / 'model.int8.onnx', calib, float_nodes=keep)}")
+            print(f"wrote {quantize_int8(onnx_path, out_dir / 'model.int8.onnx', calib)}")
             if want_trt:  # TensorRT takes symmetric Q/DQ only: its own graph, same calibration clips
                 from emofusion.export.tensorrt import TRT_INT8_ONNX
 
-                trt_int8 = quantize_int8_tensorrt(onnx_path, out_dir / TRT_INT8_ONNX, calib, float_nodes=keep)
+                trt_int8 = quantize_int8_tensorrt(onnx_path, out_dir / TRT_INT8_ONNX, calib)
                 print(f"wrote {trt_int8}")
         if args.fp16:
             from emofusion.export.quantize import convert_fp16
