@@ -348,7 +348,7 @@ def fixture() -> Path:
     return FIXTURE
 
 
-# INT8 settings measured: every layer quantized (the export's default), and the first two dense
+# INT8 settings measured: every layer quantized (the export's first default), and the first two dense
 # blocks kept float (found by a per-block sensitivity check: quantizing all but one block, CK+ top-1
 # agreement with FP32 rose most without dense0 or dense1, 84 / 87 % against 80 % for none)
 # (scripts/int8_agreement.py then made the second the default of emofusion.export.quantize.FLOAT_NODES)
