@@ -6,6 +6,7 @@
     python scripts/face_faceapi.py wise RUN/face.pt ALPHA OUT.pt    # a weight-space ensemble candidate
     python scripts/face_faceapi.py ship      # compare's choice -> models/face (weights, config, licence,
                                              # card), results/face/face_pretrain.{json,md} and _detail.md
+    python scripts/face_faceapi.py score     # models/face scored again (results/face/face_pretrain.*), its card
     python scripts/face_faceapi.py card      # models/face's card again from the results files
     python scripts/face_faceapi.py fixture   # tests/fixtures/faces_actor05.npz
 
@@ -262,7 +263,6 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
     from emofusion.export.faceapi import convert as convert_faceapi
     from emofusion.nets.checkpoint import convert_checkpoint
     from emofusion.pretrained import faceapi as fa
-    from emofusion.train.face_eval import evaluate_face
     from emofusion.train.face_pretrain import FaceRender
 
     comp = json.loads((RESULTS / "face_faceapi_compare.json").read_text())
@@ -277,8 +277,16 @@ def ship(out: Path = REPO / "models" / "face") -> dict:
         convert_checkpoint(comp["candidates"][chosen]["checkpoint"], out)
         files = fa.load_files()
         (out / fa.LICENSE_FILE).write_text(f"{fa.ATTRIBUTION}\n\n{files.license}")
+    return score(out)
+
+
+def score(out: Path = REPO / "models" / "face") -> dict:
+    """models/face's figures (results/face/face_pretrain.*), then its card: the shipped model again,
+    e.g. its speed on an idle machine."""
+    from emofusion.train.face_eval import evaluate_face
+
     evaluate_face(out, RESULTS, command="python scripts/face_faceapi.py ship (after its compare; "
-                  "python -m emofusion.train.face_eval models/face scores only)", verdict=verdict)
+                  "python scripts/face_faceapi.py score scores only)", verdict=verdict)
     return card(out)
 
 
@@ -440,6 +448,8 @@ if __name__ == "__main__":
         print(fixture())
     elif cmd == "ship":
         print(json.dumps(ship()["metrics"], indent=1))
+    elif cmd == "score":
+        print(json.dumps(score()["metrics"], indent=1))
     elif cmd == "card":  # the card again, from the results files (after face_eval re-scored models/face)
         print(json.dumps(card()["metrics"], indent=1))
     else:
