@@ -17,7 +17,10 @@ import numpy as np
 
 from emofusion.constants import CLASSES, LOGITS, STREAM_LOGITS
 from emofusion.export.onnx import onnx_for_checkpoint, onnx_metadata
+from emofusion.export.split import ENCODED
 from emofusion.export.tensorrt import cuda_present, tensorrt_present
+from emofusion.infer import shared_frontends
+from emofusion.infer.shared_frontends import session_options
 from emofusion.infer.sources import ModelFiles
 
 log = logging.getLogger(__name__)
@@ -229,13 +232,7 @@ class OrtBackend(Backend):
         ones here, configured by `ort_provider_config`."""
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        # Spinning worker threads starve PyTorch (and each other) on small CPUs.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = threads
+        opts = session_options(threads)
         self.path = Path(onnx_path)
         self.provider_notes: list[str] = []
         if providers is None:
@@ -261,6 +258,40 @@ class OrtBackend(Backend):
             return None
         out = self.session.run([STREAM_LOGITS], dict(zip(self.inputs, self._feeds(feeds))))[0]
         return out.astype(np.float32, copy=False)
+
+
+class SplitOrtBackend(Backend):
+    """A model as its split graphs (export/split.py) on ONNX Runtime's CPU provider, its frontends
+    shared with the other models of the process (infer/shared_frontends.py); feeds and outputs as
+    OrtBackend's."""
+
+    name = "onnxruntime"
+    device = "CPUExecutionProvider"
+
+    def __init__(self, graphs, threads: int | None = None):
+        """`graphs`: export.split.SplitGraphs."""
+        self.graphs = graphs
+        self.head = OrtBackend(graphs.head, providers=["CPUExecutionProvider"], threads=threads)
+        self.metadata = self.head.metadata
+        self.inputs = tuple(self.metadata["inputs"].split(","))
+        self.classes = self.head.classes
+        self.precision = self.head.precision
+        self.providers = self.head.providers
+        self.outputs = self.head.outputs
+        self.fronts = {n: (key, shared_frontends.frontend_session(path, threads))
+                       for n, (key, path) in graphs.frontends.items()}
+
+    def _encoded(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        arrays = dict(zip(self.inputs, self._feeds(feeds)))
+        return {ENCODED.format(n): shared_frontends.encode(key, s, arrays[n]) for n, (key, s) in self.fronts.items()}
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.head.session.run([LOGITS], self._encoded(feeds))[0].astype(np.float32, copy=False)
+
+    def run_streams(self, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
+        if STREAM_LOGITS not in self.outputs:
+            return None
+        return self.head.session.run([STREAM_LOGITS], self._encoded(feeds))[0].astype(np.float32, copy=False)
 
 
 class TensorRTBackend(Backend):
@@ -365,10 +396,23 @@ def _tensorrt_backend(files: ModelFiles, loaded, precision: str | None, device: 
     return TensorRTBackend(engine, onnx_path, precision=trt_precision)
 
 
-def _ort_backend(files: ModelFiles, loaded, precision: str, device: str, threads: int | None) -> OrtBackend:
-    """ONNX Runtime on the CPU, or with the CUDA provider on `device` (an error if ORT falls back)."""
+def _ort_backend(files: ModelFiles, loaded, precision: str, device: str, threads: int | None,
+                 share_frontends: bool = False) -> Backend:
+    """ONNX Runtime on the CPU, or with the CUDA provider on `device` (an error if ORT falls back).
+    With `share_frontends`, an FP32 CPU model with frozen frontends runs as split graphs whose
+    frontends it shares with the process's other models (SplitOrtBackend); where that cannot be
+    exported it runs as one graph, as without."""
     from emofusion.infer.device import cuda_index
 
+    if share_frontends and precision == "fp32" and not device.startswith("cuda") and files.checkpoint is not None:
+        from emofusion.export.split import can_split, split_graphs
+
+        loaded = _load_checkpoint(files, loaded)
+        if can_split(loaded.model):
+            try:
+                return SplitOrtBackend(split_graphs(loaded), threads=threads)
+            except (RuntimeError, ValueError, OSError) as exc:  # the one-graph path still answers
+                log.warning("shared frontends unavailable for %s, running one graph: %s", files.checkpoint, exc)
     path = _onnx_path(files, loaded, precision)
     if not device.startswith("cuda"):
         return OrtBackend(path, providers=["CPUExecutionProvider"], threads=threads)
@@ -382,7 +426,7 @@ def _ort_backend(files: ModelFiles, loaded, precision: str, device: str, threads
 
 def create_backend(source, kind: str = "auto", *, device: str | None = None,
                    precision: str | None = None, threads: int | None = None, loaded=None,
-                   cuda_graphs: bool = True) -> Backend:
+                   cuda_graphs: bool = True, share_frontends: bool = False) -> Backend:
     """A Backend for a model dir / `.pt` / `.onnx` / `.plan` (or an already-loaded checkpoint).
 
     `device`: auto (None) | cpu | cuda | cuda:N, resolved by infer/device.py; CUDA asked for where
@@ -391,6 +435,9 @@ def create_backend(source, kind: str = "auto", *, device: str | None = None,
     torch. The pick, where it runs and every skipped option are in `backend.reason`. `precision`
     None: fp16 for TensorRT, fp32 elsewhere; an explicit one is what every engine must deliver.
     `cuda_graphs`: the torch backend on CUDA replays its calls from CUDA graphs (no effect on CPU).
+    `share_frontends`: ONNX Runtime on the CPU runs frozen frontends (Whisper, the face backbone)
+    once per input for all models of the process that have them (SplitOrtBackend; the predictor's
+    default).
     """
     from emofusion.infer.device import engine_plan
 
@@ -409,7 +456,7 @@ def create_backend(source, kind: str = "auto", *, device: str | None = None,
             if engine == "tensorrt":
                 b = _tensorrt_backend(files, loaded, precision, dev)
             elif engine == "onnxruntime":
-                b = _ort_backend(files, loaded, precision or "fp32", dev, threads)
+                b = _ort_backend(files, loaded, precision or "fp32", dev, threads, share_frontends)
             else:
                 if (precision or "fp32") != "fp32":
                     raise ValueError(f"the torch backend runs fp32 only, not {precision}")
@@ -421,7 +468,8 @@ def create_backend(source, kind: str = "auto", *, device: str | None = None,
             skipped.append(f"{engine} failed: {exc}")
             continue
         b.where = f"{dev} ({_gpu_name(dev)})" if on_gpu else "cpu"
-        how = {"tensorrt": "tensorrt engine", "onnxruntime": f"onnxruntime on {b.device}",
+        how = {"tensorrt": "tensorrt engine", "onnxruntime": f"onnxruntime on {b.device}"
+               + (", frontends shared between models" if isinstance(b, SplitOrtBackend) else ""),
                "torch": "torch eager" + (", CUDA graphs per input shape" if getattr(b, "graphed", None) else "")}
         b.reason = f"{how[engine]}, runs on {b.where}" + (f" (skipped: {'; '.join(skipped)})" if skipped else "")
         return b

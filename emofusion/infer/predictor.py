@@ -244,9 +244,12 @@ class Predictor:
 
     def __init__(self, models_dir: str | Path = "models", names=None, backend: str = "auto",
                  device: str | None = None, threads: int | None = None,
-                 long_clip_factor: float = 2.0, hop_s: float = 1.8, one_pass_streams: bool = True):
+                 long_clip_factor: float = 2.0, hop_s: float = 1.8, one_pass_streams: bool = True,
+                 share_frontends: bool = True):
         """`one_pass_streams` False: fusions always run their single-stream answers as a batch of
-        three zeroed inputs (what the benchmark compares the one-pass graphs with)."""
+        three zeroed inputs (what the benchmark compares the one-pass graphs with).
+        `share_frontends` False: on ONNX Runtime (CPU) each model runs its own frozen frontends
+        instead of one run of each per clip for all (infer/shared_frontends.py)."""
         self.models_dir = Path(models_dir)
         self.long_clip_factor, self.hop_s = long_clip_factor, hop_s
         self.one_pass_streams = one_pass_streams
@@ -261,7 +264,7 @@ class Predictor:
             if not has_model(d):
                 raise ModelsNotFound(f"no model {name!r}: expected {d}/model.safetensors + config.json "
                                      f"(or model.pt, model.onnx)")
-            self.models[name] = self._load(name, d, backend, device, threads)
+            self.models[name] = self._load(name, d, backend, device, threads, share_frontends)
         if discover:  # fusions first, then the voice and face models
             rank = {FUSION: 0, VOICE: 1, FACE: 2}
             self.models = dict(sorted(self.models.items(), key=lambda kv: (rank[kv[1].kind], kv[0])))
@@ -273,7 +276,7 @@ class Predictor:
             use_device(on_gpu[0])
 
     @staticmethod
-    def _load(name: str, d: Path, backend: str, device, threads) -> LoadedPredictorModel:
+    def _load(name: str, d: Path, backend: str, device, threads, share_frontends: bool = True) -> LoadedPredictorModel:
         files = ModelFiles.resolve(d)
         loaded = None
         if files.checkpoint is not None:
@@ -281,7 +284,8 @@ class Predictor:
 
             loaded = load_checkpoint(files.checkpoint)  # CheckpointError says what is wrong
         try:
-            b = create_backend(d, kind=backend, device=device, threads=threads, loaded=loaded)
+            b = create_backend(d, kind=backend, device=device, threads=threads, loaded=loaded,
+                               share_frontends=share_frontends)
         except CheckpointError:
             raise
         except (ValueError, RuntimeError, ImportError, OSError) as exc:

@@ -151,12 +151,8 @@ class PretrainedFusionNet(nn.Module):
 
     def encode_faces(self, faces: torch.Tensor) -> torch.Tensor:
         """(B, F, 3, S, S) in [0, 1] -> (B, F, 256): the face frontend alone (training caches of real video)."""
-        b, f = faces.shape[:2]
-        x = faces.flatten(0, 1)
-        if self.cfg.face_grey:
-            x = (x * self.luma).sum(dim=1, keepdim=True).expand(-1, 3, -1, -1)
         with torch.no_grad():
-            return self.face(FaceApiExpressionNet.to_input(x)).unflatten(0, (b, f))
+            return FaceFeatures(self)(faces)
 
     def fuse_stage1(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return a, v
@@ -203,12 +199,51 @@ class PretrainedFusionNet(nn.Module):
         with each frontend run once on the clip instead of three times (the zeroed stream's
         frontend output is `zero_encoded`'s constant): only the small fusion layers see 3B."""
         states, feats = self.encode(audio, faces)
-        zero_states, zero_feats = self.zero_encoded(tuple(audio.shape), tuple(faces.shape))
-        b = audio.shape[0]
+        return self.streams_encoded(states, feats, tuple(audio.shape), tuple(faces.shape))
+
+    def streams_encoded(self, states: torch.Tensor, feats: torch.Tensor, audio_shape: tuple,
+                        faces_shape: tuple) -> torch.Tensor:
+        """`forward_streams` from the frontends' outputs, for inputs of `audio_shape` / `faces_shape`."""
+        zero_states, zero_feats = self.zero_encoded(audio_shape, faces_shape)
+        b = states.shape[1]
         states3 = torch.cat([states, states, zero_states.expand(-1, b, -1, -1)], dim=1)
         feats3 = torch.cat([feats, zero_feats.expand(b, -1, -1), feats], dim=0)
         logits = self.forward_encoded(states3, feats3)
         return logits.reshape(len(STREAMS), b, -1).transpose(0, 1)
+
+
+    def frontends(self) -> dict:
+        """{AUDIO: the shared Whisper frontend, FACES: the face backbone with this model's
+        preprocessing} (nets/frontends.py): IA and LT built on the same face model share both."""
+        from emofusion.nets.frontends import Frontend, weights_digest, whisper_frontend
+
+        keys = self.__dict__.setdefault("_frontend_keys", {})
+        if "face" not in keys:
+            keys["face"] = "faceapi-features:" + weights_digest(self.face, f"grey={self.cfg.face_grey}")[:32]
+        return {AUDIO: whisper_frontend(self.voice.encoder, keys), FACES: Frontend(keys["face"], FaceFeatures(self))}
+
+    def forward_from_encoded(self, states: torch.Tensor, feats: torch.Tensor, audio_shape: tuple,
+                             faces_shape: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, stream logits) from the frontends' outputs: states (B, L, T/2, d), feats (B, F, 256)."""
+        streams = self.streams_encoded(states.transpose(0, 1), feats, audio_shape, faces_shape)
+        return streams[:, 0], streams
+
+
+class FaceFeatures(nn.Module):
+    """faces (B, F, 3, S, S) -> (B, F, 256): a fusion's face frontend alone (its backbone, grey or not)."""
+
+    def __init__(self, fusion: PretrainedFusionNet):
+        super().__init__()
+        self.face = fusion.face
+        self.register_buffer("luma", fusion.luma, persistent=False)
+        self.grey = fusion.cfg.face_grey
+
+    def forward(self, faces: torch.Tensor) -> torch.Tensor:
+        b, f = faces.shape[:2]
+        x = faces.flatten(0, 1)
+        if self.grey:
+            x = (x * self.luma).sum(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+        return self.face(FaceApiExpressionNet.to_input(x)).unflatten(0, (b, f))
 
 
 class IAPretrainedNet(PretrainedFusionNet):

@@ -240,6 +240,19 @@ class WhisperVoiceNet(nn.Module):
     def forward_head(self, states: torch.Tensor) -> torch.Tensor:
         return self.head(states)
 
+    def frontends(self) -> dict:
+        """{AUDIO: the shared Whisper frontend} while the whole encoder is frozen (nets/frontends.py);
+        {} once top blocks are tuned: the encoder is then this model's own."""
+        from emofusion.nets.frontends import whisper_frontend
+
+        if self.n_frozen < len(self.encoder.blocks):
+            return {}
+        return {AUDIO: whisper_frontend(self.encoder, self.__dict__.setdefault("_frontend_keys", {}))}
+
+    def forward_from_encoded(self, states: torch.Tensor) -> torch.Tensor:
+        """Logits from the Whisper frontend's output (B, L, T/2, d)."""
+        return self.head(states.transpose(0, 1))
+
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return self.head(self.hidden_states(audio))
 

@@ -1,0 +1,115 @@
+"""Frontends shared between the shipped models (export/split.py, infer/shared_frontends.py).
+
+The voice model, IA and LT read Whisper's frozen encoder; IA and LT the same face backbone. On
+ONNX Runtime (CPU) the predictor runs each once per clip: these check that the answers are those
+of each model on its own graph, that the frontends really run once, and that models whose
+frontends differ do not share.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+@pytest.fixture(scope="module")
+def predictors():
+    import emofusion
+
+    names = ["ia", "lt", "audio"]
+    return (emofusion.load(MODELS, names=names, backend="onnxruntime"),
+            emofusion.load(MODELS, names=names, backend="onnxruntime", share_frontends=False))
+
+
+def test_shared_frontends_answer_as_each_model_alone_and_run_once(predictors, cremad_dir):
+    from emofusion.infer import shared_frontends
+    from emofusion.infer.backends import OrtBackend, SplitOrtBackend
+
+    shared, own = predictors
+    assert all(isinstance(m.backend, SplitOrtBackend) for m in shared.models.values())
+    assert all(type(m.backend) is OrtBackend for m in own.models.values())
+    assert "frontends shared" in shared.models["ia"].backend.reason
+    clip = sorted(cremad_dir.glob("*.mp4"))[0]
+    shared_frontends.forget()
+    before = dict(shared_frontends.runs)
+    a = shared.analyze(clip)
+    # one Whisper run and one face-backbone run for three models (five frontend reads)
+    assert shared_frontends.runs["computed"] - before["computed"] == 2
+    assert shared_frontends.runs["reused"] - before["reused"] == 3
+    b = own.analyze(clip)
+    assert a.error is None and b.error is None and set(a.models) == {"ia", "lt", "audio"}
+    for name, r in b.models.items():
+        np.testing.assert_allclose(a.models[name].probs, r.probs, atol=1e-5)
+        for stream, p in (r.streams or {}).items():
+            np.testing.assert_allclose(a.models[name].streams[stream], p, atol=1e-5)
+
+
+def test_split_graphs_match_the_single_graph_at_several_batch_sizes(predictors):
+    from emofusion.export.onnx import example_inputs
+
+    shared, own = predictors
+    for name in ("ia", "audio"):
+        s, o = shared.models[name], own.models[name]
+        for batch in (1, 3):
+            feeds = example_inputs(s.backend.inputs, s.media_cfg, batch=batch, seed=batch)
+            want, got = o.backend.run(feeds), s.backend.run(feeds)
+            assert got.shape == (batch, 8)
+            assert np.abs(got - want).max() <= 1e-4 * max(1.0, float(np.abs(want).max()))
+            if name == "ia":
+                np.testing.assert_allclose(s.backend.run_streams(feeds), o.backend.run_streams(feeds),
+                                           rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max())))
+
+
+def test_remembered_outputs_cannot_be_changed_by_a_model(predictors):
+    from emofusion.export.onnx import example_inputs
+    from emofusion.infer import shared_frontends
+
+    m = predictors[0].models["audio"]
+    key, session = m.backend.fronts["audio"]
+    x = example_inputs(("audio",), m.media_cfg, batch=1)["audio"]
+    out = shared_frontends.encode(key, session, x)
+    assert not out.flags.writeable
+    assert shared_frontends.encode(key, session, x) is out  # remembered
+    assert shared_frontends.encode(key, session, x + 1.0) is not out  # other input, computed
+
+
+def test_frontend_keys_name_weights_and_preprocessing():
+    import torch
+
+    from emofusion.nets.checkpoint import load_checkpoint
+
+    ia = load_checkpoint(MODELS / "ia").model
+    lt = load_checkpoint(MODELS / "lt").model
+    audio = load_checkpoint(MODELS / "audio").model
+    keys = {n: {k: f.key for k, f in m.frontends().items()} for n, m in (("ia", ia), ("lt", lt), ("audio", audio))}
+    assert keys["ia"] == keys["lt"]  # both built on the shipped face model and Whisper tiny.en
+    assert keys["audio"]["audio"] == keys["ia"]["audio"]
+    colour = copy.deepcopy(ia)
+    colour.cfg = dataclasses.replace(ia.cfg, face_grey=not ia.cfg.face_grey)
+    colour.__dict__.pop("_frontend_keys", None)
+    assert colour.frontends()["faces"].key != keys["ia"]["faces"]  # other preprocessing, other key
+    other = copy.deepcopy(audio)
+    other.__dict__.pop("_frontend_keys", None)
+    with torch.no_grad():
+        other.encoder.blocks[0].mlp[0].weight[0, 0] += 1e-3
+    assert other.frontends()["audio"].key != keys["audio"]["audio"]  # other weights, other key
+
+
+def test_a_model_whose_split_export_fails_runs_as_one_graph(monkeypatch, tmp_path):
+    from emofusion.export import split
+    from emofusion.infer.backends import OrtBackend, create_backend
+
+    def broken(loaded):
+        raise RuntimeError("split ONNX export differs from torch")
+
+    monkeypatch.setattr(split, "split_graphs", broken)
+    b = create_backend(MODELS / "audio", kind="onnxruntime", share_frontends=True)
+    assert type(b) is OrtBackend
