@@ -400,7 +400,7 @@ def voice_markdown(card: dict[str, Any], results: dict[str, Any]) -> str:
                   f"{lat['threads_2']['p50_ms']:.1f} ms on 2"
                   + (f"; ONNX Runtime {lat['onnxruntime_threads_1']['p50_ms']:.1f} ms on 1 thread, "
                      f"{lat['onnxruntime_threads_2']['p50_ms']:.1f} ms on 2" if "onnxruntime_threads_1" in lat else "")
-                  + f", measured while other jobs loaded the machine (load average {lat['load_average_before'][0]:.1f})."]
+                  + f" (1-minute load average {lat['load_average_before'][0]:.1f} before the run)."]
     from emofusion.pretrained.whisper import MIT_TEXT
 
     lines += ["", "## Licence and attribution", "", card["licence"], "",

@@ -670,8 +670,8 @@ def results_markdown(r: dict[str, Any]) -> str:
             ort = (f"; ONNX Runtime (the web app's backend) {lat['onnxruntime_threads_1']['p50_ms']:.1f} ms on 1, "
                    f"{lat['onnxruntime_threads_2']['p50_ms']:.1f} ms on 2")
         lines += [f"One 3.6 s window, log-mel + encoder + head, p50: torch {lat['threads_1']['p50_ms']:.1f} ms on 1 "
-                  f"thread, {lat['threads_2']['p50_ms']:.1f} ms on 2{ort} (machine load average "
-                  f"{lat['load_average_before'][0]:.1f} from other jobs on its 2 cores; target 40 ms)."]
+                  f"thread, {lat['threads_2']['p50_ms']:.1f} ms on 2{ort} (1-minute load average "
+                  f"{lat['load_average_before'][0]:.1f} before the run, 2 cores; target 40 ms)."]
     return "\n".join(lines) + "\n"
 
 
