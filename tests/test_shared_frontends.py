@@ -38,7 +38,6 @@ def test_shared_frontends_answer_as_each_model_alone_and_run_once(predictors, cr
     assert all(type(m.backend) is OrtBackend for m in own.models.values())
     assert "frontends shared" in shared.models["ia"].backend.reason
     clip = sorted(cremad_dir.glob("*.mp4"))[0]
-    shared_frontends.forget()
     before = dict(shared_frontends.runs)
     a = shared.analyze(clip)
     # one Whisper run and one face-backbone run for three models (five frontend reads)
@@ -68,17 +67,46 @@ def test_split_graphs_match_the_single_graph_at_several_batch_sizes(predictors):
                                            rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max())))
 
 
-def test_remembered_outputs_cannot_be_changed_by_a_model(predictors):
+def test_outputs_are_shared_within_one_analysis_only_and_read_only(predictors):
     from emofusion.export.onnx import example_inputs
     from emofusion.infer import shared_frontends
 
     m = predictors[0].models["audio"]
     key, session = m.backend.fronts["audio"]
     x = example_inputs(("audio",), m.media_cfg, batch=1)["audio"]
-    out = shared_frontends.encode(key, session, x)
-    assert not out.flags.writeable
-    assert shared_frontends.encode(key, session, x) is out  # remembered
-    assert shared_frontends.encode(key, session, x + 1.0) is not out  # other input, computed
+    assert shared_frontends.encode(key, session, x) is not shared_frontends.encode(key, session, x)
+    with shared_frontends.sharing():
+        out = shared_frontends.encode(key, session, x)
+        assert not out.flags.writeable  # shared between models: none may change it
+        with shared_frontends.sharing():  # a nested block joins the outer one
+            assert shared_frontends.encode(key, session, x) is out
+        assert shared_frontends.encode(key, session, x + 1.0) is not out  # other input, computed
+    with shared_frontends.sharing():  # a new analysis starts empty
+        assert shared_frontends.encode(key, session, x) is not out
+
+
+def test_concurrent_analyses_do_not_share(predictors):
+    """Each thread (a web request) has its own memory: one thread's outputs never reach another."""
+    import threading
+
+    from emofusion.export.onnx import example_inputs
+    from emofusion.infer import shared_frontends
+
+    m = predictors[0].models["audio"]
+    key, session = m.backend.fronts["audio"]
+    x = example_inputs(("audio",), m.media_cfg, batch=1)["audio"]
+    got = {}
+
+    def other():
+        got["other"] = shared_frontends.encode(key, session, x)
+
+    with shared_frontends.sharing():
+        mine = shared_frontends.encode(key, session, x)
+        t = threading.Thread(target=other)
+        t.start()
+        t.join()
+    assert got["other"] is not mine
+    np.testing.assert_array_equal(got["other"], mine)
 
 
 def test_frontend_keys_name_weights_and_preprocessing():

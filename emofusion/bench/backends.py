@@ -247,12 +247,11 @@ def bench_e2e(models_dir: Path, runs: int, work: Path, device: str = "auto") -> 
     """decode + faces + features + every model in `models_dir` (each fusion with its voice-alone
     and face-alone runs) on a generated 3.6 s 1280x720 clip via `emofusion.load`; also timed with
     those runs as a batch of three zeroed inputs instead of the one-pass graphs, and with each model
-    running its own frontends (no sharing, infer/shared_frontends.py). Remembered frontend outputs
-    are dropped before every run: each run pays for its frontends once."""
+    running its own frontends (no sharing, infer/shared_frontends.py). Each analysis pays for its
+    frontends: outputs are shared within one clip's analysis only."""
     from PIL import Image
 
     import emofusion
-    from emofusion.infer import shared_frontends
     from emofusion.media.synth import write_clip
 
     still = shared_data("ravdess-stills") / "Actor_01.png"
@@ -268,7 +267,6 @@ def bench_e2e(models_dir: Path, runs: int, work: Path, device: str = "auto") -> 
     for _ in range(runs):  # alternated, so all see the same machine load
         for p, one_pass, into in ((pred, True, stages), (own, True, unshared), (own, False, batch_of_three)):
             p.one_pass_streams = one_pass
-            shared_frontends.forget()
             a = p.analyze(clip)
             for k, v in a.timings_ms.items():
                 into.setdefault(k, []).append(v)

@@ -84,8 +84,8 @@ def write_report(result: dict[str, Any], out: Path) -> None:
               "the face backbone: ia, lt) share one run of it per clip (`infer/shared_frontends.py`): the "
               "first model that reads it pays for it, so ia's row holds both frontends. The other columns "
               "time, runs alternated, a predictor whose models run their own frontends, with one-pass "
-              "graphs and with the single-stream answers from a batch of three zeroed inputs. Remembered "
-              "frontend outputs are dropped before each run.", ""]
+              "graphs and with the single-stream answers from a batch of three zeroed inputs. Frontend outputs "
+              "are shared within one clip's analysis only: each run pays for its own.", ""]
     own = e2e.get("p50_ms_own_frontends") or {}
     three = e2e.get("p50_ms_batch_of_three") or {}
     lines += ["| stage | p50 ms | p95 ms | p50 ms, own frontends | p50 ms, own frontends, batch of three |",

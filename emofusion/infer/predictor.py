@@ -27,6 +27,7 @@ from emofusion.calibration import read_temperature
 from emofusion.config import MediaConfig
 from emofusion.constants import AUDIO, FACES
 from emofusion.errors import ModelLoadError, ModelsNotFound
+from emofusion.infer import shared_frontends
 from emofusion.infer.backends import Backend, create_backend
 from emofusion.infer.sources import CARD, ModelFiles, card_matches, has_model, onnx_metadata, read_card
 from emofusion.media.errors import ClipError, Notice
@@ -350,7 +351,12 @@ class Predictor:
         input; a ClipError becomes `analysis.error`.
 
         Clips longer than `long_clip_factor` windows are cut into sliding windows (one decode);
-        the clip's prediction is then the mean of the windows' probabilities."""
+        the clip's prediction is then the mean of the windows' probabilities. Models with the same
+        frozen frontend share its run on this clip (infer/shared_frontends.py)."""
+        with shared_frontends.sharing():
+            return self._analyze(path)
+
+    def _analyze(self, path: str | Path) -> Analysis:
         t_all = time.perf_counter()
         analysis = Analysis(path=str(path), voice_ranking=list(self.voice_ranking))
         seen_notices: set[tuple[str, str]] = set()

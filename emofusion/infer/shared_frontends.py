@@ -1,28 +1,44 @@
 """ONNX Runtime with frontends shared between models: each distinct frontend runs once per clip.
 
-`backends.SplitOrtBackend` runs a model as its split graphs (export/split.py). Its frontends' sessions
-are process-wide, one per frontend graph, and their outputs are remembered for the last few
-inputs, keyed by the frontend and a digest of the input's bytes: when the voice model, IA and LT
-read the same log-mel, the Whisper encoder runs for the first and the other two reuse its states.
-Same input, same frontend, same output, so sharing changes no answer (tests/test_shared_frontends.py).
+`backends.SplitOrtBackend` runs a model as its split graphs (export/split.py). Its frontends'
+sessions are process-wide, one per frontend graph. Inside `sharing()` (the predictor wraps each
+clip's analysis in it) their outputs are remembered, keyed by the frontend and a digest of the
+input's bytes: when the voice model, IA and LT read the same log-mel, the Whisper encoder runs for
+the first and the other two reuse its states. Same input, same frontend, same output, so sharing
+changes no answer (tests/test_shared_frontends.py). Outside `sharing()` every call computes.
+
+The memory is per thread and per clip: concurrent web requests neither see nor evict each other's
+outputs, and nothing (a long clip's states run to hundreds of MB) outlives the clip.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-
-MEMO_SIZE = 8  # frontend outputs kept: a clip's windows x its frontends, a few clips of web requests
-
 _lock = threading.Lock()
 _sessions: dict[tuple[Path, int | None], object] = {}
-_memo: OrderedDict[tuple[str, bytes], np.ndarray] = OrderedDict()
+_local = threading.local()  # .memo: {(frontend key, input digest): output} inside sharing(), else None
 runs = {"computed": 0, "reused": 0}  # frontend calls since start (tests, benchmarks)
+
+
+@contextmanager
+def sharing() -> Iterator[None]:
+    """Frontend outputs computed on this thread inside the block are reused inside it (nested
+    blocks join the outermost), then dropped."""
+    if getattr(_local, "memo", None) is not None:
+        yield
+        return
+    _local.memo = {}
+    try:
+        yield
+    finally:
+        _local.memo = None
 
 
 def session_options(threads: int | None = None):
@@ -52,28 +68,22 @@ def frontend_session(path: Path, threads: int | None = None):
 
 
 def encode(key: str, session, x: np.ndarray) -> np.ndarray:
-    """The frontend `key`'s output for `x`: remembered, or computed with `session` now."""
+    """The frontend `key`'s output for `x`: remembered inside `sharing()`, else computed with `session` now."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    digest = hashlib.blake2b(x.tobytes(), digest_size=16)
-    digest.update(repr(x.shape).encode())
-    memo_key = (key, digest.digest())
-    with _lock:
-        hit = _memo.get(memo_key)
-        if hit is not None:
-            _memo.move_to_end(memo_key)
-            runs["reused"] += 1
-            return hit
+    memo = getattr(_local, "memo", None)
+    memo_key = None
+    if memo is not None:
+        digest = hashlib.blake2b(x.tobytes(), digest_size=16)
+        digest.update(repr(x.shape).encode())
+        memo_key = (key, digest.digest())
+        if memo_key in memo:
+            with _lock:
+                runs["reused"] += 1
+            return memo[memo_key]
     out = session.run(None, {session.get_inputs()[0].name: x})[0]
     out.setflags(write=False)  # shared between models: nobody may change it
+    if memo is not None:
+        memo[memo_key] = out
     with _lock:
-        _memo[memo_key] = out
-        while len(_memo) > MEMO_SIZE:
-            _memo.popitem(last=False)
         runs["computed"] += 1
     return out
-
-
-def forget() -> None:
-    """Drop remembered outputs (benchmarks that time a frontend each run)."""
-    with _lock:
-        _memo.clear()
