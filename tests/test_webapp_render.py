@@ -61,6 +61,10 @@ def test_markdown_says_top_classes_agreement_notices_and_errors():
     assert "padded" in render.notices_markdown(p)
     timings = render.timings_markdown(p)
     assert "decode_audio" in timings and "torch/cpu/fp32" in timings
+    assert "frontend" not in timings  # torch runs each model's own frontends: nothing to explain
+    shared = {**p, "models": {n: {**r, "backend": "onnxruntime/CPUExecutionProvider/fp32 (shared frontends)"}
+                              for n, r in p["models"].items()}}
+    assert "run it once per clip" in render.timings_markdown(shared)  # why ia's row holds the encoder
     err = {"ok": False, "error": {"code": "too_short", "message": "x.mp4: 0.30 s is shorter than 0.5 s"}}
     assert "shorter than 0.5 s" in render.notices_markdown(err)
     assert render.notices_markdown({"notices": []}) == ""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,7 @@ def split_graphs(loaded) -> SplitGraphs:
             encoded[n] = f.module(x)
             if not path.is_file():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{loaded.sha256[:8]}.tmp.onnx")
+                tmp = path.with_suffix(f".{os.getpid()}.{loaded.sha256[:8]}.tmp.onnx")  # processes may race
                 _export(f.module, (x,), [n], [ENCODED.format(n)], tmp)
                 _save(tmp, path, {"frontend_key": key, "split_version": SPLIT_VERSION},
                       {n: feeds[n]}, {ENCODED.format(n): encoded[n].numpy()})
@@ -144,7 +145,7 @@ def split_graphs(loaded) -> SplitGraphs:
         outs = outs if isinstance(outs, tuple) else (outs,)
         out_names = [LOGITS, STREAM_LOGITS][: len(outs)]
         head_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = head_path.with_suffix(".tmp.onnx")
+        tmp = head_path.with_suffix(f".{os.getpid()}.tmp.onnx")
         _export(head, args, [ENCODED.format(n) for n in names], out_names, tmp)
         props = {**metadata(loaded, "legacy"), "split_version": SPLIT_VERSION,
                  "frontends": json.dumps({n: frontends[n][0] for n in names}, sort_keys=True)}

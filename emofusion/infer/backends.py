@@ -268,6 +268,10 @@ class SplitOrtBackend(Backend):
     name = "onnxruntime"
     device = "CPUExecutionProvider"
 
+    @property
+    def label(self) -> str:
+        return f"{super().label} {shared_frontends.LABEL}"
+
     def __init__(self, graphs, threads: int | None = None):
         """`graphs`: export.split.SplitGraphs."""
         self.graphs = graphs

@@ -562,9 +562,11 @@ def _probe(path, probe):
 
 
 def stage_timings(windows: list) -> dict[str, float]:
-    """decode / faces / features in ms: decoding is shared by all windows, the rest adds up."""
+    """decode / faces / features in ms: decoding is shared by all windows, the rest adds up. The
+    audio decodes on the media pool while the video decodes (media/clip.py), so decoding took the
+    longer of the two, not their sum (which could exceed the whole analysis)."""
     first = windows[0].timings_ms
-    out = {"decode": sum(first.get(k, 0.0) for k in ("decode_audio", "decode_video", "decode_image"))}
+    out = {"decode": max(first.get("decode_audio", 0.0), first.get("decode_video", 0.0)) + first.get("decode_image", 0.0)}
     out["faces"] = sum(w.timings_ms.get("faces", 0.0) for w in windows)
     out["features"] = sum(w.timings_ms.get("audio_features", 0.0) for w in windows)
     return out

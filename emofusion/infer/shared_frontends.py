@@ -21,6 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+LABEL = "(shared frontends)"  # ends the backend label of a model that shares its frontends
+# what a timing table says about them (the web app, benchmarks)
+TIMING_NOTE = ("Models that read the same frozen frontend (Whisper's encoder, the face backbone) run it once "
+               "per clip: the first model's time includes it.")
+
 _lock = threading.Lock()
 _sessions: dict[tuple[Path, int | None], object] = {}
 _local = threading.local()  # .memo: {(frontend key, input digest): output} inside sharing(), else None

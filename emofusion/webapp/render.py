@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from emofusion.constants import CLASSES
+from emofusion.infer import shared_frontends
 
 
 def _figure(width: float, height: float):
@@ -290,7 +291,12 @@ def timings_markdown(payload: Mapping[str, Any]) -> str:
         return ""
     rows = ["| stage | ms |", "| --- | ---: |"]
     rows += [f"| {stage} | {float(ms):.1f} |" for stage, ms in timings.items()]
-    kinds = {r.get("backend", "?") for r in models.values()}
+    tag = " " + shared_frontends.LABEL
+    labels = {n: str(r.get("backend", "?")) for n, r in models.items()}
+    shared = [n.upper() for n, b in labels.items() if b.endswith(tag)]
+    labels = {n: b.removesuffix(tag) for n, b in labels.items()}
+    kinds = set(labels.values())
     backends = (f"`{kinds.pop()}`" if len(kinds) == 1 else
-                ", ".join(f"{n.upper()}: `{r.get('backend', '?')}`" for n, r in models.items()))
-    return "\n".join(rows) + (f"\n\nBackend: {backends}" if backends else "")
+                ", ".join(f"{n.upper()}: `{b}`" for n, b in labels.items()))
+    note = f"\n\nShared frontends ({', '.join(shared)}): {shared_frontends.TIMING_NOTE}" if len(shared) > 1 else ""
+    return "\n".join(rows) + (f"\n\nBackend: {backends}" if backends else "") + note
