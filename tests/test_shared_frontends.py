@@ -51,6 +51,27 @@ def test_shared_frontends_answer_as_each_model_alone_and_run_once(predictors, cr
             np.testing.assert_allclose(a.models[name].streams[stream], p, atol=1e-5)
 
 
+def test_torch_models_share_their_frontends_on_the_cpu_too(cremad_dir):
+    import emofusion
+    from emofusion.infer import shared_frontends
+
+    names = ["ia", "lt", "audio"]
+    shared = emofusion.load(MODELS, names=names, backend="torch")
+    own = emofusion.load(MODELS, names=names, backend="torch", share_frontends=False)
+    assert all(m.backend.fronts for m in shared.models.values())
+    assert not any(m.backend.fronts for m in own.models.values())
+    clip = sorted(cremad_dir.glob("*.mp4"))[1]
+    before = dict(shared_frontends.runs)
+    a = shared.analyze(clip)
+    assert shared_frontends.runs["computed"] - before["computed"] == 2
+    assert shared_frontends.runs["reused"] - before["reused"] == 3
+    b = own.analyze(clip)
+    for name, r in b.models.items():
+        np.testing.assert_allclose(a.models[name].probs, r.probs, atol=1e-5)
+        for stream, p in (r.streams or {}).items():
+            np.testing.assert_allclose(a.models[name].streams[stream], p, atol=1e-5)
+
+
 def test_split_graphs_match_the_single_graph_at_several_batch_sizes(predictors):
     from emofusion.export.onnx import example_inputs
 
@@ -72,17 +93,17 @@ def test_outputs_are_shared_within_one_analysis_only_and_read_only(predictors):
     from emofusion.infer import shared_frontends
 
     m = predictors[0].models["audio"]
-    key, session = m.backend.fronts["audio"]
+    key, run = m.backend.fronts["audio"]
     x = example_inputs(("audio",), m.media_cfg, batch=1)["audio"]
-    assert shared_frontends.encode(key, session, x) is not shared_frontends.encode(key, session, x)
+    assert shared_frontends.encode(key, run, x) is not shared_frontends.encode(key, run, x)
     with shared_frontends.sharing():
-        out = shared_frontends.encode(key, session, x)
+        out = shared_frontends.encode(key, run, x)
         assert not out.flags.writeable  # shared between models: none may change it
         with shared_frontends.sharing():  # a nested block joins the outer one
-            assert shared_frontends.encode(key, session, x) is out
-        assert shared_frontends.encode(key, session, x + 1.0) is not out  # other input, computed
+            assert shared_frontends.encode(key, run, x) is out
+        assert shared_frontends.encode(key, run, x + 1.0) is not out  # other input, computed
     with shared_frontends.sharing():  # a new analysis starts empty
-        assert shared_frontends.encode(key, session, x) is not out
+        assert shared_frontends.encode(key, run, x) is not out
 
 
 def test_concurrent_analyses_do_not_share(predictors):
@@ -93,15 +114,15 @@ def test_concurrent_analyses_do_not_share(predictors):
     from emofusion.infer import shared_frontends
 
     m = predictors[0].models["audio"]
-    key, session = m.backend.fronts["audio"]
+    key, run = m.backend.fronts["audio"]
     x = example_inputs(("audio",), m.media_cfg, batch=1)["audio"]
     got = {}
 
     def other():
-        got["other"] = shared_frontends.encode(key, session, x)
+        got["other"] = shared_frontends.encode(key, run, x)
 
     with shared_frontends.sharing():
-        mine = shared_frontends.encode(key, session, x)
+        mine = shared_frontends.encode(key, run, x)
         t = threading.Thread(target=other)
         t.start()
         t.join()

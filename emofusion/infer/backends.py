@@ -78,7 +78,10 @@ class TorchBackend(Backend):
 
     name = "torch"
 
-    def __init__(self, loaded, device: str = "cpu", threads: int | None = None, cuda_graphs: bool = False):
+    def __init__(self, loaded, device: str = "cpu", threads: int | None = None, cuda_graphs: bool = False,
+                 share_frontends: bool = False):
+        """`share_frontends` (CPU only): frozen frontends run once per input for every torch model
+        of the process that has them (infer/shared_frontends.py)."""
         import torch
 
         self._torch = torch
@@ -94,6 +97,13 @@ class TorchBackend(Backend):
             from emofusion.infer.cuda_graphs import GraphedModel
 
             self.graphed = GraphedModel(self.model, device)
+        self.fronts = {}
+        if share_frontends and on_cpu and hasattr(self.model, "frontends"):
+            self.fronts = {n: (f"{f.key}|torch", f.module) for n, f in self.model.frontends().items()}
+
+    @property
+    def label(self) -> str:
+        return super().label + (f" {shared_frontends.LABEL}" if self.fronts else "")
 
     @property
     def notes(self) -> list[str]:
@@ -101,21 +111,40 @@ class TorchBackend(Backend):
         return list(self.graphed.notes) if self.graphed is not None else []
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if self.fronts:
+            return self._call(lambda arrays: self._shared(arrays, streams=False), feeds, raw=True)
         return self._call(self.graphed or self.model, feeds)
 
     def run_streams(self, feeds: dict[str, np.ndarray]) -> np.ndarray | None:
         if not hasattr(self.model, "forward_streams"):
             return None
+        if self.fronts:
+            return self._call(lambda arrays: self._shared(arrays, streams=True), feeds, raw=True)
         return self._call(self.model.forward_streams, feeds)
 
-    def _call(self, fn, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """`fn` on the feeds with this backend's thread count, returned as float32 numpy."""
+    def _shared(self, arrays: list[np.ndarray], streams: bool):
+        """The model from its shared frontends' outputs (inside `_call`): logits, or stream logits."""
+        encoded = []
+        for name, a in zip(self.inputs, arrays):
+            key, module = self.fronts[name]
+            encoded.append(shared_frontends.encode(key, lambda x, m=module: m(self._torch.from_numpy(x)), a))
+        if len(encoded) == 1:
+            return self.model.forward_from_encoded(*encoded)
+        if streams:
+            return self.model.forward_from_encoded(*encoded, *((1, *a.shape[1:]) for a in arrays))[1]
+        return self.model.forward_encoded(encoded[0].transpose(0, 1), encoded[1])
+
+    def _call(self, fn, feeds: dict[str, np.ndarray], raw: bool = False) -> np.ndarray:
+        """`fn` on the feeds as tensors (`raw`: on the list of arrays) with this backend's thread
+        count, returned as float32 numpy."""
         torch = self._torch
         before = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
         try:
             with torch.inference_mode():
+                if raw:
+                    return fn(self._feeds(feeds)).float().cpu().numpy()
                 args = [torch.from_numpy(a).to(self.device) for a in self._feeds(feeds)]
                 return fn(*args).float().cpu().numpy()
         finally:
@@ -282,12 +311,12 @@ class SplitOrtBackend(Backend):
         self.precision = self.head.precision
         self.providers = self.head.providers
         self.outputs = self.head.outputs
-        self.fronts = {n: (key, shared_frontends.frontend_session(path, threads))
-                       for n, (key, path) in graphs.frontends.items()}
+        self.fronts = {n: (f"{key}|onnxruntime", shared_frontends.session_runner(
+            shared_frontends.frontend_session(path, threads))) for n, (key, path) in graphs.frontends.items()}
 
     def _encoded(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         arrays = dict(zip(self.inputs, self._feeds(feeds)))
-        return {ENCODED.format(n): shared_frontends.encode(key, s, arrays[n]) for n, (key, s) in self.fronts.items()}
+        return {ENCODED.format(n): shared_frontends.encode(key, run, arrays[n]) for n, (key, run) in self.fronts.items()}
 
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.head.session.run([LOGITS], self._encoded(feeds))[0].astype(np.float32, copy=False)
@@ -439,9 +468,9 @@ def create_backend(source, kind: str = "auto", *, device: str | None = None,
     torch. The pick, where it runs and every skipped option are in `backend.reason`. `precision`
     None: fp16 for TensorRT, fp32 elsewhere; an explicit one is what every engine must deliver.
     `cuda_graphs`: the torch backend on CUDA replays its calls from CUDA graphs (no effect on CPU).
-    `share_frontends`: ONNX Runtime on the CPU runs frozen frontends (Whisper, the face backbone)
-    once per input for all models of the process that have them (SplitOrtBackend; the predictor's
-    default).
+    `share_frontends`: on the CPU, ONNX Runtime (SplitOrtBackend) and torch run frozen frontends
+    (Whisper, the face backbone) once per clip for all models that have them (the predictor's
+    default; infer/shared_frontends.py).
     """
     from emofusion.infer.device import engine_plan
 
@@ -465,7 +494,7 @@ def create_backend(source, kind: str = "auto", *, device: str | None = None,
                 if (precision or "fp32") != "fp32":
                     raise ValueError(f"the torch backend runs fp32 only, not {precision}")
                 b = TorchBackend(_load_checkpoint(files, loaded), device=dev, threads=threads,
-                                 cuda_graphs=cuda_graphs)
+                                 cuda_graphs=cuda_graphs, share_frontends=share_frontends)
         except give_way as exc:
             if kind != "auto" or engine == plan.engines[-1]:
                 raise
@@ -474,7 +503,8 @@ def create_backend(source, kind: str = "auto", *, device: str | None = None,
         b.where = f"{dev} ({_gpu_name(dev)})" if on_gpu else "cpu"
         how = {"tensorrt": "tensorrt engine", "onnxruntime": f"onnxruntime on {b.device}"
                + (", frontends shared between models" if isinstance(b, SplitOrtBackend) else ""),
-               "torch": "torch eager" + (", CUDA graphs per input shape" if getattr(b, "graphed", None) else "")}
+               "torch": "torch eager" + (", CUDA graphs per input shape" if getattr(b, "graphed", None) else "")
+               + (", frontends shared between models" if getattr(b, "fronts", None) else "")}
         b.reason = f"{how[engine]}, runs on {b.where}" + (f" (skipped: {'; '.join(skipped)})" if skipped else "")
         return b
     raise RuntimeError(f"no engine could run {source}: {'; '.join(skipped)}")

@@ -249,8 +249,8 @@ class Predictor:
                  share_frontends: bool = True):
         """`one_pass_streams` False: fusions always run their single-stream answers as a batch of
         three zeroed inputs (what the benchmark compares the one-pass graphs with).
-        `share_frontends` False: on ONNX Runtime (CPU) each model runs its own frozen frontends
-        instead of one run of each per clip for all (infer/shared_frontends.py)."""
+        `share_frontends` False: on the CPU (ONNX Runtime, torch) each model runs its own frozen
+        frontends instead of one run of each per clip for all (infer/shared_frontends.py)."""
         self.models_dir = Path(models_dir)
         self.long_clip_factor, self.hop_s = long_clip_factor, hop_s
         self.one_pass_streams = one_pass_streams

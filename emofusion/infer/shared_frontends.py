@@ -1,7 +1,8 @@
 """ONNX Runtime with frontends shared between models: each distinct frontend runs once per clip.
 
-`backends.SplitOrtBackend` runs a model as its split graphs (export/split.py). Its frontends'
-sessions are process-wide, one per frontend graph. Inside `sharing()` (the predictor wraps each
+`backends.SplitOrtBackend` runs a model as its split graphs (export/split.py), its frontends'
+sessions process-wide, one per frontend graph; `backends.TorchBackend` (CPU) runs the model's own
+frontend modules and head (`forward_from_encoded`). Inside `sharing()` (the predictor wraps each
 clip's analysis in it) their outputs are remembered, keyed by the frontend and a digest of the
 input's bytes: when the voice model, IA and LT read the same log-mel, the Whisper encoder runs for
 the first and the other two reuse its states. Same input, same frontend, same output, so sharing
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,8 +74,10 @@ def frontend_session(path: Path, threads: int | None = None):
         return _sessions[key]
 
 
-def encode(key: str, session, x: np.ndarray) -> np.ndarray:
-    """The frontend `key`'s output for `x`: remembered inside `sharing()`, else computed with `session` now."""
+def encode(key: str, compute: Callable[[np.ndarray], Any], x: np.ndarray) -> Any:
+    """The frontend `key`'s output for `x`: remembered inside `sharing()`, else `compute(x)` now.
+    An engine's frontends compute with that engine (ONNX Runtime: `session_runner`; torch: the
+    module), and their keys say which, so engines never mix outputs."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     memo = getattr(_local, "memo", None)
     memo_key = None
@@ -85,10 +89,17 @@ def encode(key: str, session, x: np.ndarray) -> np.ndarray:
             with _lock:
                 runs["reused"] += 1
             return memo[memo_key]
-    out = session.run(None, {session.get_inputs()[0].name: x})[0]
-    out.setflags(write=False)  # shared between models: nobody may change it
+    out = compute(x)
+    if isinstance(out, np.ndarray):
+        out.setflags(write=False)  # shared between models: nobody may change it
     if memo is not None:
         memo[memo_key] = out
     with _lock:
         runs["computed"] += 1
     return out
+
+
+def session_runner(session) -> Callable[[np.ndarray], np.ndarray]:
+    """`compute` for `encode` from a one-input ONNX Runtime session."""
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})[0]
