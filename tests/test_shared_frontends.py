@@ -72,6 +72,27 @@ def test_torch_models_share_their_frontends_on_the_cpu_too(cremad_dir):
             np.testing.assert_allclose(a.models[name].streams[stream], p, atol=1e-5)
 
 
+def test_a_long_clip_shares_per_window_batch(predictors, fixtures_dir, tmp_path):
+    """A clip cut into windows runs each frontend once on the batch of windows; answers unchanged."""
+    from PIL import Image
+
+    from emofusion.infer import shared_frontends
+    from emofusion.media.synth import write_clip
+
+    face = np.asarray(Image.open(fixtures_dir / "Actor_01.png").convert("RGB"))
+    clip = write_clip(tmp_path / "long.mp4", face_image=face, seconds=9.0, size=(320, 240))
+    shared, own = predictors
+    before = dict(shared_frontends.runs)
+    a, b = shared.analyze(clip), own.analyze(clip)
+    assert len(a.windows) > 1 and a.error is None
+    assert shared_frontends.runs["computed"] - before["computed"] == 2
+    for name, r in b.models.items():
+        np.testing.assert_allclose(a.models[name].probs, r.probs, atol=1e-5)
+        for j, w in enumerate(b.windows):
+            np.testing.assert_allclose(list(a.windows[j]["models"][name]["probs"].values()),
+                                       list(w["models"][name]["probs"].values()), atol=1e-5)
+
+
 def test_split_graphs_match_the_single_graph_at_several_batch_sizes(predictors):
     from emofusion.export.onnx import example_inputs
 
