@@ -29,47 +29,43 @@ def predictors():
             emofusion.load(MODELS, names=names, backend="onnxruntime", share_frontends=False))
 
 
-def test_shared_frontends_answer_as_each_model_alone_and_run_once(predictors, cremad_dir):
+def analyze_both(shared, own, clip):
+    """Both predictors' analyses of `clip`; the shared one must run 2 frontends for 5 reads (one
+    Whisper run and one face-backbone run for ia, lt and audio) and give the same answers."""
     from emofusion.infer import shared_frontends
+
+    before = dict(shared_frontends.runs)
+    a = shared.analyze(clip)
+    assert shared_frontends.runs["computed"] - before["computed"] == 2
+    assert shared_frontends.runs["reused"] - before["reused"] == 3
+    b = own.analyze(clip)
+    for name, r in b.models.items():
+        np.testing.assert_allclose(a.models[name].probs, r.probs, atol=1e-5)
+        for stream, p in (r.streams or {}).items():
+            np.testing.assert_allclose(a.models[name].streams[stream], p, atol=1e-5)
+    return a, b
+
+
+def test_shared_frontends_answer_as_each_model_alone_and_run_once(predictors, cremad_dir):
     from emofusion.infer.backends import OrtBackend, SplitOrtBackend
 
     shared, own = predictors
     assert all(isinstance(m.backend, SplitOrtBackend) for m in shared.models.values())
     assert all(type(m.backend) is OrtBackend for m in own.models.values())
     assert "frontends shared" in shared.models["ia"].backend.reason
-    clip = sorted(cremad_dir.glob("*.mp4"))[0]
-    before = dict(shared_frontends.runs)
-    a = shared.analyze(clip)
-    # one Whisper run and one face-backbone run for three models (five frontend reads)
-    assert shared_frontends.runs["computed"] - before["computed"] == 2
-    assert shared_frontends.runs["reused"] - before["reused"] == 3
-    b = own.analyze(clip)
+    a, b = analyze_both(shared, own, sorted(cremad_dir.glob("*.mp4"))[0])
     assert a.error is None and b.error is None and set(a.models) == {"ia", "lt", "audio"}
-    for name, r in b.models.items():
-        np.testing.assert_allclose(a.models[name].probs, r.probs, atol=1e-5)
-        for stream, p in (r.streams or {}).items():
-            np.testing.assert_allclose(a.models[name].streams[stream], p, atol=1e-5)
 
 
 def test_torch_models_share_their_frontends_on_the_cpu_too(cremad_dir):
     import emofusion
-    from emofusion.infer import shared_frontends
 
     names = ["ia", "lt", "audio"]
     shared = emofusion.load(MODELS, names=names, backend="torch")
     own = emofusion.load(MODELS, names=names, backend="torch", share_frontends=False)
     assert all(m.backend.fronts for m in shared.models.values())
     assert not any(m.backend.fronts for m in own.models.values())
-    clip = sorted(cremad_dir.glob("*.mp4"))[1]
-    before = dict(shared_frontends.runs)
-    a = shared.analyze(clip)
-    assert shared_frontends.runs["computed"] - before["computed"] == 2
-    assert shared_frontends.runs["reused"] - before["reused"] == 3
-    b = own.analyze(clip)
-    for name, r in b.models.items():
-        np.testing.assert_allclose(a.models[name].probs, r.probs, atol=1e-5)
-        for stream, p in (r.streams or {}).items():
-            np.testing.assert_allclose(a.models[name].streams[stream], p, atol=1e-5)
+    analyze_both(shared, own, sorted(cremad_dir.glob("*.mp4"))[1])
 
 
 def test_a_long_clip_shares_per_window_batch(predictors, fixtures_dir, tmp_path):

@@ -77,26 +77,23 @@ def _save(tmp: Path, out: Path, props: dict[str, str], feeds: dict, refs: dict) 
         tmp.unlink(missing_ok=True)
 
 
-class _Head:
-    """What the head graph traces: the model from its frontends' outputs (wrapped per kind)."""
+def _head_module(model, shapes: dict[str, tuple]):
+    """What the head graph traces: the model from its frontends' outputs (a fusion also needs its
+    inputs' shapes for its zero-input constants)."""
+    import torch
 
-    @staticmethod
-    def module(model, shapes: dict[str, tuple]):
-        import torch
+    names = list(model.inputs)
 
-        names = list(model.inputs)
+    class Head(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = model
 
-        class Head(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.inner = model
+        def forward(self, *encoded):
+            extra = () if len(names) == 1 else tuple(shapes[n] for n in names)
+            return self.inner.forward_from_encoded(*encoded, *extra)
 
-            def forward(self, *encoded):
-                if len(names) == 1:
-                    return self.inner.forward_from_encoded(*encoded)
-                return self.inner.forward_from_encoded(*encoded, *(shapes[n] for n in names))
-
-        return Head().eval()
+    return Head().eval()
 
 
 def split_graphs(loaded) -> SplitGraphs:
@@ -137,7 +134,7 @@ def split_graphs(loaded) -> SplitGraphs:
                 _save(tmp, path, {"frontend_key": key, "split_version": SPLIT_VERSION},
                       {n: feeds[n]}, {ENCODED.format(n): encoded[n].numpy()})
             frontends[n] = (key, path)
-        head = _Head.module(model, shapes)
+        head = _head_module(model, shapes)
         if len(names) > 1:
             model.forward_streams(*(torch.from_numpy(feeds[n]) for n in names))  # zero-input constants, warmed
         args = tuple(encoded[n] for n in names)

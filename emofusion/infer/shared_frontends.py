@@ -1,4 +1,4 @@
-"""ONNX Runtime with frontends shared between models: each distinct frontend runs once per clip.
+"""Frozen frontends shared between models (ONNX Runtime and torch, CPU): each distinct one runs once per clip.
 
 `backends.SplitOrtBackend` runs a model as its split graphs (export/split.py), its frontends'
 sessions process-wide, one per frontend graph; `backends.TorchBackend` (CPU) runs the model's own
