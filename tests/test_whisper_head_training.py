@@ -1,0 +1,52 @@
+"""The voice head's training recipe (whisper_recipe.train_head) on small synthetic states: the
+round-2 regularisers (time masks, mixup) do what they say and keep runs repeatable."""
+
+import numpy as np
+import pytest
+import torch
+
+from emofusion.nets.whisper import VoiceHead
+from emofusion.train import whisper_recipe as R
+
+
+def _data(n=96, layers=3, frames=20, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 8
+    x = rng.normal(size=(n, layers, frames, d)).astype(np.float32)
+    x[np.arange(n), :, :, labels] += 3.0  # a learnable signal: the label's dimension is raised
+    return {1.0: x.astype(np.float16)}, labels
+
+
+def test_round_one_keys_are_unchanged_and_round_two_keys_name_the_regularisers():
+    assert R.CANDIDATES[0].key == "tiny.en_lr0.003_sp1_w256_d0.3"  # the shipped run's directory name
+    assert [c.key for c in R.ROUND2] == ["tiny.en_lr0.003_sp1_w256_d0.3", "tiny.en_lr0.003_sp1_w256_d0.3_tm0.1",
+                                         "tiny.en_lr0.003_sp1_w256_d0.3_tm0.1_mx0.4"]
+    assert R.ROUND2[0] == R.CANDIDATES[0]  # the shipped setting is retrained, like for like
+    assert all(c.shippable for c in R.ROUND2)
+
+
+def test_time_masks_set_at_most_two_spans_to_the_standardisation_mean():
+    head = VoiceHead(3, 16, 8, 8, 0.0)
+    mean = torch.arange(48, dtype=torch.float32).view(3, 16)
+    head.set_standardisation(mean, torch.ones(3, 16))
+    x = np.random.default_rng(1).normal(size=(32, 3, 40, 16)).astype(np.float32) + 1000.0
+    R._mask_time(x, head, 0.1, np.random.default_rng(2))
+    masked = (x < 500).all(axis=(1, 3))  # (B, T): frames now at the mean in every state and dimension
+    assert masked.any()
+    for i in range(len(x)):
+        assert masked[i].sum() <= 2 * 4  # two spans of at most 10 % of 40 frames
+        np.testing.assert_array_equal(x[i][:, masked[i]], np.broadcast_to(mean.numpy()[:, None], (3, masked[i].sum(), 16)))
+
+
+@pytest.mark.parametrize("setting", [R.HeadSetting(width=16, epochs=20, time_mask=0.1, mixup=0.4),
+                                     R.HeadSetting(width=16, epochs=20)])
+def test_a_regularised_head_learns_and_repeats_exactly(setting):
+    data, labels = _data()
+    train, val = np.arange(80), np.arange(80, 96)
+    torch.set_num_threads(1)
+    a = R.train_head(setting, data, labels, train, val, 3, 16, progress=False)
+    b = R.train_head(setting, data, labels, train, val, 3, 16, progress=False)
+    assert a["val_history"] == b["val_history"]
+    assert a["best_val"] >= 0.5  # chance is 1/8
+    for k in a["state"]:
+        torch.testing.assert_close(a["state"][k], b["state"][k])
