@@ -50,3 +50,15 @@ def test_a_regularised_head_learns_and_repeats_exactly(setting):
     assert a["best_val"] >= 0.5  # chance is 1/8
     for k in a["state"]:
         torch.testing.assert_close(a["state"][k], b["state"][k])
+
+
+def test_a_later_round_rebuilds_the_folds_an_earlier_setting_made(tmp_path):
+    fold = tmp_path / "fold_1"
+    fold.mkdir()
+    (fold / "setting.txt").write_text("round1-key\n")
+    (fold / "test.json").write_text("{}")
+    R._forget_other_setting(fold, "round1-key")  # same setting: kept (the run resumes)
+    assert (fold / "test.json").exists()
+    R._forget_other_setting(fold, "round2-key")  # another setting: its test scores must not be reused
+    assert not (fold / "test.json").exists()
+    assert (fold / "setting.txt").read_text().strip() == "round2-key"

@@ -374,7 +374,13 @@ def voice_markdown(card: dict[str, Any], results: dict[str, Any]) -> str:
               f"- **Chosen on validation actors only** ({tc['selection']}): setting `{tc['chosen']}` (lr "
               f"{setting['lr']}, speeds {setting['speeds']}, width {setting['width']}, dropout {setting['dropout']}, "
               f"AdamW weight decay {setting['weight_decay']}, one-cycle schedule, label smoothing "
-              f"{setting['label_smoothing']}, batch {setting['batch_size']}); this fold's epoch "
+              f"{setting['label_smoothing']}, batch {setting['batch_size']}"
+              + (f", two time masks a training clip of up to {100 * setting['time_mask']:g} % of its frames each"
+                 if setting.get("time_mask") else "")
+              + (f", mixup Beta({setting['mixup']:g}, {setting['mixup']:g})" if setting.get("mixup") else "")
+              + (", chosen in round 2 of the search" if tc.get("candidates") and any(
+                  c.get("time_mask") or c.get("mixup") for c in tc["candidates"]) else "")
+              + "); this fold's epoch "
               f"{fold['selection']['epoch']} of {fold['training']['epochs']} (validation accuracy "
               f"{100 * fold['selection']['val_acc']:.1f} % on {fold['selection']['val_n']} clips)"
               + ("; the shipped head was then retrained with that setting on the fold's training + validation "
