@@ -13,6 +13,8 @@ on its test actors:
    on), and each fold keeps its epoch with the best validation accuracy (early stopping);
 3. each fold's head is then retrained with the chosen setting on training + validation actors and
    stopped at the chosen epoch (decided before any test figure: 4 more actors to learn from).
+A later round (ROUND2: time masks, mixup; `round2`, then `run --round 2`) searches the same way
+with the shipped setting retrained beside its candidates, and ships its winner only if that is new.
 
 Then each fold's chosen head becomes a full `audio_whisper` checkpoint (the frozen encoder is not
 stored: it is read from the pinned package) and is scored end to end on the fold's test actors
