@@ -7,6 +7,7 @@ import torch
 
 from emofusion.nets.whisper import VoiceHead
 from emofusion.train import whisper_recipe as R
+from emofusion.train.augment import mask_state_spans
 
 
 def _data(n=96, layers=3, frames=20, d=16, seed=0):
@@ -30,7 +31,7 @@ def test_time_masks_set_at_most_two_spans_to_the_standardisation_mean():
     mean = torch.arange(48, dtype=torch.float32).view(3, 16)
     head.set_standardisation(mean, torch.ones(3, 16))
     x = np.random.default_rng(1).normal(size=(32, 3, 40, 16)).astype(np.float32) + 1000.0
-    R._mask_time(x, head, 0.1, np.random.default_rng(2))
+    mask_state_spans(x, head.state_mean.numpy(), 0.1, np.random.default_rng(2))
     masked = (x < 500).all(axis=(1, 3))  # (B, T): frames now at the mean in every state and dimension
     assert masked.any()
     for i in range(len(x)):

@@ -63,6 +63,21 @@ def spec_augment(audio: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) 
     return audio * keep.to(audio.device, audio.dtype)
 
 
+def mask_state_spans(x, mean, fraction: float, rng: np.random.Generator) -> None:
+    """In place on hidden states x (B, L, T, d), numpy or torch: two random spans of each clip, each
+    up to `fraction` of its frames, set to `mean` (L, d, same type): a frozen encoder's states get
+    the time masking SpecAugment gives spectrograms. Draws from a numpy generator (the recipes' own)."""
+    b, _, t, _ = x.shape
+    fill = mean[:, None, :]
+    longest = max(1, int(fraction * t))
+    for i in range(b):
+        for _ in range(2):
+            w = int(rng.integers(0, longest + 1))
+            if w:
+                s0 = int(rng.integers(0, t - w + 1))
+                x[i, :, s0:s0 + w] = fill
+
+
 def audio_noise(audio: torch.Tensor, scale: float, gen: torch.Generator) -> torch.Tensor:
     """Gaussian noise proportional to each clip's own feature spread (feature-space jitter)."""
     if scale <= 0:

@@ -59,6 +59,7 @@ class FusionTrainConfig(TrainingBase):
     feature_noise: float = 0.1  # Gaussian noise on face features, relative to their std
     audio_norm: str = "standard"  # ModelConfig.audio_norm ("layer": the first, weaker runs)
     seed: int = 0
+    time_mask: float = 0.0  # Whisper states: two spans a training clip, each up to this fraction, set to the mean
 
 
 # ----------------------------------------------------------------------------------------- face pool
@@ -252,6 +253,16 @@ def _absent_inputs(model, n_frames: int, mel_frames: int):
     return states[:, 0].half(), feats[0, 0].half()
 
 
+def _state_mean(states):
+    """(N, L, T, d) cached states -> (L, d) float32 mean over clips and frames (in chunks: ~1 GB fp16)."""
+    import torch
+
+    acc = torch.zeros(states.shape[1], states.shape[3], dtype=torch.float64)
+    for i in range(0, len(states), 64):
+        acc += states[i : i + 64].double().sum(dim=(0, 2))
+    return (acc / (len(states) * states.shape[2])).float()
+
+
 def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_model: Path, out: Path,
                  progress: bool = True, real_faces: Path | None = None, device: str = "cpu") -> dict[str, Any]:
     """Train one fusion on fold `cfg.fold`; writes OUT/best.pt (the epoch validation chose),
@@ -266,6 +277,7 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
 
     from emofusion.data.splits import protocol_splits
     from emofusion.nets.checkpoint import save_checkpoint
+    from emofusion.train.augment import mask_state_spans
     from emofusion.train.metrics import classify
 
     torch.manual_seed(cfg.seed)
@@ -304,6 +316,7 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
         n = len(train_states) * train_states.shape[2]
         mean = acc[0] / n
         model.audio_mix.set_standardisation(mean.float(), (acc[1] / n - mean.pow(2)).clamp_min(0).sqrt().float())
+    state_mean = _state_mean(train_states) if cfg.time_mask else None
     absent_states, absent_face = _absent_inputs(model, cfg.n_frames, 2 * states.shape[2])
     model = model.to(device)
     absent_states, absent_face = absent_states.to(device), absent_face.to(device)
@@ -336,6 +349,8 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
         for s in bar:
             b = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             st = train_states[b].to(device).float().transpose(0, 1)  # (L, B, T, d)
+            if cfg.time_mask:
+                mask_state_spans(st.transpose(0, 1), state_mean.to(device), cfg.time_mask, rng)
             ff = torch.from_numpy(train_pool.feats[faces_i[b, None], views_i[b]].astype(np.float32))
             for k, j in enumerate(b):
                 if j in real_tr:
@@ -429,6 +444,8 @@ def add_arguments(p) -> None:
     p.add_argument("--mismatch-p", type=float, default=-1.0, help="< 0: calibrate (module doc)")
     p.add_argument("--audio-norm", default="standard", choices=("standard", "layer"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--time-mask", type=float, default=0.0, help="time masks on Whisper's states: two spans a "
+                   "training clip, each up to this fraction of its frames (0: none)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="where the fusion trains: auto (the GPU when torch sees one), "
                    "cpu, cuda or cuda:N (an error when there is no such CUDA GPU) (default: %(default)s)")
@@ -460,7 +477,7 @@ def run(args) -> int:
     if args.out is None:
         raise UsageError("--out DIR is needed to train (or --score-weights JSON to choose the baseline's weights)")
     cfg = FusionTrainConfig(fusion=args.fusion, epochs=args.epochs, mismatch_p=args.mismatch_p, seed=args.seed,
-                            audio_norm=args.audio_norm)
+                            audio_norm=args.audio_norm, time_mask=args.time_mask)
     real = None
     if args.videos is not None:
         real = args.out / "real_faces.npz"

@@ -149,6 +149,7 @@ def train_head(setting: HeadSetting, data: dict[float, np.ndarray], labels: np.n
     from torch import nn
 
     from emofusion.nets.whisper import VoiceHead
+    from emofusion.train.augment import mask_state_spans
 
     torch.manual_seed(setting.seed)
     rng = np.random.default_rng(setting.seed)
@@ -178,7 +179,7 @@ def train_head(setting: HeadSetting, data: dict[float, np.ndarray], labels: np.n
             idx, sp = order[s:s + setting.batch_size], speeds[s:s + setting.batch_size]
             x = np.stack([data[float(v)][i] for i, v in zip(idx, sp)]).astype(np.float32)
             if setting.time_mask:
-                _mask_time(x, head, setting.time_mask, rng)
+                mask_state_spans(x, head.state_mean.numpy(), setting.time_mask, rng)
             xt = torch.from_numpy(x).transpose(0, 1)
             if setting.mixup:
                 lam = float(rng.beta(setting.mixup, setting.mixup))
@@ -204,20 +205,6 @@ def train_head(setting: HeadSetting, data: dict[float, np.ndarray], labels: np.n
         if progress:
             _log(f"  epoch {epoch + 1}/{setting.epochs} val {acc:.3f} (best {best[0]:.3f} @ {best[1]})")
     return {"val_history": history, "best_val": best[0], "best_epoch": best[1], "state": best[2]}
-
-
-def _mask_time(x: np.ndarray, head, fraction: float, rng: np.random.Generator) -> None:
-    """In place on prepared states (B, L, T, d): two random spans of each clip, each up to `fraction`
-    of its frames, set to the head's standardisation mean (zero once standardised)."""
-    b, _, t, _ = x.shape
-    mean = head.state_mean.numpy()[:, None, :]  # (L, 1, d)
-    longest = max(1, int(fraction * t))
-    for i in range(b):
-        for _ in range(2):
-            w = int(rng.integers(0, longest + 1))
-            if w:
-                s0 = int(rng.integers(0, t - w + 1))
-                x[i, :, s0:s0 + w] = mean
 
 
 def load_states(cache_root: Path, source: str, speeds: tuple[float, ...],
