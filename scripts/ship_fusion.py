@@ -6,6 +6,8 @@
                                                           # them): what the score baseline's weights are chosen with
     python scripts/ship_fusion.py choose --run A --run B  # per fusion, the run with the best validation
                                                           # macro-F1 (results/fusion/choice.json)
+    python scripts/ship_fusion.py round2 --run BASE --run TM  # round 2: time masks on Whisper's states
+                                                          # against the shipped setting retrained (ROUND2_RULE)
     python scripts/ship_fusion.py convert                 # the chosen RUN/{ia,lt}/best.pt -> models/{ia,lt},
                                                           # run summaries -> results/fusion/
     emofusion evaluate-real --models models --out results/shipped   # actor 5 + CREMA-D, fusion_actor5.json
@@ -47,6 +49,50 @@ def choose(runs: list[Path], results: Path) -> dict:
     (results / "choice.json").write_text(json.dumps(choice, indent=1) + "\n")
     print(json.dumps({n: c["chosen"] for n, c in choice.items()}))
     return choice
+
+
+ROUND2_RULE = (
+    "Round 2 (written before any of its figures): each fusion trained again on this machine's caches with the "
+    "shipped setting (Whisper states LayerNorm-ed, seed 0) and with time masks on Whisper's states as well "
+    "(--time-mask 0.1: two spans a training clip, each up to 10 % of its frames, set to the training mean; the "
+    "regulariser that won the voice head's round 2). Per fusion, the time-mask run replaces the shipped model "
+    "only if its kept epoch's validation macro-F1 (fold 1's validation actors, FER+ valid faces) is higher than "
+    "the retrained shipped setting's; otherwise the shipped weights stay as they are. Test actors play no part.")
+
+
+def round2(base: Path, tm: Path, models: Path, results: Path) -> dict:
+    """ROUND2_RULE, per fusion: results/fusion/round2.{json,md}; a winning time-mask run is converted
+    into models/NAME and its summary becomes results/fusion/NAME_fw_fold1_train.json."""
+    from emofusion.nets.checkpoint import convert_checkpoint
+
+    record = {"rule": ROUND2_RULE, "fusions": {}}
+    lines = ["# IA / LT: round 2 (time masks on Whisper's states)", "", ROUND2_RULE, "",
+             "| fusion | run | epoch kept | validation accuracy | validation macro-F1 | decision |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name in NAMES:
+        rows = {}
+        for label, run in (("shipped setting, retrained", base), ("time masks 0.1", tm)):
+            best = json.loads((run / name / "summary.json").read_text())["best"]
+            rows[label] = {"run": str(run), "epoch": best["epoch"], "val_acc": best["val_acc"],
+                           "val_macro_f1": best["val_macro_f1"]}
+        wins = rows["time masks 0.1"]["val_macro_f1"] > rows["shipped setting, retrained"]["val_macro_f1"]
+        record["fusions"][name] = {"rows": rows, "time_masks_ship": wins}
+        for label, r in rows.items():
+            decision = ("ships" if wins else "not shipped") if label.startswith("time") else \
+                ("(the comparison)" if wins else "shipped weights stay")
+            lines.append(f"| {name} | {label} | {r['epoch']} | {100 * r['val_acc']:.1f} % | "
+                         f"{100 * r['val_macro_f1']:.1f} % | {decision} |")
+        if wins:
+            convert_checkpoint(tm / name / "best.pt", models / name)
+            for stale in ("card.json", "card.md"):
+                (models / name / stale).unlink(missing_ok=True)
+            shutil.copyfile(results / f"{name}_fw_fold1_train.json", results / f"{name}_fw_round1_fold1_train.json")
+            shutil.copyfile(tm / name / "summary.json", results / f"{name}_fw_fold1_train.json")
+            print(f"models/{name} <- {tm / name / 'best.pt'}")
+    (results / "round2.json").write_text(json.dumps(record, indent=1) + "\n")
+    (results / "round2.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return record
 
 
 def convert(models: Path, results: Path) -> None:
@@ -137,7 +183,7 @@ def cards(models: Path, results: Path, shipped: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("step", choices=("val-audio", "choose", "convert", "cards"))
+    p.add_argument("step", choices=("val-audio", "choose", "round2", "convert", "cards"))
     p.add_argument("--audio-run", type=Path, help="val-audio: the audio_whisper recipe's run directory")
     p.add_argument("--out", type=Path, help="val-audio: the checkpoint to write")
     p.add_argument("--run", type=Path, action="append", default=[],
@@ -154,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.run:
             p.error("choose needs --run (one or more)")
         choose(args.run, args.results)
+    elif args.step == "round2":
+        if len(args.run) != 2:
+            p.error("round2 needs --run BASE --run TIME_MASK_RUN")
+        round2(args.run[0], args.run[1], args.models, args.results)
     elif args.step == "convert":
         convert(args.models, args.results)
     else:
