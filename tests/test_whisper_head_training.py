@@ -1,5 +1,6 @@
 """The voice head's training recipe (whisper_recipe.train_head) on small synthetic states: the
-round-2 regularisers (time masks, mixup) do what they say and keep runs repeatable."""
+round-2 regularisers (time masks, mixup) do what they say and keep runs repeatable; the time masks
+are train-fusion's too."""
 
 import numpy as np
 import pytest
@@ -63,3 +64,14 @@ def test_a_later_round_rebuilds_the_folds_an_earlier_setting_made(tmp_path):
     R._forget_other_setting(fold, "round2-key")  # another setting: its test scores must not be reused
     assert not (fold / "test.json").exists()
     assert (fold / "setting.txt").read_text().strip() == "round2-key"
+
+
+def test_time_masks_reach_torch_states_through_a_transposed_view():
+    """train-fusion holds its states as (L, B, T, d) and masks them through a (B, L, T, d) view."""
+    st = torch.randn(3, 8, 40, 16) + 1000.0
+    mean = torch.arange(48, dtype=torch.float32).view(3, 16)
+    mask_state_spans(st.transpose(0, 1), mean, 0.1, np.random.default_rng(0))
+    masked = (st < 500).all(dim=0).all(dim=-1)  # (B, T)
+    assert masked.any() and (masked.sum(dim=1) <= 8).all()
+    b, t = np.argwhere(masked.numpy())[0]
+    torch.testing.assert_close(st[:, b, t], mean)
