@@ -9,6 +9,7 @@
 # 2. the face pool: face-api.js features of FER+ train / valid (<= 1200 / 300 a class) and CK+48
 #    faces, 3 jittered grey 48 px views each (once; research-only data: WORK is outside the repo);
 # 3. IA and LT on fold 1 (epoch chosen on validation actors 7, 8, 19, 20);
+#    then round 2: time masks on Whisper's states, shipped only where validation macro-F1 rises;
 # 4. the score-level baseline's weights on the same validation actors;
 # 5. ship both into models/, score every shipped model on real AV recordings, write the cards;
 # 6. calibrate every shipped model's confidence (results/shipped/calibration.md).
@@ -38,6 +39,13 @@ $PY -m emofusion train-fusion --states "$STATES" --pool "$POOL" --audio-model "$
     --score-weights results/fusion/score_fusion.json
 $PY scripts/ship_fusion.py choose --run "$WORK/run_layer" --run "$WORK/run_standard"
 $PY scripts/ship_fusion.py convert
+# round 2: time masks on Whisper's states against the shipped setting (LayerNorm-ed states, the
+# run_layer runs above); a fusion's time-mask run ships only if it wins on validation macro-F1
+for f in ia lt; do
+    $PY -m emofusion train-fusion --states "$STATES" --pool "$POOL" --face-model models/face \
+        --fusion "${f}_fw" --audio-norm layer --time-mask 0.1 --out "$WORK/run_layer_tm/$f"
+done
+$PY scripts/ship_fusion.py round2 --run "$WORK/run_layer" --run "$WORK/run_layer_tm"
 $PY -m emofusion evaluate-real --models models --out results/shipped
 $PY scripts/fusion_targets.py
 $PY scripts/fusion_val_streams.py --states "$STATES" --pool "$POOL"
