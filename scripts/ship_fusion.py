@@ -168,13 +168,21 @@ def cards(models: Path, results: Path, shipped: Path) -> None:
                       f"voices with FER+ valid faces); test actors {run['split']['test']} never seen. Actor 5 was "
                       "scored once with the first runs (Whisper states LayerNorm-ed) before the second runs "
                       "(standardised, as the voice model's validation had chosen) were trained; which of the two "
-                      "ships was decided on the validation figures alone (results/fusion/choice.json)."),
+                      "ships was decided on the validation figures alone (results/fusion/choice.json)."
+                      + (" Round 2 (time masks) was decided by its rule, written before its figures, on the same "
+                         "validation actors; actor 5 was scored only after (results/fusion/round2.md)."
+                         if tc.get("time_mask") else "")),
             training=(f"{tc['epochs']} epochs, AdamW lr {tc['lr']} (one-cycle), weight decay {tc['weight_decay']}, "
                       f"batch {tc['batch_size']}, label smoothing {tc['label_smoothing']}, dropout {tc['dropout']}; "
                       "frontends frozen (face-api.js backbone on grey 48 px crops, Whisper encoder); only the layer "
                       f"mix (Whisper states normalised: {tc.get('audio_norm', 'layer')}), temporal stacks, fusion and "
-                      f"head train (emofusion train-fusion --fusion {NAMES[name]}); this run was chosen over the other "
-                      "normalisation by validation macro-F1 (results/fusion/choice.json)."),
+                      f"head train (emofusion train-fusion --fusion {NAMES[name]}"
+                      + (f" --time-mask {tc['time_mask']:g}); time masks on Whisper's states (two spans a training "
+                         "clip, each up to that fraction of its frames, set to the training mean); this run replaced "
+                         "the round-1 model by validation macro-F1 (results/fusion/round2.md)."
+                         if tc.get("time_mask") else
+                         "); this run was chosen over the other normalisation by validation macro-F1 "
+                         "(results/fusion/choice.json).")),
             rows=rows, source=f"results/fusion/{name}_fw_fold1_train.json, results/shipped/real_av.json",
             command=COMMAND, licence=" ".join([RAVDESS, RESEARCH_ONLY, FACEAPI_NOTICE, WHISPER_NOTICE]))
         write_plain_card(models / name, card)
