@@ -86,7 +86,9 @@ def round2(base: Path, tm: Path, models: Path, results: Path) -> dict:
             convert_checkpoint(tm / name / "best.pt", models / name)
             for stale in ("card.json", "card.md"):
                 (models / name / stale).unlink(missing_ok=True)
-            shutil.copyfile(results / f"{name}_fw_fold1_train.json", results / f"{name}_fw_round1_fold1_train.json")
+            round1 = results / f"{name}_fw_round1_fold1_train.json"
+            if not round1.exists():  # a second call must not overwrite round 1's summary with round 2's
+                shutil.copyfile(results / f"{name}_fw_fold1_train.json", round1)
             shutil.copyfile(tm / name / "summary.json", results / f"{name}_fw_fold1_train.json")
             print(f"models/{name} <- {tm / name / 'best.pt'}")
     (results / "round2.json").write_text(json.dumps(record, indent=1) + "\n")

@@ -253,14 +253,19 @@ def _absent_inputs(model, n_frames: int, mel_frames: int):
     return states[:, 0].half(), feats[0, 0].half()
 
 
-def _state_mean(states):
-    """(N, L, T, d) cached states -> (L, d) float32 mean over clips and frames (in chunks: ~1 GB fp16)."""
+def _state_stats(states):
+    """(N, L, T, d) cached states -> per-state, per-dimension (mean, std), each (L, d) float32, over
+    clips and frames (in chunks: ~1 GB fp16). The standardisation and the time masks' fill value."""
     import torch
 
-    acc = torch.zeros(states.shape[1], states.shape[3], dtype=torch.float64)
+    acc = torch.zeros(2, states.shape[1], states.shape[3], dtype=torch.float64)
     for i in range(0, len(states), 64):
-        acc += states[i : i + 64].double().sum(dim=(0, 2))
-    return (acc / (len(states) * states.shape[2])).float()
+        x = states[i : i + 64].double()
+        acc[0] += x.sum(dim=(0, 2))
+        acc[1] += x.pow(2).sum(dim=(0, 2))
+    n = len(states) * states.shape[2]
+    mean = acc[0] / n
+    return mean.float(), (acc[1] / n - mean.pow(2)).clamp_min(0).sqrt().float()
 
 
 def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_model: Path, out: Path,
@@ -307,16 +312,10 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
             val_faces[j] = torch.from_numpy(_frames(real[keys[i]], cfg.n_frames).astype(np.float32))
 
     model, mcfg, media, face_src = build_fusion(cfg, face_model)
+    stats = _state_stats(train_states) if cfg.audio_norm == "standard" or cfg.time_mask else None
     if cfg.audio_norm == "standard":  # per-state, per-dimension statistics of the training clips
-        acc = torch.zeros(2, *train_states.shape[1:2], train_states.shape[3], dtype=torch.float64)
-        for i in range(0, len(train_states), 64):
-            x = train_states[i : i + 64].double()
-            acc[0] += x.sum(dim=(0, 2))
-            acc[1] += x.pow(2).sum(dim=(0, 2))
-        n = len(train_states) * train_states.shape[2]
-        mean = acc[0] / n
-        model.audio_mix.set_standardisation(mean.float(), (acc[1] / n - mean.pow(2)).clamp_min(0).sqrt().float())
-    state_mean = _state_mean(train_states) if cfg.time_mask else None
+        model.audio_mix.set_standardisation(*stats)
+    state_mean = stats[0].to(device) if cfg.time_mask else None  # the time masks' fill
     absent_states, absent_face = _absent_inputs(model, cfg.n_frames, 2 * states.shape[2])
     model = model.to(device)
     absent_states, absent_face = absent_states.to(device), absent_face.to(device)
@@ -350,7 +349,7 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
             b = order[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             st = train_states[b].to(device).float().transpose(0, 1)  # (L, B, T, d)
             if cfg.time_mask:
-                mask_state_spans(st.transpose(0, 1), state_mean.to(device), cfg.time_mask, rng)
+                mask_state_spans(st.transpose(0, 1), state_mean, cfg.time_mask, rng)
             ff = torch.from_numpy(train_pool.feats[faces_i[b, None], views_i[b]].astype(np.float32))
             for k, j in enumerate(b):
                 if j in real_tr:

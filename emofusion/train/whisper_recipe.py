@@ -80,10 +80,7 @@ CANDIDATES = (
     HeadSetting(speeds=SPEEDS3),
     HeadSetting(source="base"),  # the same as the first, on Whisper base (for the record: too slow to ship)
 )
-# Round 2 (written before any of its figures): regularising the head against 15 training actors.
-# The shipped setting is retrained on the same caches so the comparison is like for like; the
-# winner is the best criterion (ties: the shipped setting); a new winner is rebuilt and shipped by
-# `run --round 2` (refit, end-to-end test scores), otherwise nothing shipped changes.
+# Round 2: regularisers for a head trained on 15 actors; the rule is ROUND2_RULE.
 ROUND2 = (
     CANDIDATES[0],
     HeadSetting(time_mask=0.1),
