@@ -61,6 +61,15 @@ class FusionTrainConfig(TrainingBase):
     seed: int = 0
     time_mask: float = 0.0  # Whisper states: two spans a training clip, each up to this fraction, set to the mean
 
+    def __post_init__(self) -> None:
+        from emofusion.errors import UsageError
+
+        shares = (self.drop_voice_p, self.drop_face_p, self.time_mask)
+        if min(shares) < 0 or self.drop_voice_p + self.drop_face_p > 1 or self.time_mask >= 1 or self.feature_noise < 0:
+            raise UsageError(f"fusion training: drop_voice_p {self.drop_voice_p} + drop_face_p {self.drop_face_p} "
+                             f"must be shares summing to <= 1, time_mask {self.time_mask} in [0, 1), "
+                             f"feature_noise {self.feature_noise} >= 0")
+
 
 # ----------------------------------------------------------------------------------------- face pool
 @dataclass
@@ -393,6 +402,47 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
     return summary
 
 
+def validation_streams(model, states_dir: Path, pool: FacePool, fold: int = 1, seed: int = 0) -> dict[str, Any]:
+    """A trained fusion on fold `fold`'s validation actors, their voices paired with FER+ valid faces
+    exactly as train_fusion validates (seed + 1, no mismatch): accuracy and macro-F1 (percent) with
+    both streams, with the faces zeroed and with the voice zeroed (the product's absent inputs). The
+    only look at each stream alone that is not a test actor's."""
+    import torch
+
+    from emofusion.data.splits import protocol_splits
+    from emofusion.train.metrics import classify
+
+    index = json.loads((states_dir / "index.json").read_text())
+    states = np.load(states_dir / "states.npy", mmap_mode="r")
+    actors = np.array([c["actor"] for c in index["clips"]])
+    va = np.flatnonzero(np.isin(actors, protocol_splits("luna5")[fold - 1].val))
+    y = np.array([c["label"] for c in index["clips"]])[va]
+    voices = torch.from_numpy(np.ascontiguousarray(states[va])).float()
+    n_frames = model.cfg.n_frames
+    val_pool = pool.subset(pool.source == "ferplus-valid")
+    f, v = pair_faces(y, val_pool, n_frames, 0.0, np.random.default_rng(seed + 1))
+    faces = torch.from_numpy(val_pool.feats[f[:, None], v].astype(np.float32))
+    no_voice, no_face = (t.float() for t in _absent_inputs(model, n_frames, 2 * states.shape[2]))
+    model.eval()
+
+    def row(voice_of, face_of) -> dict[str, float]:
+        with torch.no_grad():
+            p = torch.cat([model.forward_encoded(voice_of(i), face_of(i)) for i in range(0, len(va), 64)]).argmax(1)
+        m = classify(y, p.numpy())
+        return {"accuracy": round(100 * m["accuracy"], 1), "macro_f1": round(100 * m["macro_f1"], 1)}
+
+    def voice(i):
+        return voices[i : i + 64].transpose(0, 1)
+
+    def face(i):
+        return faces[i : i + 64]
+
+    return {"both": row(voice, face),
+            "faces_zeroed": row(voice, lambda i: no_face.expand(len(face(i)), n_frames, -1)),
+            "voice_zeroed": row(lambda i: no_voice.unsqueeze(1).expand(-1, len(face(i)), -1, -1), face),
+            "n": int(len(va)), "validation_actors": [int(a) for a in protocol_splits("luna5")[fold - 1].val]}
+
+
 # --------------------------------------------------------------------------------- score-level baseline
 def score_weights(audio_model: Path, pool: FacePool, fold: int, speech_root: Path, seed: int = 0) -> dict[str, Any]:
     """The score-level baseline's weights (emofusion.probs.log_linear_pool), chosen on the fold's
@@ -445,6 +495,12 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-mask", type=float, default=0.0, help="time masks on Whisper's states: two spans a "
                    "training clip, each up to this fraction of its frames (0: none)")
+    p.add_argument("--drop-voice-p", type=float, default=FusionTrainConfig.drop_voice_p,
+                   help="share of training clips whose voice is replaced by the absent input (default: %(default)s)")
+    p.add_argument("--drop-face-p", type=float, default=FusionTrainConfig.drop_face_p,
+                   help="share of training clips whose faces are replaced by the absent input (default: %(default)s)")
+    p.add_argument("--feature-noise", type=float, default=FusionTrainConfig.feature_noise,
+                   help="Gaussian noise on the training faces' features, relative to their std (default: %(default)s)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="where the fusion trains: auto (the GPU when torch sees one), "
                    "cpu, cuda or cuda:N (an error when there is no such CUDA GPU) (default: %(default)s)")
@@ -462,6 +518,12 @@ def run(args) -> int:
 
     device = resolve_device(args.device)  # CUDA asked for and absent: one line, before anything loads
 
+    if args.out is None and not args.score_weights:
+        raise UsageError("--out DIR is needed to train (or --score-weights JSON to choose the baseline's weights)")
+    # a bad setting fails here, not after minutes of building the face pool
+    cfg = FusionTrainConfig(fusion=args.fusion, epochs=args.epochs, mismatch_p=args.mismatch_p, seed=args.seed,
+                            audio_norm=args.audio_norm, time_mask=args.time_mask, drop_voice_p=args.drop_voice_p,
+                            drop_face_p=args.drop_face_p, feature_noise=args.feature_noise)
     pool = FacePool.load(args.pool) if args.pool.is_file() else build_face_pool(args.face_model, args.pool)
     if args.score_weights:
         from emofusion.data.faces_labelled import shared_data
@@ -473,10 +535,6 @@ def run(args) -> int:
         args.score_weights.write_text(json.dumps(w, indent=1) + "\n")
         print(json.dumps(w))
         return 0
-    if args.out is None:
-        raise UsageError("--out DIR is needed to train (or --score-weights JSON to choose the baseline's weights)")
-    cfg = FusionTrainConfig(fusion=args.fusion, epochs=args.epochs, mismatch_p=args.mismatch_p, seed=args.seed,
-                            audio_norm=args.audio_norm, time_mask=args.time_mask)
     real = None
     if args.videos is not None:
         real = args.out / "real_faces.npz"
