@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce models/ia and models/lt (IA / LT on the pretrained streams, fold 1), the score-level
-# baseline's weights, results/shipped/real_av.* and results/fusion/*, on CPU (~20 min on 2 cores).
+# baseline's weights, results/shipped/real_av.* and results/fusion/*, on CPU (~45 min on 2 cores).
 # Needs models/face and models/audio in place (their own recipes) and ../shared/data.
 #
 #   bash scripts/reproduce_fusion.sh [WORK]
@@ -10,6 +10,7 @@
 #    faces, 3 jittered grey 48 px views each (once; research-only data: WORK is outside the repo);
 # 3. IA and LT on fold 1 (epoch chosen on validation actors 7, 8, 19, 20);
 #    then round 2: time masks on Whisper's states, shipped only where validation macro-F1 rises;
+#    then round 3: more voice dropout, shipped only where the voice-zeroed validation figure rises;
 # 4. the score-level baseline's weights on the same validation actors;
 # 5. ship both into models/, score every shipped model on real AV recordings, write the cards;
 # 6. calibrate every shipped model's confidence (results/shipped/calibration.md).
@@ -46,6 +47,17 @@ for f in ia lt; do
         --fusion "${f}_fw" --audio-norm layer --time-mask 0.1 --out "$WORK/run_layer_tm/$f"
 done
 $PY scripts/ship_fusion.py round2 --run "$WORK/run_layer" --run "$WORK/run_layer_tm"
+# round 3: more training with the voice absent (A), and noisier training faces as well (B); a
+# candidate ships only if its voice-zeroed validation macro-F1 rises >= 3 points at <= 1 point cost
+# with both streams (ROUND3_RULE in scripts/ship_fusion.py)
+for f in ia lt; do
+    $PY -m emofusion train-fusion --states "$STATES" --pool "$POOL" --face-model models/face \
+        --fusion "${f}_fw" --audio-norm layer --time-mask 0.1 --drop-voice-p 0.3 --out "$WORK/run_r3a/$f"
+    $PY -m emofusion train-fusion --states "$STATES" --pool "$POOL" --face-model models/face \
+        --fusion "${f}_fw" --audio-norm layer --time-mask 0.1 --drop-voice-p 0.3 --feature-noise 0.3 \
+        --out "$WORK/run_r3b/$f"
+done
+$PY scripts/ship_fusion.py round3 --run "$WORK/run_r3a" --run "$WORK/run_r3b" --states "$STATES" --pool "$POOL"
 $PY -m emofusion evaluate-real --models models --out results/shipped
 $PY scripts/fusion_targets.py
 $PY scripts/fusion_val_streams.py --states "$STATES" --pool "$POOL"

@@ -283,3 +283,55 @@ def test_shipped_fusion_exports_to_onnx_with_parity_on_a_real_clip(name, tmp_pat
         return sum(n.op_type == "Conv" for n in onnx.load(str(p)).graph.node)
 
     assert convs(path) == convs(plain) > 0
+
+
+def test_validation_streams_zero_the_stream_they_name(tmp_path):
+    """A fusion that can only read the class from the faces: on the validation actors it is right
+    with both streams and with the voice zeroed, and at chance with the faces zeroed; a swap of the
+    two zeroings (or zeroing both) would fail this."""
+    import json
+
+    from emofusion.nets.registry import create_model
+    from emofusion.train.fusion_fw import FacePool, validation_streams
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    m = create_model("ia_fw", audio_channels=80, face_size=48, audio_width=16, dropout=0.0, n_frames=5)
+    classes = [c for c in range(len(CLASSES)) if CLASSES[c] != "calm"]
+    labels = np.repeat(classes, 6)
+    feats = rng.normal(scale=0.1, size=(len(labels), 3, 256))
+    feats[np.arange(len(labels)), :, labels] += 2.0  # the class is in the faces only
+    pool = FacePool(feats.astype(np.float16), labels, np.zeros((len(labels), 3, 8), np.float16),
+                    np.array(["ferplus-valid"] * len(labels)))
+    t = 40
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=3e-3)
+    m.train()
+    for _ in range(60):
+        y = rng.choice(classes, 32)
+        faces = torch.from_numpy(feats[[rng.choice(np.flatnonzero(labels == c)) for c in y]][:, [0, 1, 2, 0, 1]]).float()
+        states = torch.randn(m.voice.n_states, 32, t, m.voice.dim)
+        loss = torch.nn.functional.cross_entropy(m.forward_encoded(states, faces), torch.from_numpy(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    clips = [{"actor": a, "label": int(c), "file": f"03-01-0{c + 1}-01-01-01-{a:02d}.flac"}
+             for a in (7, 8, 19, 20) for c in classes for _ in range(2)]
+    states_dir = tmp_path / "states"
+    states_dir.mkdir()
+    (states_dir / "index.json").write_text(json.dumps({"clips": clips, "source": "synthetic"}))
+    np.save(states_dir / "states.npy", rng.normal(size=(len(clips), m.voice.n_states, t, m.voice.dim)).astype(np.float16))
+    r = validation_streams(m, states_dir, pool, fold=1)
+    assert r["n"] == len(clips) and r["validation_actors"] == [7, 8, 19, 20]
+    assert r["both"]["accuracy"] >= 90 and r["voice_zeroed"]["accuracy"] >= 90
+    assert r["faces_zeroed"]["accuracy"] <= 40
+
+
+@pytest.mark.parametrize("bad", [{"drop_voice_p": 0.7, "drop_face_p": 0.5}, {"drop_voice_p": -0.1},
+                                 {"time_mask": 1.0}, {"feature_noise": -1.0}])
+def test_fusion_training_refuses_impossible_shares(bad):
+    from emofusion.errors import UsageError
+    from emofusion.train.fusion_fw import FusionTrainConfig
+
+    with pytest.raises(UsageError, match="fusion training"):
+        FusionTrainConfig(**bad)
+    FusionTrainConfig(drop_voice_p=0.5, drop_face_p=0.5)  # the edge is allowed
