@@ -211,6 +211,8 @@ def cards(models: Path, results: Path, shipped: Path) -> None:
     for name in NAMES:
         run = json.loads((results / f"{name}_fw_fold1_train.json").read_text())
         tc, best = run["train_config"], run["best"]
+        r3 = results / "round3.json"
+        won_round3 = r3.is_file() and json.loads(r3.read_text())["fusions"][name]["ships"] is not None
         rows = [{"scope": "fold 1 validation actors 7, 8, 19, 20 (voices + FER+ valid faces)", "condition": "full",
                  "accuracy": 100 * best["val_acc"], "macro_f1": 100 * best["val_macro_f1"]}]
         for where, label in (("actor5", "RAVDESS actor 5, 60 real AV recordings (test actor)"),
@@ -238,13 +240,19 @@ def cards(models: Path, results: Path, shipped: Path) -> None:
                       "ships was decided on the validation figures alone (results/fusion/choice.json)."
                       + (" Round 2 (time masks) was decided by its rule, written before its figures, on the same "
                          "validation actors; actor 5 was scored only after (results/fusion/round2.md)."
-                         if tc.get("time_mask") else "")),
+                         if tc.get("time_mask") else "")
+                      + (" Round 3 (more voice dropout) was decided the same way, with the voice zeroed on those "
+                         "validation actors (results/fusion/round3.md)." if won_round3 else "")),
             training=(f"{tc['epochs']} epochs, AdamW lr {tc['lr']} (one-cycle), weight decay {tc['weight_decay']}, "
                       f"batch {tc['batch_size']}, label smoothing {tc['label_smoothing']}, dropout {tc['dropout']}; "
                       "frontends frozen (face-api.js backbone on grey 48 px crops, Whisper encoder); only the layer "
                       f"mix (Whisper states normalised: {tc.get('audio_norm', 'layer')}), temporal stacks, fusion and "
                       f"head train (emofusion train-fusion --fusion {NAMES[name]}"
-                      + (f" --time-mask {tc['time_mask']:g}); time masks on Whisper's states (two spans a training "
+                      + (f" --time-mask {tc['time_mask']:g} --drop-voice-p {tc['drop_voice_p']:g} --feature-noise "
+                         f"{tc['feature_noise']:g}); time masks on Whisper's states as in round 2; this run replaced "
+                         "the round-2 model by the voice-zeroed validation figure (results/fusion/round3.md)."
+                         if won_round3 else
+                         f" --time-mask {tc['time_mask']:g}); time masks on Whisper's states (two spans a training "
                          "clip, each up to that fraction of its frames, set to the training mean); this run replaced "
                          "the round-1 model by validation macro-F1 (results/fusion/round2.md)."
                          if tc.get("time_mask") else
