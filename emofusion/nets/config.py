@@ -47,8 +47,13 @@ class ModelConfig:
     # ia_fw / lt_fw: how Whisper's hidden states are normalised before the layer mix: "layer" (LayerNorm
     # per frame) or "standard" (per state and dimension, training-clip statistics; see nets/whisper.py)
     audio_norm: str = "layer"
+    # ia_fw / lt_fw: what the visual stream reads per frame: "features" (the face backbone's 256) or
+    # "probs" (the face model's own frozen head: its 8 RAVDESS log-probabilities)
+    face_input: str = "features"
 
     def __post_init__(self) -> None:
+        if self.face_input not in ("features", "probs"):
+            raise ValueError(f"face_input must be 'features' or 'probs', got {self.face_input!r}")
         if self.gate not in GATES:
             raise ValueError(f"unknown gate {self.gate!r}; known: {', '.join(GATES)}")
         if self.face_size % 16 or self.face_size < 48:

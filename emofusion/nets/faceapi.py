@@ -116,6 +116,34 @@ class FaceApiBackbone(nn.Module):
         return x.mean(dim=(2, 3))  # avgPool 7x7 'valid' on the 7x7 map = the global mean
 
 
+def ravdess_probs(head_logits: torch.Tensor, head: nn.Module) -> torch.Tensor:
+    """(..., 7) head logits -> (..., 8) RAVDESS probabilities (calm 0), with `head`'s log_prior,
+    to_ravdess and no_face_class buffers (the face model's, or a fusion's copy of its head)."""
+    p = torch.softmax(head_logits - head.log_prior, dim=-1)
+    return p.index_select(-1, head.to_ravdess).masked_fill(head.no_face_class, 0.0)
+
+
+class FaceApiHead(nn.Module):
+    """The face model's head, frozen, inside a fusion (`face_input="probs"`): (..., 256) features ->
+    (..., 8) RAVDESS log-probabilities per frame, floored at 1e-4 (calm, never a face's answer, is
+    the floor)."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(FEATURES, len(HEAD_CLASSES))
+        self.register_buffer("log_prior", torch.zeros(len(HEAD_CLASSES)))
+        self.register_buffer("to_ravdess", torch.tensor([max(i, 0) for i in RAVDESS_FROM_HEAD]), persistent=False)
+        self.register_buffer("no_face_class", torch.tensor([i < 0 for i in RAVDESS_FROM_HEAD]), persistent=False)
+        self.requires_grad_(False)
+
+    def load_from(self, face_model: "FaceApiExpressionNet") -> None:
+        self.head.load_state_dict(face_model.head.state_dict())
+        self.log_prior.copy_(face_model.log_prior)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.log(ravdess_probs(self.head(features), self).clamp_min(1e-4))
+
+
 class FaceApiExpressionNet(nn.Module):
     """(B, F, 3, S, S) faces in [0, 1] -> (B, 8) RAVDESS-class log-probabilities."""
 
@@ -157,8 +185,7 @@ class FaceApiExpressionNet(nn.Module):
 
     def head_probs(self, features: torch.Tensor) -> torch.Tensor:
         """(..., 256) -> (..., 8) RAVDESS probabilities per frame (calm 0)."""
-        p = torch.softmax(self.head(self.drop(features)) - self.log_prior, dim=-1)
-        return p.index_select(-1, self.to_ravdess).masked_fill(self.no_face_class, 0.0)
+        return ravdess_probs(self.head(self.drop(features)), self)
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         """(B, F, 256) -> (B, 8) log(mean over frames of the per-frame RAVDESS probabilities)."""

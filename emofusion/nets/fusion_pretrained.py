@@ -24,7 +24,7 @@ from torch import nn
 from emofusion.constants import AUDIO, FACES, STREAMS
 from emofusion.nets.config import ModelConfig
 from emofusion.nets.faceapi import FEATURES as FACE_FEATURES
-from emofusion.nets.faceapi import FaceApiBackbone, FaceApiExpressionNet
+from emofusion.nets.faceapi import RAVDESS_FROM_HEAD, FaceApiBackbone, FaceApiExpressionNet, FaceApiHead
 from emofusion.nets.fusion import IAFusion, LTFusion
 from emofusion.nets.registry import register_model
 from emofusion.nets.temporal import AUDIO_DIM, VIDEO_DIM, AudioStack, VisualStack
@@ -123,7 +123,11 @@ class PretrainedFusionNet(nn.Module):
         self.register_buffer("luma", torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1), persistent=False)
         self.audio_mix = LayerMix(self.voice.n_states, self.voice.dim, cfg.audio_width, cfg.audio_norm)
         self.audio_tcn = AudioStack(cfg.audio_width)
-        self.video_tcn = VisualStack(FACE_FEATURES)
+        # face_input "probs": the visual stream reads the face model's frozen head's answers per frame,
+        # not the backbone's features (what the face model knows of real video, nothing the fusion
+        # could fit to clean training pictures only)
+        self.face_probs = FaceApiHead() if cfg.face_input == "probs" else None
+        self.video_tcn = VisualStack(len(RAVDESS_FROM_HEAD) if self.face_probs is not None else FACE_FEATURES)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(AUDIO_DIM + VIDEO_DIM, cfg.num_classes)
         # frontend outputs of all-zero inputs, per input shape and device (forward_streams)
@@ -137,6 +141,8 @@ class PretrainedFusionNet(nn.Module):
     def train(self, mode: bool = True):
         super().train(mode)
         self.face.eval()  # frozen frontends: no statistics change while the fusion trains
+        if self.face_probs is not None:
+            self.face_probs.eval()
         self.voice.train(False)
         return self
 
@@ -163,6 +169,8 @@ class PretrainedFusionNet(nn.Module):
     def features_encoded(self, states: torch.Tensor, face_feats: torch.Tensor) -> torch.Tensor:
         """From the frontends' outputs to the pooled (B, 256) fusion features (training on caches)."""
         a = self.audio_tcn.stage1(self.audio_mix(states))
+        if self.face_probs is not None:
+            face_feats = self.face_probs(face_feats)
         v = self.video_tcn.stage1(face_feats.transpose(1, 2))
         a, v = self.fuse_stage1(a, v)
         return self.pool(self.audio_tcn.stage2(a), self.video_tcn.stage2(v))

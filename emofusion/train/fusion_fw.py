@@ -60,10 +60,14 @@ class FusionTrainConfig(TrainingBase):
     audio_norm: str = "standard"  # ModelConfig.audio_norm ("layer": the first, weaker runs)
     seed: int = 0
     time_mask: float = 0.0  # Whisper states: two spans a training clip, each up to this fraction, set to the mean
+    face_input: str = "features"  # ModelConfig.face_input: "probs" = the face model's own head's answers per frame
+    hold_out_ckplus: bool = False  # train without the pool's CK+48 faces (they then test the face path on a new domain)
 
     def __post_init__(self) -> None:
         from emofusion.errors import UsageError
 
+        if self.face_input not in ("features", "probs"):
+            raise UsageError(f"fusion training: face_input must be 'features' or 'probs', not {self.face_input!r}")
         shares = (self.drop_voice_p, self.drop_face_p, self.time_mask)
         if min(shares) < 0 or self.drop_voice_p + self.drop_face_p > 1 or self.time_mask >= 1 or self.feature_noise < 0:
             raise UsageError(f"fusion training: drop_voice_p {self.drop_voice_p} + drop_face_p {self.drop_face_p} "
@@ -306,7 +310,7 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
     val_states = torch.from_numpy(np.ascontiguousarray(states[va]))
     y_tr, y_va = labels[tr], labels[va]
 
-    train_pool = pool.subset(pool.source != "ferplus-valid")
+    train_pool = pool.subset((pool.source != "ferplus-valid") & ~(cfg.hold_out_ckplus & (pool.source == "ckplus")))
     val_pool = pool.subset(pool.source == "ferplus-valid")
     # reliability of the face model on faces it never trained on (FER+ valid, single views)
     target = float((val_pool.probs[:, 0].argmax(1) == val_pool.labels).mean())
@@ -443,6 +447,28 @@ def validation_streams(model, states_dir: Path, pool: FacePool, fold: int = 1, s
             "n": int(len(va)), "validation_actors": [int(a) for a in protocol_splits("luna5")[fold - 1].val]}
 
 
+def ckplus_faces_only(model, pool: FacePool, state_frames: int, seed: int = 0) -> dict[str, Any]:
+    """A fusion with the voice zeroed on every CK+48 face of the pool, each as an `n_frames` sequence
+    of its jittered views, the absent voice `state_frames` Whisper states long (as trained): accuracy
+    and macro-F1 (percent). Meaningful only for a fusion trained with `hold_out_ckplus`: lab-posed
+    faces it never saw, a different domain from FER+'s."""
+    import torch
+
+    from emofusion.train.metrics import classify
+
+    ck = pool.subset(pool.source == "ckplus")
+    n_frames = model.cfg.n_frames
+    views = np.random.default_rng(seed + 2).integers(0, ck.feats.shape[1], size=(len(ck.labels), n_frames))
+    faces = torch.from_numpy(ck.feats[np.arange(len(ck.labels))[:, None], views].astype(np.float32))
+    no_voice, _ = _absent_inputs(model, n_frames, 2 * state_frames)
+    model.eval()
+    with torch.no_grad():
+        p = torch.cat([model.forward_encoded(no_voice.float().unsqueeze(1).expand(-1, len(f), -1, -1), f)
+                       for f in faces.split(64)]).argmax(1)
+    m = classify(ck.labels, p.numpy())
+    return {"accuracy": round(100 * m["accuracy"], 1), "macro_f1": round(100 * m["macro_f1"], 1), "n": int(len(ck.labels))}
+
+
 # --------------------------------------------------------------------------------- score-level baseline
 def score_weights(audio_model: Path, pool: FacePool, fold: int, speech_root: Path, seed: int = 0) -> dict[str, Any]:
     """The score-level baseline's weights (emofusion.probs.log_linear_pool), chosen on the fold's
@@ -501,6 +527,11 @@ def add_arguments(p) -> None:
                    help="share of training clips whose faces are replaced by the absent input (default: %(default)s)")
     p.add_argument("--feature-noise", type=float, default=FusionTrainConfig.feature_noise,
                    help="Gaussian noise on the training faces' features, relative to their std (default: %(default)s)")
+    p.add_argument("--face-input", default="features", choices=("features", "probs"),
+                   help="what the visual stream reads per frame: the face backbone's features, or the face "
+                        "model's own head's probabilities (default: %(default)s)")
+    p.add_argument("--hold-out-ckplus", action="store_true",
+                   help="train without the pool's CK+48 faces (a domain the fusion never saw, for validation_streams)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="where the fusion trains: auto (the GPU when torch sees one), "
                    "cpu, cuda or cuda:N (an error when there is no such CUDA GPU) (default: %(default)s)")
@@ -523,7 +554,8 @@ def run(args) -> int:
     # a bad setting fails here, not after minutes of building the face pool
     cfg = FusionTrainConfig(fusion=args.fusion, epochs=args.epochs, mismatch_p=args.mismatch_p, seed=args.seed,
                             audio_norm=args.audio_norm, time_mask=args.time_mask, drop_voice_p=args.drop_voice_p,
-                            drop_face_p=args.drop_face_p, feature_noise=args.feature_noise)
+                            drop_face_p=args.drop_face_p, feature_noise=args.feature_noise,
+                            face_input=args.face_input, hold_out_ckplus=args.hold_out_ckplus)
     pool = FacePool.load(args.pool) if args.pool.is_file() else build_face_pool(args.face_model, args.pool)
     if args.score_weights:
         from emofusion.data.faces_labelled import shared_data
@@ -558,9 +590,12 @@ def build_fusion(cfg: FusionTrainConfig, face_model: Path):
     video = dataclasses.replace(face.media_cfg.video, n_frames=cfg.n_frames, face_size=FACE_SIZE)
     media = MediaConfig(audio=WHISPER_AUDIO, video=video)
     mcfg = ModelConfig(fusion=cfg.fusion, audio_channels=80, face_size=FACE_SIZE, n_frames=cfg.n_frames,
-                       audio_width=cfg.audio_width, dropout=cfg.dropout, face_grey=True, audio_norm=cfg.audio_norm)
+                       audio_width=cfg.audio_width, dropout=cfg.dropout, face_grey=True, audio_norm=cfg.audio_norm,
+                       face_input=cfg.face_input)
     model = create_model(mcfg)
     model.face.load_state_dict(face.model.face.state_dict())
+    if model.face_probs is not None:
+        model.face_probs.load_from(face.model)
     return model, mcfg, media, face
 
 
