@@ -292,7 +292,7 @@ def test_validation_streams_zero_the_stream_they_name(tmp_path):
     import json
 
     from emofusion.nets.registry import create_model
-    from emofusion.train.fusion_fw import FacePool, validation_streams
+    from emofusion.train.fusion_fw import FacePool, ckplus_faces_only, validation_streams
 
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
@@ -324,6 +324,8 @@ def test_validation_streams_zero_the_stream_they_name(tmp_path):
     assert r["n"] == len(clips) and r["validation_actors"] == [7, 8, 19, 20]
     assert r["both"]["accuracy"] >= 90 and r["voice_zeroed"]["accuracy"] >= 90
     assert r["faces_zeroed"]["accuracy"] <= 40
+    ck = ckplus_faces_only(m, FacePool(pool.feats, pool.labels, pool.probs, np.array(["ckplus"] * len(labels))), t)
+    assert ck["n"] == len(labels) and ck["accuracy"] >= 90  # every face class there, read from the faces alone
 
 
 @pytest.mark.parametrize("bad", [{"drop_voice_p": 0.7, "drop_face_p": 0.5}, {"drop_voice_p": -0.1},
@@ -335,3 +337,36 @@ def test_fusion_training_refuses_impossible_shares(bad):
     with pytest.raises(UsageError, match="fusion training"):
         FusionTrainConfig(**bad)
     FusionTrainConfig(drop_voice_p=0.5, drop_face_p=0.5)  # the edge is allowed
+
+
+def test_probs_face_input_reads_the_face_models_own_answers_and_keeps_them_frozen():
+    """face_input="probs": the visual stream's input is the face model's head's per-frame RAVDESS
+    log-probabilities (copied from models/face, saved with the fusion, never trained)."""
+    from emofusion.nets.registry import create_model
+    from emofusion.train.fusion_fw import FusionTrainConfig, build_fusion
+
+    m, mcfg, _, face = build_fusion(FusionTrainConfig(face_input="probs"), REPO_MODELS / "face")
+    assert mcfg.face_input == "probs"
+    feats = m.encode_faces(torch.rand(2, 5, 3, 48, 48, generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        want = torch.log(face.model.head_probs(feats).clamp_min(1e-4))
+        assert torch.allclose(m.face_probs(feats), want)
+    assert not any(p.requires_grad for p in m.face_probs.parameters())
+    state = m.state_dict()
+    assert "face_probs.head.weight" in state and "face_probs.log_prior" in state
+    other = create_model(mcfg)
+    other.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.equal(other.face_probs(feats), m.face_probs(feats))
+    with pytest.raises(ValueError, match="face_input"):
+        create_model("ia_fw", audio_channels=80, face_input="pixels")
+
+
+def test_training_pool_leaves_out_validation_faces_and_ckplus_when_asked():
+    from emofusion.train.fusion_fw import FacePool, FusionTrainConfig, training_pool
+
+    pool = _pool()
+    pool = FacePool(pool.feats, pool.labels, pool.probs,
+                    np.where(np.arange(len(pool.labels)) % 3 == 0, "ckplus", pool.source))
+    assert set(training_pool(pool, FusionTrainConfig()).source) == {"ferplus-train", "ckplus"}
+    assert set(training_pool(pool, FusionTrainConfig(hold_out_ckplus=True)).source) == {"ferplus-train"}

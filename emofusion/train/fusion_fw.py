@@ -232,6 +232,15 @@ def pair_faces(labels: np.ndarray, pool: FacePool, n_frames: int, mismatch_p: fl
     return faces, views
 
 
+def training_pool(pool: FacePool, cfg: FusionTrainConfig) -> FacePool:
+    """The faces a run pairs with its training voices: all but FER+ valid (the validation faces), and
+    without CK+48 when `cfg.hold_out_ckplus` (ckplus_faces_only then tests on them)."""
+    keep = pool.source != "ferplus-valid"
+    if cfg.hold_out_ckplus:
+        keep &= pool.source != "ckplus"
+    return pool.subset(keep)
+
+
 def sequence_accuracy(labels: np.ndarray, pool: FacePool, faces: np.ndarray, views: np.ndarray) -> float:
     """The face model's accuracy on paired sequences (mean of its per-frame probabilities; calm
     voices count as right when the face says neutral, the best a face can do)."""
@@ -310,7 +319,7 @@ def train_fusion(cfg: FusionTrainConfig, states_dir: Path, pool: FacePool, face_
     val_states = torch.from_numpy(np.ascontiguousarray(states[va]))
     y_tr, y_va = labels[tr], labels[va]
 
-    train_pool = pool.subset((pool.source != "ferplus-valid") & ~(cfg.hold_out_ckplus & (pool.source == "ckplus")))
+    train_pool = training_pool(pool, cfg)
     val_pool = pool.subset(pool.source == "ferplus-valid")
     # reliability of the face model on faces it never trained on (FER+ valid, single views)
     target = float((val_pool.probs[:, 0].argmax(1) == val_pool.labels).mean())
