@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce models/ia and models/lt (IA / LT on the pretrained streams, fold 1), the score-level
-# baseline's weights, results/shipped/real_av.* and results/fusion/*, on CPU (~45 min on 2 cores).
+# baseline's weights, results/shipped/real_av.* and results/fusion/*, on CPU (~80 min on 2 cores).
 # Needs models/face and models/audio in place (their own recipes) and ../shared/data.
 #
 #   bash scripts/reproduce_fusion.sh [WORK]
@@ -11,6 +11,7 @@
 # 3. IA and LT on fold 1 (epoch chosen on validation actors 7, 8, 19, 20);
 #    then round 2: time masks on Whisper's states, shipped only where validation macro-F1 rises;
 #    then round 3: more voice dropout, shipped only where the voice-zeroed validation figure rises;
+#    then round 4: the face model's answers as the visual input, judged on held-out CK+48 faces;
 # 4. the score-level baseline's weights on the same validation actors;
 # 5. ship both into models/, score every shipped model on real AV recordings, write the cards;
 # 6. calibrate every shipped model's confidence (results/shipped/calibration.md).
@@ -58,6 +59,19 @@ for f in ia lt; do
         --out "$WORK/run_r3b/$f"
 done
 $PY scripts/ship_fusion.py round3 --run "$WORK/run_r3a" --run "$WORK/run_r3b" --states "$STATES" --pool "$POOL"
+# round 4: the visual stream reads the face model's own answers (--face-input probs); the design is
+# judged with CK+48 held out of the face pool, then retrained on the full pool (ROUND4_RULE)
+for f in ia lt; do
+    for inp in probs features; do
+        $PY -m emofusion train-fusion --states "$STATES" --pool "$POOL" --face-model models/face \
+            --fusion "${f}_fw" --audio-norm layer --time-mask 0.1 --hold-out-ckplus --face-input "$inp" \
+            --out "$WORK/run_r4_nock_$inp/$f"
+    done
+    $PY -m emofusion train-fusion --states "$STATES" --pool "$POOL" --face-model models/face \
+        --fusion "${f}_fw" --audio-norm layer --time-mask 0.1 --face-input probs --out "$WORK/run_r4_probs/$f"
+done
+$PY scripts/ship_fusion.py round4 --run "$WORK/run_r4_nock_features" --run "$WORK/run_r4_nock_probs" \
+    --run "$WORK/run_r4_probs" --states "$STATES" --pool "$POOL"
 $PY -m emofusion evaluate-real --models models --out results/shipped
 $PY scripts/fusion_targets.py
 $PY scripts/fusion_val_streams.py --states "$STATES" --pool "$POOL"

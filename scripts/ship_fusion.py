@@ -330,13 +330,22 @@ def cards(models: Path, results: Path, shipped: Path) -> None:
                          "validation actors; actor 5 was scored only after (results/fusion/round2.md)."
                          if tc.get("time_mask") else "")
                       + (" Round 3 (more voice dropout) was decided the same way, with the voice zeroed on those "
-                         "validation actors (results/fusion/round3.md)." if won_round3 else "")),
+                         "validation actors (results/fusion/round3.md)." if won_round3 else "")
+                      + (" Round 4's design was judged on CK+48 faces held out of a separate pair of runs, its "
+                         "shipped run on those validation actors (results/fusion/round4.md)."
+                         if tc.get("face_input") == "probs" else "")),
             training=(f"{tc['epochs']} epochs, AdamW lr {tc['lr']} (one-cycle), weight decay {tc['weight_decay']}, "
                       f"batch {tc['batch_size']}, label smoothing {tc['label_smoothing']}, dropout {tc['dropout']}; "
                       "frontends frozen (face-api.js backbone on grey 48 px crops, Whisper encoder); only the layer "
                       f"mix (Whisper states normalised: {tc.get('audio_norm', 'layer')}), temporal stacks, fusion and "
                       f"head train (emofusion train-fusion --fusion {NAMES[name]}"
-                      + (f" --time-mask {tc['time_mask']:g} --drop-voice-p {tc['drop_voice_p']:g} --feature-noise "
+                      + (f" --time-mask {tc['time_mask']:g} --face-input probs); the visual stream reads the face "
+                         "model's own head's per-frame answers (frozen, saved with the fusion) instead of the "
+                         "backbone's features; time masks on Whisper's states as in round 2; this run replaced the "
+                         "round-2 model by round 4's rule: the design judged on CK+48 faces held out of training, "
+                         "then validation macro-F1 (results/fusion/round4.md)."
+                         if tc.get("face_input") == "probs" else
+                         f" --time-mask {tc['time_mask']:g} --drop-voice-p {tc['drop_voice_p']:g} --feature-noise "
                          f"{tc['feature_noise']:g}); time masks on Whisper's states as in round 2; this run replaced "
                          "the round-2 model by the voice-zeroed validation figure (results/fusion/round3.md)."
                          if won_round3 else
