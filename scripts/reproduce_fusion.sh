@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce models/ia and models/lt (IA / LT on the pretrained streams, fold 1), the score-level
-# baseline's weights, results/shipped/real_av.* and results/fusion/*, on CPU (~80 min on 2 cores).
+# baseline's weights, results/shipped/real_av.* and results/fusion/*, on CPU (~70 min on 2 cores).
 # Needs models/face and models/audio in place (their own recipes) and ../shared/data.
 #
 #   bash scripts/reproduce_fusion.sh [WORK]
@@ -67,9 +67,9 @@ for f in ia lt; do
             --fusion "${f}_fw" --audio-norm layer --time-mask 0.1 --hold-out-ckplus --face-input "$inp" \
             --out "$WORK/run_r4_nock_$inp/$f"
     done
-    $PY -m emofusion train-fusion --states "$STATES" --pool "$POOL" --face-model models/face \
-        --fusion "${f}_fw" --audio-norm layer --time-mask 0.1 --face-input probs --out "$WORK/run_r4_probs/$f"
 done
+# step 2 (a full-pool probs run, train-fusion --face-input probs --out "$WORK/run_r4_probs/NAME") is needed
+# only for a fusion whose design qualifies; round4 says so and stops if one does and the run is missing
 $PY scripts/ship_fusion.py round4 --run "$WORK/run_r4_nock_features" --run "$WORK/run_r4_nock_probs" \
     --run "$WORK/run_r4_probs" --states "$STATES" --pool "$POOL"
 $PY -m emofusion evaluate-real --models models --out results/shipped
