@@ -55,6 +55,22 @@ def choose(runs: list[Path], results: Path) -> dict:
     return choice
 
 
+def replace_shipped(run: Path, name: str, models: Path, results: Path, former: str) -> None:
+    """A round's winning RUN/best.pt becomes models/NAME (its stale card removed); the shipped run's
+    summary is kept as NAME_fw_FORMER_fold1_train.json (once: a second call must not overwrite it
+    with the winner's) and the winner's becomes NAME_fw_fold1_train.json."""
+    from emofusion.nets.checkpoint import convert_checkpoint
+
+    convert_checkpoint(run / "best.pt", models / name)
+    for stale in ("card.json", "card.md"):
+        (models / name / stale).unlink(missing_ok=True)
+    kept = results / f"{name}_fw_{former}_fold1_train.json"
+    if not kept.exists():
+        shutil.copyfile(results / f"{name}_fw_fold1_train.json", kept)
+    shutil.copyfile(run / "summary.json", results / f"{name}_fw_fold1_train.json")
+    print(f"models/{name} <- {run / 'best.pt'}")
+
+
 ROUND2_RULE = (
     "Round 2 (written before any of its figures): each fusion trained again on this machine's caches with the "
     "shipped setting (Whisper states LayerNorm-ed, seed 0) and with time masks on Whisper's states as well "
@@ -67,8 +83,6 @@ ROUND2_RULE = (
 def round2(base: Path, tm: Path, models: Path, results: Path) -> dict:
     """ROUND2_RULE, per fusion: results/fusion/round2.{json,md}; a winning time-mask run is converted
     into models/NAME and its summary becomes results/fusion/NAME_fw_fold1_train.json."""
-    from emofusion.nets.checkpoint import convert_checkpoint
-
     record = {"rule": ROUND2_RULE, "fusions": {}}
     lines = ["# IA / LT: round 2 (time masks on Whisper's states)", "", ROUND2_RULE, "",
              "| fusion | run | epoch kept | validation accuracy | validation macro-F1 | decision |",
@@ -87,14 +101,7 @@ def round2(base: Path, tm: Path, models: Path, results: Path) -> dict:
             lines.append(f"| {name} | {label} | {r['epoch']} | {100 * r['val_acc']:.1f} % | "
                          f"{100 * r['val_macro_f1']:.1f} % | {decision} |")
         if wins:
-            convert_checkpoint(tm / name / "best.pt", models / name)
-            for stale in ("card.json", "card.md"):
-                (models / name / stale).unlink(missing_ok=True)
-            round1 = results / f"{name}_fw_round1_fold1_train.json"
-            if not round1.exists():  # a second call must not overwrite round 1's summary with round 2's
-                shutil.copyfile(results / f"{name}_fw_fold1_train.json", round1)
-            shutil.copyfile(tm / name / "summary.json", results / f"{name}_fw_fold1_train.json")
-            print(f"models/{name} <- {tm / name / 'best.pt'}")
+            replace_shipped(tm / name, name, models, results, "round1")
     (results / "round2.json").write_text(json.dumps(record, indent=1) + "\n")
     (results / "round2.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -118,7 +125,7 @@ ROUND3_RULE = (
 def round3(runs: list[Path], states: Path, pool_path: Path, models: Path, results: Path) -> dict:
     """ROUND3_RULE, per fusion: results/fusion/round3.{json,md}; a winning candidate is converted into
     models/NAME and its summary becomes results/fusion/NAME_fw_fold1_train.json."""
-    from emofusion.nets.checkpoint import convert_checkpoint, load_checkpoint
+    from emofusion.nets.checkpoint import load_checkpoint
     from emofusion.train.fusion_fw import FacePool, validation_streams
 
     pool = FacePool.load(pool_path)
@@ -149,15 +156,7 @@ def round3(runs: list[Path], states: Path, pool_path: Path, models: Path, result
             lines.append(f"| {name} | {label} | {r.get('epoch', '')} | {cell('both')} | {cell('faces_zeroed')} | "
                          f"{cell('voice_zeroed')} | {decision} |")
         if winner:
-            run = runs[labels.index(winner)]
-            convert_checkpoint(run / name / "best.pt", models / name)
-            for stale in ("card.json", "card.md"):
-                (models / name / stale).unlink(missing_ok=True)
-            round2_copy = results / f"{name}_fw_round2_fold1_train.json"
-            if not round2_copy.exists():
-                shutil.copyfile(results / f"{name}_fw_fold1_train.json", round2_copy)
-            shutil.copyfile(run / name / "summary.json", results / f"{name}_fw_fold1_train.json")
-            print(f"models/{name} <- {run / name / 'best.pt'}")
+            replace_shipped(runs[labels.index(winner)] / name, name, models, results, "before_round3")
     (results / "round3.json").write_text(json.dumps(record, indent=1) + "\n")
     (results / "round3.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -187,7 +186,7 @@ def round4(runs: list[Path], states: Path, pool_path: Path, models: Path, result
     is needed only for a fusion whose design qualifies. results/fusion/round4.{json,md}."""
     import numpy as np
 
-    from emofusion.nets.checkpoint import convert_checkpoint, load_checkpoint
+    from emofusion.nets.checkpoint import load_checkpoint
     from emofusion.train.fusion_fw import FacePool, ckplus_faces_only, validation_streams
 
     pool = FacePool.load(pool_path)
@@ -235,14 +234,7 @@ def round4(runs: list[Path], states: Path, pool_path: Path, models: Path, result
                       f"| {name} | 2 | probs, full pool | {full['epoch']} | {cell(full, 'both')} | "
                       f"{cell(full, 'voice_zeroed')} | | {'ships' if ships else 'not shipped'} |"]
             if ships:
-                convert_checkpoint(probs_full / name / "best.pt", models / name)
-                for stale in ("card.json", "card.md"):
-                    (models / name / stale).unlink(missing_ok=True)
-                round2_copy = results / f"{name}_fw_round2_fold1_train.json"
-                if not round2_copy.exists():
-                    shutil.copyfile(results / f"{name}_fw_fold1_train.json", round2_copy)
-                shutil.copyfile(probs_full / name / "summary.json", results / f"{name}_fw_fold1_train.json")
-                print(f"models/{name} <- {probs_full / name / 'best.pt'}")
+                replace_shipped(probs_full / name, name, models, results, "before_round4")
         record["fusions"][name] = entry
     (results / "round4.json").write_text(json.dumps(record, indent=1) + "\n")
     (results / "round4.md").write_text("\n".join(lines) + "\n")

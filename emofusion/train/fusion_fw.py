@@ -540,7 +540,8 @@ def add_arguments(p) -> None:
                    help="what the visual stream reads per frame: the face backbone's features, or the face "
                         "model's own head's probabilities (default: %(default)s)")
     p.add_argument("--hold-out-ckplus", action="store_true",
-                   help="train without the pool's CK+48 faces (a domain the fusion never saw, for validation_streams)")
+                   help="train without the pool's CK+48 faces (then a domain the fusion never saw: ship_fusion.py round4 "
+                        "scores it on them)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="where the fusion trains: auto (the GPU when torch sees one), "
                    "cpu, cuda or cuda:N (an error when there is no such CUDA GPU) (default: %(default)s)")
