@@ -179,6 +179,9 @@ def test_encoder_matches_ctranslate2(name, ravdess_speech_dir, tmp_path_factory)
         assert ours.shape == ref.shape == (1, 180, dims["n_state"])
         worst_abs = max(worst_abs, float(np.abs(ours - ref).max()))
         worst_rel = max(worst_rel, float(np.linalg.norm(ours - ref) / np.linalg.norm(ref)))
-    # Measured (3 clips): tiny.en max abs 2.3e-4, relative 2.3e-6; base max abs 7.0e-4, relative 6.3e-6.
+    # Measured (3 clips), Intel Xeon: tiny.en max abs 2.3e-4, relative 2.3e-6; base 7.0e-4, 6.3e-6.
+    # AMD EPYC, ctranslate2 4.8.5: tiny.en 5.7e-4, 3.0e-6; base 2.4e-3, 1.35e-5 (CTranslate2's CPU kernels
+    # differ by processor; our float32 port is within 2.7e-6 of itself in float64 on base). A port error
+    # (a wrong norm, activation or position table) shows as 1e-3 relative or more.
     print(f"{name}: max abs {worst_abs:.2e}, relative (norm) {worst_rel:.2e}")
-    assert worst_abs < 2e-3 and worst_rel < 1e-5, (worst_abs, worst_rel)
+    assert worst_abs < 5e-3 and worst_rel < 3e-5, (worst_abs, worst_rel)
