@@ -71,6 +71,14 @@ def replace_shipped(run: Path, name: str, models: Path, results: Path, former: s
     print(f"models/{name} <- {run / 'best.pt'}")
 
 
+def write_round(results: Path, stem: str, record: dict, lines: list[str]) -> dict:
+    """A round's decision: results/STEM.json (the record) and STEM.md (its table), printed too."""
+    (results / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
+    (results / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return record
+
+
 ROUND2_RULE = (
     "Round 2 (written before any of its figures): each fusion trained again on this machine's caches with the "
     "shipped setting (Whisper states LayerNorm-ed, seed 0) and with time masks on Whisper's states as well "
@@ -102,10 +110,7 @@ def round2(base: Path, tm: Path, models: Path, results: Path) -> dict:
                          f"{100 * r['val_macro_f1']:.1f} % | {decision} |")
         if wins:
             replace_shipped(tm / name, name, models, results, "round1")
-    (results / "round2.json").write_text(json.dumps(record, indent=1) + "\n")
-    (results / "round2.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return record
+    return write_round(results, "round2", record, lines)
 
 
 ROUND3_RULE = (
@@ -157,10 +162,7 @@ def round3(runs: list[Path], states: Path, pool_path: Path, models: Path, result
                          f"{cell('voice_zeroed')} | {decision} |")
         if winner:
             replace_shipped(runs[labels.index(winner)] / name, name, models, results, "before_round3")
-    (results / "round3.json").write_text(json.dumps(record, indent=1) + "\n")
-    (results / "round3.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return record
+    return write_round(results, "round3", record, lines)
 
 
 ROUND4_RULE = (
@@ -236,10 +238,7 @@ def round4(runs: list[Path], states: Path, pool_path: Path, models: Path, result
             if ships:
                 replace_shipped(probs_full / name, name, models, results, "before_round4")
         record["fusions"][name] = entry
-    (results / "round4.json").write_text(json.dumps(record, indent=1) + "\n")
-    (results / "round4.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return record
+    return write_round(results, "round4", record, lines)
 
 
 def convert(models: Path, results: Path) -> None:
