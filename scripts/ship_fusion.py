@@ -71,6 +71,11 @@ def replace_shipped(run: Path, name: str, models: Path, results: Path, former: s
     print(f"models/{name} <- {run / 'best.pt'}")
 
 
+def _cell(row: dict, key: str) -> str:
+    """A round table's 'macro-F1 / accuracy' cell (empty where the row has no such figure)."""
+    return f"{row[key]['macro_f1']:.1f} / {row[key]['accuracy']:.1f} %" if key in row else ""
+
+
 def write_round(results: Path, stem: str, record: dict, lines: list[str]) -> dict:
     """A round's decision: results/STEM.json (the record) and STEM.md (its table), printed too."""
     (results / f"{stem}.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -157,9 +162,8 @@ def round3(runs: list[Path], states: Path, pool_path: Path, models: Path, result
         for label, r in rows.items():
             decision = ("ships" if label == winner else "qualifies" if label in qualify else "does not qualify") \
                 if label in labels else ("replaced" if winner else "stays")
-            cell = lambda k: f"{r[k]['macro_f1']:.1f} / {r[k]['accuracy']:.1f} %"
-            lines.append(f"| {name} | {label} | {r.get('epoch', '')} | {cell('both')} | {cell('faces_zeroed')} | "
-                         f"{cell('voice_zeroed')} | {decision} |")
+            lines.append(f"| {name} | {label} | {r.get('epoch', '')} | {_cell(r, 'both')} | "
+                         f"{_cell(r, 'faces_zeroed')} | {_cell(r, 'voice_zeroed')} | {decision} |")
         if winner:
             replace_shipped(runs[labels.index(winner)] / name, name, models, results, "before_round3")
     return write_round(results, "round3", record, lines)
@@ -210,19 +214,16 @@ def round4(runs: list[Path], states: Path, pool_path: Path, models: Path, result
             row["ckplus_voice_zeroed"] = ckplus_faces_only(loaded.model, pool, frames)
         return row
 
-    def cell(r: dict, k: str) -> str:
-        return f"{r[k]['macro_f1']:.1f} / {r[k]['accuracy']:.1f} %" if k in r else ""
-
     for name in NAMES:
         feat, probs = score(feat_nock / name / "best.pt", True), score(probs_nock / name / "best.pt", True)
         qualifies = (probs["ckplus_voice_zeroed"]["macro_f1"] >= feat["ckplus_voice_zeroed"]["macro_f1"] + 3.0
                      and probs["both"]["macro_f1"] >= feat["both"]["macro_f1"] - 1.0)
         entry = {"step1": {"features_without_ckplus": feat, "probs_without_ckplus": probs, "qualifies": qualifies},
                  "ships": False}
-        lines += [f"| {name} | 1 | features, without CK+ | {feat['epoch']} | {cell(feat, 'both')} | "
-                  f"{cell(feat, 'voice_zeroed')} | {cell(feat, 'ckplus_voice_zeroed')} | (the comparison) |",
-                  f"| {name} | 1 | probs, without CK+ | {probs['epoch']} | {cell(probs, 'both')} | "
-                  f"{cell(probs, 'voice_zeroed')} | {cell(probs, 'ckplus_voice_zeroed')} | "
+        lines += [f"| {name} | 1 | features, without CK+ | {feat['epoch']} | {_cell(feat, 'both')} | "
+                  f"{_cell(feat, 'voice_zeroed')} | {_cell(feat, 'ckplus_voice_zeroed')} | (the comparison) |",
+                  f"| {name} | 1 | probs, without CK+ | {probs['epoch']} | {_cell(probs, 'both')} | "
+                  f"{_cell(probs, 'voice_zeroed')} | {_cell(probs, 'ckplus_voice_zeroed')} | "
                   f"{'qualifies' if qualifies else 'does not qualify'} |"]
         if qualifies:
             if not (probs_full / name / "best.pt").is_file():
@@ -231,10 +232,10 @@ def round4(runs: list[Path], states: Path, pool_path: Path, models: Path, result
             shipped, full = score(models / name, False), score(probs_full / name / "best.pt", False)
             ships = full["both"]["macro_f1"] >= shipped["both"]["macro_f1"] - 1.0
             entry.update(step2={"shipped": shipped, "probs_full_pool": full}, ships=ships)
-            lines += [f"| {name} | 2 | shipped (round 2) | | {cell(shipped, 'both')} | "
-                      f"{cell(shipped, 'voice_zeroed')} | | {'replaced' if ships else 'stays'} |",
-                      f"| {name} | 2 | probs, full pool | {full['epoch']} | {cell(full, 'both')} | "
-                      f"{cell(full, 'voice_zeroed')} | | {'ships' if ships else 'not shipped'} |"]
+            lines += [f"| {name} | 2 | shipped (round 2) | | {_cell(shipped, 'both')} | "
+                      f"{_cell(shipped, 'voice_zeroed')} | | {'replaced' if ships else 'stays'} |",
+                      f"| {name} | 2 | probs, full pool | {full['epoch']} | {_cell(full, 'both')} | "
+                      f"{_cell(full, 'voice_zeroed')} | | {'ships' if ships else 'not shipped'} |"]
             if ships:
                 replace_shipped(probs_full / name, name, models, results, "before_round4")
         record["fusions"][name] = entry

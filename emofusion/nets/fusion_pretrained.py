@@ -141,8 +141,6 @@ class PretrainedFusionNet(nn.Module):
     def train(self, mode: bool = True):
         super().train(mode)
         self.face.eval()  # frozen frontends: no statistics change while the fusion trains
-        if self.face_probs is not None:
-            self.face_probs.eval()
         self.voice.train(False)
         return self
 

@@ -428,7 +428,8 @@ def validation_streams(model, states_dir: Path, pool: FacePool, fold: int = 1, s
     index = json.loads((states_dir / "index.json").read_text())
     states = np.load(states_dir / "states.npy", mmap_mode="r")
     actors = np.array([c["actor"] for c in index["clips"]])
-    va = np.flatnonzero(np.isin(actors, protocol_splits("luna5")[fold - 1].val))
+    val_actors = protocol_splits("luna5")[fold - 1].val
+    va = np.flatnonzero(np.isin(actors, val_actors))
     y = np.array([c["label"] for c in index["clips"]])[va]
     voices = torch.from_numpy(np.ascontiguousarray(states[va])).float()
     n_frames = model.cfg.n_frames
@@ -453,7 +454,7 @@ def validation_streams(model, states_dir: Path, pool: FacePool, fold: int = 1, s
     return {"both": row(voice, face),
             "faces_zeroed": row(voice, lambda i: no_face.expand(len(face(i)), n_frames, -1)),
             "voice_zeroed": row(lambda i: no_voice.unsqueeze(1).expand(-1, len(face(i)), -1, -1), face),
-            "n": int(len(va)), "validation_actors": [int(a) for a in protocol_splits("luna5")[fold - 1].val]}
+            "n": int(len(va)), "validation_actors": [int(a) for a in val_actors]}
 
 
 def ckplus_faces_only(model, pool: FacePool, state_frames: int, seed: int = 0) -> dict[str, Any]:
