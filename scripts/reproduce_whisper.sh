@@ -21,6 +21,6 @@ DATA=${DATA:-../shared/data/ravdess-speech}
 export OMP_NUM_THREADS=1
 RUN="$WORK/whisper-run"
 $PY -m emofusion train --model audio_whisper --cache "$WORK/whisper-states" --data "$DATA" --out "$RUN"
-$PY -m emofusion.train.whisper_recipe round2 "$WORK/whisper-states" "$DATA" "$RUN" results/audio
+$PY -m emofusion.train.whisper_recipe round 2 "$WORK/whisper-states" "$DATA" "$RUN" results/audio
 $PY -m emofusion.train.whisper_recipe run "$WORK/whisper-states" "$DATA" "$RUN" --round 2
 $PY -m emofusion.train.whisper_recipe finish "$RUN" "$DATA" models results/audio

@@ -165,3 +165,19 @@ def test_tune_top_rule_needs_a_mean_gain_and_wins_in_most_folds():
     assert tt.summarise(rows([0.06, 0.0, 0.0, -0.01, 0.01]))["retrain"] is False  # +1.2 but 2 wins
     s = tt.summarise(rows([0.01, 0.005, 0.005, 0.005, 0.005]))  # 5 wins, +0.6
     assert s["retrain"] is False and "not worth a retrain" in tt.markdown(s)
+
+
+def test_whisper_pad30_rule_and_table():
+    pad30 = load_script("whisper_pad30")
+
+    def cand(crit, shippable):
+        return {"val_per_fold": [crit] * 5, "mean_val": crit, "criterion": crit, "shippable": shippable}
+
+    for pad_crit, wins in ((0.760, True), (0.755, False), (0.700, False)):
+        found = {"candidates": {"own": cand(0.750, True), "pad": cand(pad_crit, False)}, "chosen": "own"}
+        assert pad30.pad_wins(found, "own", "pad") is wins
+        r = {"own_key": "own", "pad_key": "pad", "search": found, "pad_wins": wins, "command": "c",
+             "encoder": {"own_length_ms": 20.0, "pad30_ms": 210.0}, "encoder_repeats": 10}
+        md = pad30.markdown(r)
+        assert f"{100 * (pad_crit - 0.75):+.1f} points" in md and "padded 210.0 ms" in md
+        assert md.rstrip().endswith("own length stands.") is not wins and "| `pad` | no |" in md

@@ -75,3 +75,18 @@ def test_time_masks_reach_torch_states_through_a_transposed_view():
     assert masked.any() and (masked.sum(dim=1) <= 8).all()
     b, t = np.argwhere(masked.numpy())[0]
     torch.testing.assert_close(st[:, b, t], mean)
+
+
+def test_round_three_keys_and_its_margin():
+    keys = [c.key for c in R.ROUND3]
+    assert keys[0] == R.ROUND2[1].key == "tiny.en_lr0.003_sp1_w256_d0.3_tm0.1"  # the shipped setting first
+    assert keys[1:] == ["tiny.en_lr0.003_sp1_w256_d0.3_tm0.2", "tiny.en_lr0.003_sp1_w256_d0.5_tm0.1",
+                        "tiny.en_lr0.003_sp0.9-1-1.1_w256_d0.3_tm0.1"]
+    assert R.NOISE_REFERENCE[3].key == keys[0] + "_s1" and R.HeadSetting(epochs=25).key.endswith("_e25")
+    summary = {k: {"criterion": c, "shippable": True} for k, c in zip(keys, (0.750, 0.759, 0.740, 0.745))}
+    assert R.choose(summary, keys[0]) == keys[1]  # round 2's rule: the best, whatever the gain
+    assert R.choose(summary, keys[0], R.ROUND_MARGIN[3]) == keys[0]  # 0.9 point: the shipped setting stays
+    summary[keys[2]]["criterion"] = 0.760
+    assert R.choose(summary, keys[0], R.ROUND_MARGIN[3]) == keys[2]  # 1.0 point: it replaces
+    summary[keys[3]] = {"criterion": 0.9, "shippable": False}  # never an ineligible one
+    assert R.choose(summary, keys[0], R.ROUND_MARGIN[3]) == keys[2]

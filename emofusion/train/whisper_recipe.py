@@ -13,8 +13,9 @@ on its test actors:
    on), and each fold keeps its epoch with the best validation accuracy (early stopping);
 3. each fold's head is then retrained with the chosen setting on training + validation actors and
    stopped at the chosen epoch (decided before any test figure: 4 more actors to learn from).
-A later round (ROUND2: time masks, mixup; `round2`, then `run --round 2`) searches the same way
-with the shipped setting retrained beside its candidates, and ships its winner only if that is new.
+Later rounds (ROUND2: time masks, mixup; ROUND3: more regularisation; `round N`, then `run
+--round N`) search the same way with the shipped setting retrained beside their candidates, and ship
+a winner only if it is new (round 3: only if it clears the shipped setting by ROUND_MARGIN).
 
 Then each fold's chosen head becomes a full `audio_whisper` checkpoint (the frozen encoder is not
 stored: it is read from the pinned package) and is scored end to end on the fold's test actors
@@ -62,9 +63,11 @@ class HeadSetting(TrainingBase):
 
     @property
     def key(self) -> str:
+        """Names the candidate's runs; fields at their round-1 values are left out (keys stay stable)."""
         return (f"{self.source}{'_pad30' if self.pad30 else ''}_lr{self.lr:g}_sp{'-'.join(f'{s:g}' for s in self.speeds)}"
                 f"_w{self.width}_d{self.dropout:g}"
-                + (f"_tm{self.time_mask:g}" if self.time_mask else "") + (f"_mx{self.mixup:g}" if self.mixup else ""))
+                + (f"_tm{self.time_mask:g}" if self.time_mask else "") + (f"_mx{self.mixup:g}" if self.mixup else "")
+                + (f"_e{self.epochs}" if self.epochs != 15 else "") + (f"_s{self.seed}" if self.seed else ""))
 
     @property
     def shippable(self) -> bool:
@@ -86,7 +89,19 @@ ROUND2 = (
     HeadSetting(time_mask=0.1),
     HeadSetting(time_mask=0.1, mixup=0.4),
 )
-ROUNDS = {1: CANDIDATES, 2: ROUND2}
+# Round 3: against round 2's winner (the shipped setting), more of the regularisation that won (longer
+# time masks), more dropout, and speed copies with the masks. The shipped setting with another seed
+# runs beside them as the noise reference (NOISE_REFERENCE: reported, never chosen). Rule: ROUND3_RULE.
+ROUND3 = (
+    ROUND2[1],
+    ROUND2[1].replace(time_mask=0.2),
+    ROUND2[1].replace(dropout=0.5),
+    ROUND2[1].replace(speeds=SPEEDS3),
+)
+NOISE_REFERENCE = {3: ROUND2[1].replace(seed=1)}
+ROUNDS = {1: CANDIDATES, 2: ROUND2, 3: ROUND3}
+# criterion points (as a fraction) a round's candidate must beat the shipped setting by to replace it
+ROUND_MARGIN = {3: 0.010}
 
 
 def _splits():
@@ -251,10 +266,23 @@ def criterion(cand: HeadSetting, cdir: Path, cache_root: Path) -> list[float]:
     return out
 
 
+def choose(summary: dict[str, dict], first: str, margin: float = 0.0) -> str:
+    """The finished shippable candidate with the best criterion (ties: the earlier one), unless it
+    beats `first` (the shipped setting) by less than `margin`: then `first`."""
+    best = max((k for k in summary if summary[k]["shippable"] and not summary[k].get("unfinished")),
+               key=lambda key: summary[key]["criterion"])
+    base = summary.get(first, {}).get("criterion")
+    if margin and base is not None and summary[best]["criterion"] - base < margin - 1e-9:
+        return first
+    return best
+
+
 def search(cache_root: Path, data_root: Path, out: Path, candidates=CANDIDATES, progress: bool = True,
-           finished_only: bool = False) -> dict:
+           finished_only: bool = False, margin: float = 0.0) -> dict:
     """Every candidate on every fold (validation scores only); the chosen candidate's heads kept.
-    `finished_only`: train nothing; candidates without all five folds are listed as unfinished."""
+    The first candidate (a round's shipped setting) stays chosen unless another shippable one beats
+    its criterion by at least `margin`. `finished_only`: train nothing; candidates without all five
+    folds are listed as unfinished."""
     import torch
 
     summary, loaded = {}, None
@@ -304,9 +332,8 @@ def search(cache_root: Path, data_root: Path, out: Path, candidates=CANDIDATES, 
                              "mean_val": float(np.mean(vals)), "val_per_fold_without_actor5": crit,
                              "criterion": float(np.mean(crit))}
         _log(f"{cand.key}: mean validation accuracy {np.mean(vals):.3f} (without actor 5: {np.mean(crit):.3f})")
-    chosen = max((k for k in summary if summary[k]["shippable"] and not summary[k].get("unfinished")),
-                 key=lambda key: summary[key]["criterion"])
-    res = {"candidates": summary, "chosen": chosen}
+    chosen = choose(summary, candidates[0].key, margin)
+    res = {"candidates": summary, "chosen": chosen, **({"margin": margin} if margin else {})}
     (out / "search.json").write_text(json.dumps(res, indent=1) + "\n")
     return res
 
@@ -423,7 +450,8 @@ def score_end_to_end(model_path: Path, data_root: Path, actors, progress: bool =
 
 
 def run(cache_root: str | Path, data_root: str | Path, out: str | Path, source: str = "tiny.en",
-        progress: bool = True, finished_only: bool = False, refit: bool = True, candidates=CANDIDATES) -> dict:
+        progress: bool = True, finished_only: bool = False, refit: bool = True, candidates=CANDIDATES,
+        margin: float = 0.0) -> dict:
     """The whole recipe (resumable): caches, probe, search over `candidates`, fold models,
     end-to-end test scores."""
     import torch
@@ -436,7 +464,8 @@ def run(cache_root: str | Path, data_root: str | Path, out: str | Path, source: 
     states, index = C.load(cache_root, source, 1.0)
     probe = linear_probe(states, index, out)
     del states
-    found = search(cache_root, data_root, out, candidates=candidates, progress=progress, finished_only=finished_only)
+    found = search(cache_root, data_root, out, candidates=candidates, progress=progress, finished_only=finished_only,
+                   margin=margin)
     chosen = found["chosen"]
     source = found["candidates"][chosen]["setting"]["source"]
     folds, refit_data = [], None
@@ -636,6 +665,11 @@ NOTES = (
 )
 
 
+def search_notes(search_: dict) -> list[str]:
+    """The notes under the search table; a later round's rule where its candidates are the table's."""
+    return [*NOTES, *(ROUND_RULES[n] for n in ROUND_RULES if set(search_["candidates"]) == {c.key for c in ROUNDS[n]})]
+
+
 def finish(run_dir: Path, data_root: Path, models_dir: Path, results_dir: Path, name: str = "audio") -> dict:
     """Ship fold 1 as models/NAME, score it on actor 5 and time it, then write
     RESULTS/audio_single_5fold.{json,md} (the former headline's rows kept in the markdown) and the card."""
@@ -648,7 +682,7 @@ def finish(run_dir: Path, data_root: Path, models_dir: Path, results_dir: Path, 
     convert_checkpoint(run_dir / "fold_1" / "model.pt", out_dir)
     for stale in ("card.json", "card.md"):  # the former model's card must not describe these weights
         (out_dir / stale).unlink(missing_ok=True)
-    results["notes"] = list(NOTES)
+    results["notes"] = search_notes(results["search"])
     results["actor5"] = actor5(models_dir, data_root, name)
     _log(f"actor 5: {results['actor5']['accuracy']:.3f}")
     results["latency"] = latency(models_dir, data_root, name)
@@ -666,8 +700,6 @@ def finish(run_dir: Path, data_root: Path, models_dir: Path, results_dir: Path, 
         results["earlier_searches"] = old.get("earlier_searches", [])
     if old is not None and old.get("tune_top"):
         results["tune_top"] = old["tune_top"]  # the round-1 check of tuning the top block (refresh-search)
-    if set(results["search"]["candidates"]) == {c.key for c in ROUND2}:
-        results["notes"].append(ROUND2_RULE)
     previous = next((p for p in (results_dir / f"{PREVIOUS}.json", results_dir / "ablation" / f"{PREVIOUS}.json")
                      if p.exists()), results_dir / f"{PREVIOUS}.json")  # the ablation's rows live in ablation/
     results["previous"] = json.loads(previous.read_text())["summary"]["full"] if previous.exists() else None
@@ -751,13 +783,39 @@ ROUND2_RULE = ("Round 2 (written before any of its figures): the shipped setting
                "otherwise nothing shipped changes.")
 
 
-def round_markdown(found: dict, shipped_key: str) -> str:
-    """results/audio/audio_whisper_round2.md: the round's table and what its rule decided."""
+ROUND3_RULE = ("Round 3 (written before any of its figures): the shipped setting (round 2's winner, time masks "
+               "0.1) retrained beside three candidates: longer time masks (each up to 20 % of the frames), dropout "
+               "0.5, and speed copies (0.9, 1.1) with the time masks; same folds, epochs and criterion (mean "
+               "validation accuracy, actor 5 left out). The shipped setting with another seed runs as the noise "
+               "reference: reported, never chosen. The best candidate replaces the shipped setting only if its "
+               "criterion beats the shipped setting's by at least 1.0 point (`run --round 3`: refit, end-to-end "
+               "test scores); otherwise nothing shipped changes.")
+ROUND_RULES = {2: ROUND2_RULE, 3: ROUND3_RULE}
+
+
+def round_markdown(n: int, found: dict, shipped_key: str, reference: dict | None = None) -> str:
+    """results/audio/audio_whisper_roundN.md: the round's table and what its rule decided."""
     winner = found["chosen"]
-    verdict = ("the shipped setting stays (no candidate beat it on the criterion)" if winner == shipped_key
-               else f"`{winner}` replaces the shipped setting")
-    return "\n".join(["# audio_whisper: search round 2", "", ROUND2_RULE, "", *_search_table(found), "",
-                      f"Decision: {verdict}.", ""])
+    verdict = ("the shipped setting stays (no candidate beat it " + ("on the criterion)" if not found.get("margin")
+               else f"by {100 * found['margin']:.1f} point(s) on the criterion)")
+               if winner == shipped_key else f"`{winner}` replaces the shipped setting")
+    lines = ["# audio_whisper: search round " + str(n), "", ROUND_RULES[n], "", *_search_table(found)]
+    if reference:
+        lines += ["", "Noise reference (the shipped setting, another seed; never chosen):", "",
+                  *_search_table({"candidates": reference["candidates"], "chosen": None})]
+    return "\n".join([*lines, "", f"Decision: {verdict}.", ""])
+
+
+def search_round(n: int, cache_root: Path, data_root: Path, out: Path) -> dict[str, Any]:
+    """Round n's search (its noise reference first, where it has one) and what its rule decided."""
+    reference = None
+    if n in NOISE_REFERENCE:
+        reference = search(cache_root, data_root, out, candidates=(NOISE_REFERENCE[n],))
+    found = search(cache_root, data_root, out, candidates=ROUNDS[n], margin=ROUND_MARGIN.get(n, 0.0))
+    shipped = ROUNDS[n][0].key
+    return {"rule": ROUND_RULES[n], "search": found, "shipped_setting": shipped,
+            "replaces_shipped": found["chosen"] != shipped,
+            **({"noise_reference": reference} if reference else {})}
 
 
 def search_markdown(r: dict[str, Any]) -> str:
@@ -786,9 +844,9 @@ def search_markdown(r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """python -m emofusion.train.whisper_recipe run CACHE DATA OUT [--finished-only] [--no-refit] [--round N] |
-    round2 CACHE DATA OUT RESULTS |
+    round N CACHE DATA OUT RESULTS |
     probe CACHE OUT | candidate CACHE DATA OUT I | finish RUN DATA MODELS RESULTS |
-    refresh-search CACHE DATA RUN RESULTS"""
+    refresh-search CACHE DATA RUN RESULTS | notes RESULTS"""
     import torch
 
     argv = sys.argv[1:] if argv is None else argv
@@ -796,15 +854,15 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] == "run":  # run CACHE DATA OUT [--finished-only] [--no-refit] [--round N]
         rnd = int(argv[argv.index("--round") + 1]) if "--round" in argv else 1
         run(argv[1], argv[2], argv[3], finished_only="--finished-only" in argv, refit="--no-refit" not in argv,
-            candidates=ROUNDS[rnd])
-    elif argv[0] == "round2":  # round2 CACHE DATA OUT RESULTS: the round-2 search and its decision
-        found = search(Path(argv[1]), Path(argv[2]), Path(argv[3]), candidates=ROUND2)
-        results_dir = Path(argv[4])
-        record = {"rule": ROUND2_RULE, "search": found, "shipped_setting": ROUND2[0].key,
-                  "replaces_shipped": found["chosen"] != ROUND2[0].key}
-        (results_dir / "audio_whisper_round2.json").write_text(json.dumps(record, indent=1) + "\n")
-        (results_dir / "audio_whisper_round2.md").write_text(round_markdown(found, ROUND2[0].key))
-        _log(f"round 2: {record['search']['chosen']} (replaces the shipped setting: {record['replaces_shipped']})")
+            candidates=ROUNDS[rnd], margin=ROUND_MARGIN.get(rnd, 0.0))
+    elif argv[0] == "round":  # round N CACHE DATA OUT RESULTS: round N's search and its decision
+        n = int(argv[1])
+        record = search_round(n, Path(argv[2]), Path(argv[3]), Path(argv[4]))
+        results_dir = Path(argv[5])
+        (results_dir / f"audio_whisper_round{n}.json").write_text(json.dumps(record, indent=1) + "\n")
+        (results_dir / f"audio_whisper_round{n}.md").write_text(
+            round_markdown(n, record["search"], record["shipped_setting"], record.get("noise_reference")))
+        _log(f"round {n}: {record['search']['chosen']} (replaces the shipped setting: {record['replaces_shipped']})")
     elif argv[0] == "probe":  # probe CACHE OUT: the linear-probe baseline alone
         states, index = C.load(argv[1], "tiny.en", 1.0)
         linear_probe(states, index, Path(argv[2]))
@@ -817,10 +875,16 @@ def main(argv: list[str] | None = None) -> int:
         if found["chosen"] != results["search"]["chosen"]:
             raise RuntimeError("the chosen setting would change: run the whole recipe again")
         results["search"] = found
-        results["notes"] = list(NOTES)
+        results["notes"] = search_notes(results["search"])
         results["tune_top"] = [json.loads(p.read_text()) for p in sorted(Path(argv[3]).glob("tune_top*_fold1.json"))]
         head.write_text(json.dumps(results, indent=1) + "\n")
         (Path(argv[4]) / "audio_whisper_search.md").write_text(search_markdown(results))
+    elif argv[0] == "notes":  # notes RESULTS: the search record's notes (NOTES) again, nothing retrained
+        head = Path(argv[1]) / "audio_single_5fold.json"
+        results = json.loads(head.read_text())
+        results["notes"] = search_notes(results["search"])
+        head.write_text(json.dumps(results, indent=1) + "\n")
+        (Path(argv[1]) / "audio_whisper_search.md").write_text(search_markdown(results))
     elif argv[0] == "tune-top":  # tune-top CACHE OUT [FOLD]: validation check of tuning the top block
         tune_top_check(Path(argv[1]), Path(argv[2]), int(argv[3]) if len(argv) > 3 else 1,
                        int(argv[4]) if len(argv) > 4 else 1)
