@@ -654,14 +654,15 @@ NOTES = (
     "standardised per dimension (training-clip statistics) instead of LayerNorm per frame (lr 1e-3: 58 % "
     "validation accuracy after 8 epochs with LayerNorm, 75 % after 10 standardised); lr 3e-3 reached 78 % "
     "in 10 epochs, so the search uses lr 3e-3 and 15 epochs.",
-    "Not measured, for lack of CPU time on the shared 2 cores: the window zero-padded to 30 s instead of its "
-    "own length (whisper_cache.py --pad30 computes it; 10x the encoder cost, over the 40 ms target anyway), "
-    "and a 5-fold run with the top encoder block tuned (ModelConfig.tuned_layers, WhisperVoiceNet.forward_top; "
-    "checked on fold 1's validation actors only, below, after the shipped model was fixed).",
+    "Measured after the shipped model was fixed, validation actors only, none of them shipped: the window "
+    "zero-padded to 30 s instead of its own length, 1.7 points below it on the criterion at 22x the encoder "
+    "time (results/audio/whisper_pad30.md); the top encoder block tuned with the head, 1.0 point below the head "
+    "alone over 5 folds (results/audio/tune_top_5fold.md; fold 1's first check below); round 3's further "
+    "regularisers, none 1.0 point above the shipped setting (results/audio/audio_whisper_round3.md).",
     "Whisper base scored higher on validation (criterion 76.6 % against tiny.en's 73.9 %) but was not eligible: "
     "the rule, fixed before any figure, excluded it for latency from the issue's CTranslate2 timings (base "
-    "encoder 73 ms, tiny 29 ms per 4 s clip). tiny.en meets 40 ms with ONNX Runtime on 2 threads "
-    "(results/audio/audio_single_5fold.md), base would not; base is the first thing to try next if latency can give.",
+    "encoder 73 ms, tiny 29 ms per 4 s clip). Timed since on the product's own path, base misses the 40 ms "
+    "target (93.9 ms on ONNX Runtime, 2 threads, against tiny.en's 29.8: results/audio/whisper_base_latency.md).",
 )
 
 
