@@ -94,3 +94,35 @@ def test_train_face_resumes_and_writes_a_checkpoint_the_fusions_load(tmp_path):
     report = load_efficientface_pretrained(fusion, ckpt)
     assert not report.missing and not report.shape_mismatched
     torch.testing.assert_close(fusion.face.state_dict()["conv5.0.weight"], loaded.model.face.state_dict()["conv5.0.weight"])
+
+
+def test_the_face_report_holds_the_target_on_the_product_path():
+    """Actor 5's target row is the product's own reading (load_clip), not the 15-frame view."""
+    from emofusion.train import face_eval as FE
+
+    def block(correct, n=8):  # n recordings of each class, `correct` of each right
+        cm = np.zeros((8, 8), int)
+        for k in range(8):
+            cm[k, k], cm[k, (k + 1) % 8] = correct, n - correct
+        return FE._summary(cm)
+
+    def view(correct):
+        return {"all": block(correct), "non_calm": block(correct)}
+
+    ferplus = {k: block(7) for k in ("test_product_framing", "test_native_framing", "valid_product_framing")}
+    res = {"checkpoint_sha256": "0" * 64, "command": "c", "ferplus": ferplus,
+           "ckplus": {**block(7), "subjects": 3, "six_way_accuracy": 90.0},
+           "actor5": {"product": {**view(4), "frames": 5, "window_s": 3.6}, "our_crops": view(6), "given": view(5)},
+           "cremad": {"correct": 1, "n": 6}}
+    seen = {}
+
+    def verdict(key, value):
+        seen[key] = value
+        return "V"
+
+    md = FE.markdown(res, verdict)
+    row = next(line for line in md.splitlines() if "non-calm" in line and line.endswith("| V |"))
+    assert "product path" in row and "5 frames of the 3.6 s window" in row and "50.0 %" in row
+    assert seen["a05_face_accuracy_noncalm"] == 50.0  # the product view (4 of 8), not our_crops' 75.0
+    assert "75.0 %" not in md  # the 15-frame view goes to _detail.md
+    assert "our_crops 75.0" in FE.detail_markdown(res)

@@ -1,12 +1,15 @@
 """Score a face model where it matters: FER+ test, CK+48 (never trained on), real RAVDESS video of
 actor 5 (a fold-1 test actor: evaluation only) and real CREMA-D clips through the product's path.
 
-Writes results/face/face_pretrain.json / .md and confusion-matrix plots. Two views of actor 5:
+Writes results/face/face_pretrain.json / .md and confusion-matrix plots. Views of actor 5:
+`product` = each recording's video through `load_clip` with the model's own MediaConfig, exactly as
+`emofusion predict` and `evaluate-real` read it (its frames of the centred window, our MTCNN, the
+model's framing): the figure the target holds;
 `given` = the 15 crops as the reference design's MTCNN cut them (tight box, no margin);
-`our_crops` = the same frames re-cropped by our face path (MTCNN + the model's framing), as the
-product would (the 224 px crops are all there is of the frames: parts of a framing reaching outside
-them are black); for a face-api-framed model also `given_faceapi_box` = the given crop taken as the
-MTCNN box and framed as face-api would, without detecting again.
+`our_crops` = all 15 given frames re-cropped by our MTCNN + the model's framing (more frames than
+the product reads; the 224 px crops are all there is of the frames: parts of a framing reaching
+outside them are black); for a face-api-framed model also `given_faceapi_box` = the given crop
+taken as the MTCNN box and framed as face-api would, without detecting again.
 """
 
 from __future__ import annotations
@@ -100,7 +103,27 @@ def ckplus_scores(model, render_cfg) -> dict[str, Any]:
     return res
 
 
-def actor5_scores(model, size: int, framing: str = "square") -> dict[str, Any]:
+def _product_view(model, media_cfg) -> tuple[list[int], list[int], int, list[dict]]:
+    """Actor 5's recordings through the product's own reader (`load_clip`, as evaluate-real)."""
+    from emofusion.constants import FACES
+    from emofusion.media.clip import load_clip
+    from emofusion.train.real_av import actor5_pairs
+
+    y, p, missed, rows = [], [], 0, []
+    for name, video, _, label in actor5_pairs():
+        clip = load_clip(video, media_cfg, want=(FACES,))
+        if clip.faces is None:
+            missed += 1
+            continue
+        pred = int(clip_probs(model, clip.faces).argmax())
+        y.append(label)
+        p.append(pred)
+        rows.append({"clip": name, "true": CLASSES[label], "pred": CLASSES[pred]})
+    return y, p, missed, rows
+
+
+def actor5_scores(model, size: int, framing: str = "square", media_cfg=None) -> dict[str, Any]:
+    """Actor 5 in each view of the module docstring; `product` only where `media_cfg` is given."""
     from emofusion.config import VideoConfig
     from emofusion.data.faces_labelled import load_actor_faces
     from emofusion.media.faces import FaceCropper, cut_padded, faceapi_boxes
@@ -110,6 +133,13 @@ def actor5_scores(model, size: int, framing: str = "square") -> dict[str, Any]:
     out: dict[str, Any] = {}
     rows = []
     views = ("given", "our_crops") + (("given_faceapi_box",) if framing == "faceapi" else ())
+    if media_cfg is not None:
+        y, p, missed, product_rows = _product_view(model, media_cfg)
+        y, p = np.array(y), np.array(p)
+        nc = y != CLASSES.index("calm")
+        out["product"] = {"all": _summary(confusion(y, p)), "non_calm": _summary(confusion(y[nc], p[nc])),
+                          "no_face_found": missed, "per_clip": product_rows,
+                          "frames": media_cfg.video.n_frames, "window_s": media_cfg.window_s}
     for view in views:
         y, p, missed = [], [], 0
         for r in recs:
@@ -210,8 +240,8 @@ def benchmark(model, size: int, repeats: int = 20, clip_repeats: int = 10) -> di
                 out["clip"] = clips[0].name
     finally:
         torch.set_num_threads(before)
-    out["machine"] = (f"{os.cpu_count()} CPU cores, 1-minute load average {load_before:.1f} before (this "
-                      f"process's own scoring counts), {os.getloadavg()[0]:.1f} after")
+    out["machine"] = (f"{os.cpu_count()} CPU cores, load {load_before:.1f} before (its own scoring "
+                      f"included), {os.getloadavg()[0]:.1f} after")
     return out
 
 
@@ -231,7 +261,8 @@ def _confusion_md(title: str, cm: list[list[int]], labels) -> list[str]:
 def markdown(res: dict[str, Any], verdict: Verdict = no_verdict) -> str:
     f, ck, a5 = res["ferplus"], res["ckplus"], res["actor5"]
     ok = verdict
-    ft, a5p = f["test_product_framing"]["accuracy"], a5["our_crops"]["non_calm"]["accuracy"]
+    target_view = "product" if "product" in a5 else "our_crops"  # records from before the product view
+    ft, a5p = f["test_product_framing"]["accuracy"], a5[target_view]["non_calm"]["accuracy"]
     lines = [
         f"Face model `{res.get('model', 'face')}` ({(res.get('meta') or {}).get('variant', 'trained here')}, "
         f"sha256 `{res['checkpoint_sha256'][:12]}`): `{res['command']}`",
@@ -249,13 +280,18 @@ def markdown(res: dict[str, Any], verdict: Verdict = no_verdict) -> str:
         f"(6-way: {ck['six_way_accuracy']:.1f} %) | {ck['accuracy']:.1f} % | {ck['macro_f1']:.1f} % "
         f"| {ok('ckplus_accuracy', ck['accuracy'])} |",
     ]
-    views = (("our_crops", "product path: MTCNN on the given frames + the model's framing"),
+    product = a5.get("product", {})
+    views = (("product", f"product path, as `emofusion predict` reads it ({product.get('frames')} frames of the "
+                         f"{product.get('window_s')} s window)"),
+             ("our_crops", "MTCNN + the model's framing on all 15 given frames"),
              ("given", "the reference design's crops as given"))  # more views: _detail.md
+    if "product" in a5:
+        views = views[:1] + views[2:]  # the 15-frame view: _detail.md
     for view, what in views:
         if view not in a5:
             continue
         v = a5[view]
-        target = ok("a05_face_accuracy_noncalm", a5p) if view == "our_crops" else ""
+        target = ok("a05_face_accuracy_noncalm", a5p) if view == target_view else ""
         lines.append(f"| RAVDESS actor 5, 52 non-calm recordings | {what} | {v['non_calm']['accuracy']:.1f} % "
                      f"| {v['non_calm']['macro_f1']:.1f} % | {target} |")
         lines.append(f"| RAVDESS actor 5, all 60 recordings | {what} | {v['all']['accuracy']:.1f} % "
@@ -288,12 +324,14 @@ def detail_markdown(res: dict[str, Any]) -> str:
     from emofusion.data.faces_labelled import FERPLUS_CLASSES
 
     f, ck, a5 = res["ferplus"], res["ckplus"], res["actor5"]
-    views = [v for v in ("our_crops", "given", "given_faceapi_box") if v in a5]
+    views = [v for v in ("product", "our_crops", "given", "given_faceapi_box") if v in a5]
     lines = [f"Face model `{res.get('model', 'face')}`: per-class recall and confusion matrices "
              f"(summary: results/face/face_pretrain.md; command: `{res['command']}`).",
              "", "Actor 5 by view (accuracy, non-calm 52 / all 60): "
              + "; ".join(f"{v} {a5[v]['non_calm']['accuracy']:.1f} / {a5[v]['all']['accuracy']:.1f} %" for v in views)
-             + ". given_faceapi_box: the given crop taken as the MTCNN box and framed as face-api does.",
+             + ". product: the recording through load_clip, as the product reads it; our_crops: MTCNN + the "
+               "model's framing on all 15 given frames; given_faceapi_box: the given crop taken as the MTCNN box "
+               "and framed as face-api does.",
              "", "Per-class recall (%):", "", "| test | n | recall |", "| --- | --- | --- |",
               _recall_row("FER+ test", f["test_product_framing"]), _recall_row("CK+48", ck)]
     for view in views:
@@ -318,13 +356,15 @@ def evaluate_face(checkpoint: str | Path, results: str | Path = "results/face", 
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
     res = {"checkpoint_sha256": loaded.sha256, "ferplus": ferplus_scores(model, r), "ckplus": ckplus_scores(model, r),
-           "actor5": actor5_scores(model, loaded.media_cfg.video.face_size, loaded.media_cfg.video.framing),
+           "actor5": actor5_scores(model, loaded.media_cfg.video.face_size, loaded.media_cfg.video.framing,
+                                   loaded.media_cfg),
            "cremad": cremad_scores(model, loaded.media_cfg),
            "command": command or ("emofusion train-face --out RUN (trains, then scores; `python -m "
                                   "emofusion.train.face_eval RUN/face.pt` scores only)")}
     res["ferplus_test_accuracy"] = res["ferplus"]["test_product_framing"]["accuracy"]
     res["ckplus_accuracy"] = res["ckplus"]["accuracy"]
-    res["a05_face_accuracy_noncalm"] = res["actor5"]["our_crops"]["non_calm"]["accuracy"]
+    res["a05_face_accuracy_noncalm"] = res["actor5"]["product"]["non_calm"]["accuracy"]  # what predict answers
+    res["a05_face_accuracy_noncalm_all_frames"] = res["actor5"]["our_crops"]["non_calm"]["accuracy"]
     res["a05_face_accuracy_noncalm_given_crops"] = res["actor5"]["given"]["non_calm"]["accuracy"]
     res["meta"] = {k: loaded.meta.get(k) for k in ("best_epoch", "ferplus_valid_accuracy", "train_config")}
     res["meta"].update({k: loaded.meta[k] for k in ("variant", "source", "render", "prior_correction")
@@ -345,8 +385,8 @@ def evaluate_face(checkpoint: str | Path, results: str | Path = "results/face", 
     (results / f"{name}_detail.md").write_text(detail_markdown(res))
     from emofusion.data.faces_labelled import FERPLUS_CLASSES
     confusion_png(res["ckplus"]["confusion"], results / f"{name}_ckplus.png", "face model on CK+48")
-    confusion_png(res["actor5"]["our_crops"]["all"]["confusion"], results / f"{name}_actor5.png",
-                  "face model on RAVDESS actor 5 (our crops)")
+    confusion_png(res["actor5"]["product"]["all"]["confusion"], results / f"{name}_actor5.png",
+                  "face model on RAVDESS actor 5 (product path)")
     confusion_png(res["ferplus"]["test_product_framing"]["confusion"], results / f"{name}_ferplus_test.png",
                   "face model on FER+ test", labels=FERPLUS_CLASSES)
     return res
