@@ -281,12 +281,10 @@ def markdown(res: dict[str, Any], verdict: Verdict = no_verdict) -> str:
         f"| {ok('ckplus_accuracy', ck['accuracy'])} |",
     ]
     product = a5.get("product", {})
-    views = (("product", f"product path, as `emofusion predict` reads it ({product.get('frames')} frames of the "
-                         f"{product.get('window_s')} s window)"),
-             ("our_crops", "MTCNN + the model's framing on all 15 given frames"),
-             ("given", "the reference design's crops as given"))  # more views: _detail.md
-    if "product" in a5:
-        views = views[:1] + views[2:]  # the 15-frame view: _detail.md
+    views = [("product", f"product path, as `emofusion predict` reads it ({product.get('frames')} frames of the "
+                         f"{product.get('window_s')} s window)") if product
+             else ("our_crops", "MTCNN + the model's framing on all 15 given frames"),
+             ("given", "the reference design's crops as given")]  # more views (the 15-frame one): _detail.md
     for view, what in views:
         if view not in a5:
             continue
